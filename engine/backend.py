@@ -1,0 +1,54 @@
+"""The interface every inference backend implements, so the runner, bench, TUI and timeline
+work unchanged on torch and MLX."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.config import ModelConfig
+
+Progress = Callable[[int, int], None]  # (done, total) while loading
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Bytes. On a CPU `allocated` is the process RSS; `reserved`/`peak` may repeat it."""
+
+    allocated: int
+    reserved: int
+    peak: int
+
+
+class Engine(Protocol):
+    """A loaded model on a device, able to run a static batch through prefill and decode."""
+
+    backend: str  # "torch" or "mlx"
+    config: ModelConfig
+    dtype_name: str
+
+    @property
+    def device_name(self) -> str: ...
+
+    def memory(self) -> MemoryStats: ...
+
+    def reset_peak_memory(self) -> None: ...
+
+    def prepare(self, batch_size: int, max_len: int) -> None:
+        """Allocate the KV cache for batch_size sequences of up to max_len tokens."""
+
+    def random_prompts(self, batch_size: int, input_len: int, seed: int) -> Any:
+        """A (batch_size, input_len) batch of token ids, the same for the same seed."""
+
+    def prefill(self, tokens: Any) -> Any:
+        """Run the prompts from position 0; return the greedy next tokens (B, 1)."""
+
+    def decode(self, tokens: Any, pos: int) -> Any:
+        """One step for (B, 1) tokens at position pos; return the greedy next tokens."""
+
+    def wait(self, result: Any) -> None:
+        """Block until `result` and all work before it have finished on the device."""
+
+    def logits(self, tokens: Any, pos: int, all_positions: bool = False) -> Any:
+        """Raw logits (for correctness tests); same placement rules as prefill/decode."""

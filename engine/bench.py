@@ -1,0 +1,89 @@
+"""Headless `infertop bench`: bench_one_batch.py's measurements, printed and saved as JSONL."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.config import RunConfig, human_count, validate_shape
+from engine.errors import UserError
+from engine.events import (
+    EngineReady,
+    Event,
+    LoadProgress,
+    PrefillDone,
+    RunDone,
+    RunResult,
+    RunSkipped,
+)
+from engine.loader import load_engine
+from engine.runner import Runner
+
+
+def _print_event(ev: Event) -> None:
+    if isinstance(ev, PrefillDone):
+        tput = ev.input_len * ev.batch_size / ev.latency
+        print(f"Prefill. latency: {ev.latency:6.5f} s, throughput: {tput:9.2f} token/s")
+    elif isinstance(ev, RunDone):
+        r = ev.result
+        if r.median_decode_latency is not None:
+            print(f"Decode.  median latency: {r.median_decode_latency:6.5f} s, "
+                  f"median throughput: {r.median_decode_throughput:9.2f} token/s")  # fmt: skip
+        print(f"Total. latency: {r.total_latency:6.3f} s, "
+              f"throughput: {r.overall_throughput:9.2f} token/s")  # fmt: skip
+    elif isinstance(ev, RunSkipped):
+        print(f"Skipped: {ev.reason}", file=sys.stderr)
+    elif isinstance(ev, EngineReady):
+        print(f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
+              f"on {ev.device_name} [{ev.backend}]")  # fmt: skip
+
+
+def results_table(results: list[RunResult]) -> str:
+    head = ("batch", "input", "output", "prefill ms", "prefill tok/s", "decode ms (p50)",
+            "decode tok/s", "total s", "overall tok/s")  # fmt: skip
+    rows = [head]
+    for r in results:
+        med = r.median_decode_latency
+        rows.append((str(r.batch_size), str(r.input_len), str(r.output_len),
+                     f"{r.prefill_latency * 1e3:.2f}", f"{r.prefill_throughput:.1f}",
+                     "-" if med is None else f"{med * 1e3:.3f}",
+                     "-" if med is None else f"{r.median_decode_throughput:.1f}",
+                     f"{r.total_latency:.3f}", f"{r.overall_throughput:.1f}"))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows)
+
+
+def engine_ready_event(engine: object) -> EngineReady:
+    cfg = engine.config  # type: ignore[attr-defined]
+    return EngineReady(
+        model_name=cfg.name,
+        param_count=cfg.param_count(),
+        dtype=engine.dtype_name,  # type: ignore[attr-defined]
+        device_name=engine.device_name,  # type: ignore[attr-defined]
+        backend=engine.backend,  # type: ignore[attr-defined]
+        max_positions=cfg.max_positions,
+    )
+
+
+def run_bench(cfg: RunConfig) -> int:
+    """Load, check the sweep against the model, run it; exit 2 on bad input."""
+    try:
+        print(f"Loading {cfg.model} ...", file=sys.stderr)
+        engine = load_engine(cfg, progress=None)
+        for b, i, o in cfg.sweep():
+            validate_shape(b, i, o, engine.config)
+    except UserError as e:
+        print(f"infertop bench: error: {e}", file=sys.stderr)
+        return 2
+    _print_event(engine_ready_event(engine))
+
+    def sink(ev: Event) -> None:
+        if not isinstance(ev, LoadProgress):
+            _print_event(ev)
+
+    runner = Runner(engine, cfg, sink)
+    results = runner.run()
+    print()
+    print(results_table(results))
+    if cfg.result_filename:
+        print(f"\nResults appended to {cfg.result_filename}")
+    return 0

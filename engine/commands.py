@@ -1,0 +1,34 @@
+"""Commands a consumer sends to the runner; applied at the next step boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    pass
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Stop(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class SetSweep(Command):
+    """Replace the sweep from the next run on; None keeps that axis as it is."""
+
+    batch_sizes: tuple[int, ...] | None = None
+    input_lens: tuple[int, ...] | None = None
+    output_lens: tuple[int, ...] | None = None

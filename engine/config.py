@@ -1,0 +1,290 @@
+"""Model shapes (Hugging Face `config.json` fields), the built-in presets, and RunConfig."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+
+SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
+SUPPORTED_ROPE_TYPES = ("default", "llama3", "linear")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The fields of a Llama-family `config.json` that the engine needs."""
+
+    model_type: str
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    max_position_embeddings: int
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    rope_scaling: dict[str, Any] | None = None
+    tie_word_embeddings: bool = False
+    attention_bias: bool = False  # q/k/v bias (Qwen2 always has it)
+    qk_norm: bool = False  # per-head RMSNorm on q and k (Qwen3)
+    sliding_window: int | None = None
+    name: str = "model"
+
+    @property
+    def max_positions(self) -> int:
+        """Longest sequence the engine will run (a sliding window caps full attention)."""
+        if self.sliding_window:
+            return min(self.max_position_embeddings, self.sliding_window)
+        return self.max_position_embeddings
+
+    def param_count(self) -> int:
+        h, kv_dim = self.hidden_size, self.num_key_value_heads * self.head_dim
+        q_dim = self.num_attention_heads * self.head_dim
+        attn = h * (q_dim + 2 * kv_dim) + q_dim * h
+        if self.attention_bias:
+            attn += q_dim + 2 * kv_dim
+        if self.qk_norm:
+            attn += 2 * self.head_dim
+        mlp = 3 * h * self.intermediate_size
+        layer = attn + mlp + 2 * h
+        embed = self.vocab_size * h
+        head = 0 if self.tie_word_embeddings else self.vocab_size * h
+        return embed + self.num_hidden_layers * layer + h + head
+
+    def to_hf_dict(self) -> dict[str, Any]:
+        """A `config.json` that Hugging Face and infertop both read."""
+        d: dict[str, Any] = {
+            "architectures": [_ARCHITECTURES[self.model_type]],
+            "model_type": self.model_type,
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "head_dim": self.head_dim,
+            "max_position_embeddings": self.max_position_embeddings,
+            "rms_norm_eps": self.rms_norm_eps,
+            "rope_theta": self.rope_theta,
+            "rope_scaling": self.rope_scaling,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "hidden_act": "silu",
+        }
+        if self.model_type in ("llama", "qwen3"):
+            d["attention_bias"] = self.attention_bias
+        return d
+
+
+_ARCHITECTURES = {
+    "llama": "LlamaForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
+    "mistral": "MistralForCausalLM",
+}
+
+
+def config_from_hf_dict(d: dict[str, Any], name: str, source: str) -> ModelConfig:
+    """Build a ModelConfig from a parsed `config.json`; `source` names the file in errors."""
+    model_type = d.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise UserError(
+            f"{source}: model_type {model_type!r} is not supported; "
+            f"use a model of type {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    if d.get("hidden_act", "silu") not in ("silu", "swish"):
+        raise UserError(f"{source}: hidden_act {d['hidden_act']!r} is not supported; use silu")
+    try:
+        heads = int(d["num_attention_heads"])
+        hidden = int(d["hidden_size"])
+        rope_theta, rope_scaling = _rope_fields(d)
+        sliding = d.get("sliding_window") if d.get("use_sliding_window", True) else None
+        cfg = ModelConfig(
+            model_type=model_type,
+            vocab_size=int(d["vocab_size"]),
+            hidden_size=hidden,
+            intermediate_size=int(d["intermediate_size"]),
+            num_hidden_layers=int(d["num_hidden_layers"]),
+            num_attention_heads=heads,
+            num_key_value_heads=int(d.get("num_key_value_heads") or heads),
+            head_dim=int(d.get("head_dim") or hidden // heads),
+            max_position_embeddings=int(d.get("max_position_embeddings", 2048)),
+            rms_norm_eps=float(d.get("rms_norm_eps", 1e-6)),
+            rope_theta=rope_theta,
+            rope_scaling=rope_scaling,
+            tie_word_embeddings=bool(d.get("tie_word_embeddings", False)),
+            attention_bias=model_type == "qwen2" or bool(d.get("attention_bias", False)),
+            qk_norm=model_type == "qwen3",
+            sliding_window=int(sliding) if sliding else None,
+            name=name,
+        )
+    except KeyError as e:
+        raise UserError(f"{source}: missing field {e.args[0]!r}; is this a Llama-family config?")
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{source}: bad field value ({e}); fix config.json")
+    if cfg.num_attention_heads % cfg.num_key_value_heads:
+        raise UserError(
+            f"{source}: num_attention_heads {cfg.num_attention_heads} is not a multiple of "
+            f"num_key_value_heads {cfg.num_key_value_heads}; fix config.json"
+        )
+    return cfg
+
+
+def _rope_fields(d: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
+    """Rope theta and scaling from either the classic or the transformers-5 layout."""
+    params = d.get("rope_parameters") or {}
+    scaling = d.get("rope_scaling") or None
+    theta = float(d.get("rope_theta") or params.get("rope_theta") or 10000.0)
+    if scaling is None and params.get("rope_type", "default") != "default":
+        scaling = {k: v for k, v in params.items() if k != "rope_theta"}
+    if scaling is not None:
+        kind = scaling.get("rope_type") or scaling.get("type") or "default"
+        if kind not in SUPPORTED_ROPE_TYPES:
+            raise UserError(
+                f"rope scaling {kind!r} is not supported; "
+                f"use a model with rope type {', '.join(SUPPORTED_ROPE_TYPES)}"
+            )
+        scaling = {**scaling, "rope_type": kind}
+        if kind == "default":
+            scaling = None
+    return theta, scaling
+
+
+def load_config_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; a model directory needs config.json")
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: malformed JSON at line {e.lineno}; fix or re-download it")
+
+
+_LLAMA3_1_ROPE = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
+
+# Exact shapes of real models; the weights are dummy (seeded), like SGLang's --load-format dummy.
+PRESETS: dict[str, ModelConfig] = {
+    "tiny": ModelConfig(
+        model_type="llama", vocab_size=512, hidden_size=64, intermediate_size=128,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        max_position_embeddings=2048, name="tiny",
+    ),
+    "smollm2-135m": ModelConfig(
+        model_type="llama", vocab_size=49152, hidden_size=576, intermediate_size=1536,
+        num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, head_dim=64,
+        max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=100000.0,
+        tie_word_embeddings=True, name="smollm2-135m",
+    ),
+    "qwen2.5-0.5b": ModelConfig(
+        model_type="qwen2", vocab_size=151936, hidden_size=896, intermediate_size=4864,
+        num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2, head_dim=64,
+        max_position_embeddings=32768, rope_theta=1000000.0, tie_word_embeddings=True,
+        attention_bias=True, name="qwen2.5-0.5b",
+    ),
+    "qwen3-0.6b": ModelConfig(
+        model_type="qwen3", vocab_size=151936, hidden_size=1024, intermediate_size=3072,
+        num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=40960, rope_theta=1000000.0, tie_word_embeddings=True,
+        qk_norm=True, name="qwen3-0.6b",
+    ),
+    "llama-3.2-1b": ModelConfig(
+        model_type="llama", vocab_size=128256, hidden_size=2048, intermediate_size=8192,
+        num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+        max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
+        rope_scaling={**_LLAMA3_1_ROPE, "factor": 32.0}, tie_word_embeddings=True,
+        name="llama-3.2-1b",
+    ),
+    "llama-3.1-8b": ModelConfig(
+        model_type="llama", vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
+        rope_scaling=_LLAMA3_1_ROPE, name="llama-3.1-8b",
+    ),
+    "mistral-7b": ModelConfig(
+        model_type="mistral", vocab_size=32768, hidden_size=4096, intermediate_size=14336,
+        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+        max_position_embeddings=32768, rms_norm_eps=1e-5, rope_theta=1000000.0,
+        name="mistral-7b",
+    ),
+}  # fmt: skip
+
+DEFAULT_PRESET = "smollm2-135m"
+
+
+def preset(name: str) -> ModelConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(
+            f"unknown preset {name!r}; run `infertop presets` for the list, "
+            "or pass a local Hugging Face directory"
+        )
+
+
+def human_count(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f}M"
+    return f"{n / 1e3:.1f}K"
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda", "npu")
+BACKENDS = ("auto", "torch", "mlx")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to run: the model, where, and the sweep of batch sizes and lengths."""
+
+    model: str = DEFAULT_PRESET
+    backend: str = "auto"
+    device: str = "auto"
+    dtype: str = "float32"
+    batch_sizes: tuple[int, ...] = (1,)
+    input_lens: tuple[int, ...] = (128,)
+    output_lens: tuple[int, ...] = (32,)
+    seed: int = 42
+    run_name: str = "infertop"
+    result_filename: str | None = None
+    trace_dir: str = "traces"
+    warmup: bool = True
+    compile: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_changes(self, **kw: Any) -> RunConfig:
+        return replace(self, **kw)
+
+    def sweep(self) -> list[tuple[int, int, int]]:
+        """Every (batch_size, input_len, output_len) in the order bench_one_batch runs them."""
+        return [(b, i, o) for b in self.batch_sizes for i in self.input_lens for o in self.output_lens]
+
+
+def validate_shape(batch_size: int, input_len: int, output_len: int, cfg: ModelConfig) -> None:
+    """Raise a UserError naming the fix when a run shape cannot run on this model."""
+    if batch_size < 1:
+        raise UserError(f"batch size {batch_size} is invalid; use 1 or more")
+    if input_len < 1:
+        raise UserError(f"input length {input_len} is invalid; use 1 or more")
+    if output_len < 1:
+        raise UserError(f"output length {output_len} is invalid; use 1 or more")
+    if input_len + output_len > cfg.max_positions:
+        raise UserError(
+            f"input {input_len} + output {output_len} exceeds {cfg.name}'s "
+            f"{cfg.max_positions} positions; use shorter lengths"
+        )
+
+
+def kv_cache_bytes(cfg: ModelConfig, batch_size: int, seq_len: int, dtype_bytes: int) -> int:
+    per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim
+    return per_token * batch_size * seq_len * dtype_bytes

@@ -1,0 +1,150 @@
+"""Torch devices, one small class each: a human name, synchronize(), and memory figures.
+
+`torch_npu` is imported only when the NPU is asked for or auto-detection probes for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import psutil
+import torch
+
+from engine.backend import MemoryStats
+from engine.errors import UserError
+
+
+class TorchDevice:
+    kind = "cpu"
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.kind)
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        raise NotImplementedError
+
+    def memory(self) -> MemoryStats:
+        raise NotImplementedError
+
+    def reset_peak(self) -> None:
+        """Start a new peak-memory window (no-op where peaks are not tracked)."""
+
+
+class CpuDevice(TorchDevice):
+    kind = "cpu"
+
+    @property
+    def name(self) -> str:
+        return f"CPU ({torch.get_num_threads()} threads)"
+
+    def synchronize(self) -> None:
+        """CPU ops run synchronously; nothing to wait for."""
+
+    def memory(self) -> MemoryStats:
+        rss = psutil.Process(os.getpid()).memory_info().rss
+        return MemoryStats(allocated=rss, reserved=rss, peak=max(rss, peak_rss()))
+
+
+class CudaDevice(TorchDevice):
+    kind = "cuda"
+
+    @property
+    def name(self) -> str:
+        return torch.cuda.get_device_name(0)
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize()
+
+    def memory(self) -> MemoryStats:
+        return MemoryStats(
+            allocated=torch.cuda.memory_allocated(),
+            reserved=torch.cuda.memory_reserved(),
+            peak=torch.cuda.max_memory_allocated(),
+        )
+
+    def reset_peak(self) -> None:
+        torch.cuda.reset_peak_memory_stats()
+
+
+class NpuDevice(TorchDevice):
+    """Ascend NPU through torch_npu, which registers `torch.npu` on import."""
+
+    kind = "npu"
+
+    def __init__(self) -> None:
+        import torch_npu  # noqa: F401  (registers torch.npu)
+
+        self._npu = torch.npu  # type: ignore[attr-defined]
+
+    @property
+    def name(self) -> str:
+        return str(self._npu.get_device_name(0))
+
+    def synchronize(self) -> None:
+        self._npu.synchronize()
+
+    def memory(self) -> MemoryStats:
+        return MemoryStats(
+            allocated=self._npu.memory_allocated(),
+            reserved=self._npu.memory_reserved(),
+            peak=self._npu.max_memory_allocated(),
+        )
+
+    def reset_peak(self) -> None:
+        self._npu.reset_peak_memory_stats()
+
+
+def peak_rss() -> int:
+    """The process's peak RSS in bytes (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def npu_installed() -> bool:
+    return importlib.util.find_spec("torch_npu") is not None
+
+
+def _npu_usable() -> bool:
+    try:
+        import torch_npu  # noqa: F401
+    except Exception:  # torch_npu raises various errors without CANN
+        return False
+    return bool(torch.npu.is_available())  # type: ignore[attr-defined]
+
+
+def select_device(requested: str) -> TorchDevice:
+    """auto picks cuda, then npu, then cpu; an explicit choice that cannot run says what to do."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return CudaDevice()
+        if npu_installed() and _npu_usable():
+            return NpuDevice()
+        return CpuDevice()
+    if requested == "cpu":
+        return CpuDevice()
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(
+                "--device cuda: no CUDA GPU visible to torch "
+                f"(torch {torch.__version__}); install a CUDA build of torch or use --device cpu"
+            )
+        return CudaDevice()
+    if requested == "npu":
+        if not npu_installed():
+            raise UserError("--device npu: torch_npu is not installed; pip install infertop[npu]")
+        if not _npu_usable():
+            raise UserError(
+                "--device npu: torch_npu cannot reach an NPU; install Ascend CANN and "
+                "source set_env.sh, or use --device cpu"
+            )
+        return NpuDevice()
+    raise UserError(f"unknown device {requested!r}; use auto, cpu, cuda or npu")

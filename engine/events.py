@@ -1,0 +1,150 @@
+"""Frozen dataclasses the runner emits. Samples (per step) may be dropped under load; every
+other event is control information and is never dropped."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RESULT_KEYS = (
+    "run_name",
+    "batch_size",
+    "input_len",
+    "output_len",
+    "prefill_latency",
+    "prefill_throughput",
+    "median_decode_latency",
+    "median_decode_throughput",
+    "total_latency",
+    "overall_throughput",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; `t` is time.perf_counter() at emission when set by the emitter."""
+
+
+@dataclass(frozen=True)
+class Sample(Event):
+    """A per-step measurement: may be dropped (and counted) when the consumer falls behind."""
+
+
+@dataclass(frozen=True)
+class LoadProgress(Event):
+    stage: str  # "loading weights", "warming up"
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    state: str  # loading | warming up | running | paused | stopped | error
+
+
+@dataclass(frozen=True)
+class EngineReady(Event):
+    model_name: str
+    param_count: int
+    dtype: str
+    device_name: str
+    backend: str
+    max_positions: int
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_index: int
+    batch_size: int
+    input_len: int
+    output_len: int
+
+
+@dataclass(frozen=True)
+class PrefillDone(Sample):
+    run_index: int
+    batch_size: int
+    input_len: int
+    latency: float  # seconds
+
+
+@dataclass(frozen=True)
+class DecodeStep(Sample):
+    run_index: int
+    batch_size: int
+    step: int  # 1 .. output_len - 1
+    position: int
+    latency: float  # seconds
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run, with bench_one_batch.py's definitions (latencies in seconds)."""
+
+    run_name: str
+    batch_size: int
+    input_len: int
+    output_len: int
+    prefill_latency: float
+    decode_latencies: tuple[float, ...] = field(repr=False)
+
+    @property
+    def prefill_throughput(self) -> float:
+        return self.input_len * self.batch_size / self.prefill_latency
+
+    @property
+    def median_decode_latency(self) -> float | None:
+        if not self.decode_latencies:
+            return None
+        s = sorted(self.decode_latencies)
+        n = len(s)
+        return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+    @property
+    def median_decode_throughput(self) -> float | None:
+        med = self.median_decode_latency
+        return self.batch_size / med if med else None
+
+    @property
+    def total_latency(self) -> float:
+        return self.prefill_latency + sum(self.decode_latencies)
+
+    @property
+    def overall_throughput(self) -> float:
+        return (self.input_len + self.output_len) * self.batch_size / self.total_latency
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Exactly the keys of bench_one_batch.py's --result-filename lines."""
+        return {k: getattr(self, k) for k in RESULT_KEYS}
+
+
+@dataclass(frozen=True)
+class RunDone(Event):
+    run_index: int
+    result: RunResult
+
+
+@dataclass(frozen=True)
+class RunSkipped(Event):
+    batch_size: int
+    input_len: int
+    output_len: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """A one-line message for the user (a rejected command, a hint)."""
+
+    message: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass(frozen=True)
+class EngineError(Event):
+    message: str  # one line
+    traceback: str
+
+
+def event_dict(ev: Event) -> dict[str, Any]:
+    return {"type": type(ev).__name__, **asdict(ev)}

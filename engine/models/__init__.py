@@ -1,0 +1,1 @@
+"""Model implementations (one per backend) and the safetensors weight loader."""

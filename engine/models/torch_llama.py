@@ -1,0 +1,241 @@
+"""The Llama-family decoder in torch (Llama 2/3, Qwen2/2.5, Qwen3, Mistral) with a static KV cache.
+
+Written for a low fixed cost per decode step: fused q/k/v and gate/up projections, one
+rotary pass over q and k together, and grouped-query decode attention that folds the query
+group into the sequence axis so no key/value head is ever repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import ModelConfig
+from engine.models.weights import Checkpoint, expected_shapes
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
+    """Inverse frequencies, with llama3 or linear scaling as in transformers' rope utils."""
+    dim = cfg.head_dim
+    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    scaling = cfg.rope_scaling or {}
+    kind = scaling.get("rope_type", "default")
+    if kind == "linear":
+        return inv / float(scaling["factor"])
+    if kind == "llama3":
+        factor = float(scaling["factor"])
+        low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+        old_len = float(scaling["original_max_position_embeddings"])
+        wavelen = 2 * math.pi / inv
+        scaled = torch.where(wavelen > old_len / low, inv / factor, inv)
+        smooth = (old_len / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < old_len / high) * ~(wavelen > old_len / low)
+        return torch.where(medium, smoothed, scaled)
+    return inv
+
+
+@dataclass
+class Layer:
+    """One decoder layer's tensors, fused for fewer and larger matmuls."""
+
+    ln1: torch.Tensor
+    wqkv: torch.Tensor
+    bqkv: torch.Tensor | None
+    q_norm: torch.Tensor | None
+    k_norm: torch.Tensor | None
+    wo: torch.Tensor
+    ln2: torch.Tensor
+    w13: torch.Tensor
+    w2: torch.Tensor
+
+
+class TorchLlama:
+    """Weights plus a static KV cache; `forward` runs prefill (from position 0) or one decode step."""
+
+    def __init__(self, cfg: ModelConfig, layers: list[Layer], embed: torch.Tensor,
+                 norm: torch.Tensor, lm_head: torch.Tensor) -> None:  # fmt: skip
+        self.cfg = cfg
+        self.layers = layers
+        self.embed = embed
+        self.norm = norm
+        self.lm_head = lm_head
+        self.device = embed.device
+        self.dtype = embed.dtype
+        self.k_cache: list[torch.Tensor] = []
+        self.v_cache: list[torch.Tensor] = []
+        self._cos = self._sin = torch.empty(0)
+        self.cache_batch = 0
+        self.cache_len = 0
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_tensors(cls, cfg: ModelConfig, get: Callable[[str], torch.Tensor]) -> TorchLlama:
+        """Build from a function that returns each Hugging Face tensor by name, layer by layer."""
+        layers = []
+        for i in range(cfg.num_hidden_layers):
+            p = f"model.layers.{i}."
+            att, mlp = p + "self_attn.", p + "mlp."
+            wqkv = torch.cat([get(att + f"{n}_proj.weight") for n in "qkv"])
+            bqkv = (
+                torch.cat([get(att + f"{n}_proj.bias") for n in "qkv"])
+                if cfg.attention_bias
+                else None
+            )
+            layers.append(
+                Layer(
+                    ln1=get(p + "input_layernorm.weight"),
+                    wqkv=wqkv,
+                    bqkv=bqkv,
+                    q_norm=get(att + "q_norm.weight") if cfg.qk_norm else None,
+                    k_norm=get(att + "k_norm.weight") if cfg.qk_norm else None,
+                    wo=get(att + "o_proj.weight"),
+                    ln2=get(p + "post_attention_layernorm.weight"),
+                    w13=torch.cat([get(mlp + "gate_proj.weight"), get(mlp + "up_proj.weight")]),
+                    w2=get(mlp + "down_proj.weight"),
+                )
+            )
+        embed = get("model.embed_tokens.weight")
+        lm_head = embed if cfg.tie_word_embeddings else get("lm_head.weight")
+        return cls(cfg, layers, embed, get("model.norm.weight"), lm_head)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, dtype: torch.dtype, device: torch.device,
+                        progress: Progress | None = None) -> TorchLlama:  # fmt: skip
+        from safetensors import safe_open
+
+        handles: dict[str, object] = {}
+        total, done = len(ckpt.files), 0
+
+        def get(name: str) -> torch.Tensor:
+            nonlocal done
+            path = ckpt.file_of(name)
+            key = str(path)
+            if key not in handles:
+                handles[key] = safe_open(key, framework="pt", device="cpu")
+            t = handles[key].get_tensor(name)  # type: ignore[attr-defined]
+            done += 1
+            if progress and done % 8 == 0:
+                progress(done, total)
+            return t.to(device=device, dtype=dtype)
+
+        model = cls.from_tensors(ckpt.config, get)
+        if progress:
+            progress(total, total)
+        return model
+
+    @classmethod
+    def dummy(cls, cfg: ModelConfig, dtype: torch.dtype, device: torch.device, seed: int = 0,
+              progress: Progress | None = None) -> TorchLlama:  # fmt: skip
+        """Seeded random weights with the exact shapes of `cfg` (SGLang's --load-format dummy)."""
+        gen_device = device if device.type == "cuda" else torch.device("cpu")
+        gen = torch.Generator(device=gen_device).manual_seed(seed)
+        shapes = expected_shapes(cfg)
+        total, done = len(shapes), 0
+
+        def get(name: str) -> torch.Tensor:
+            nonlocal done
+            shape = shapes[name]
+            if name.endswith("norm.weight"):
+                t = torch.ones(shape, dtype=dtype, device=device)
+            else:
+                t = torch.empty(shape, dtype=torch.float32, device=gen_device)
+                t.normal_(0.0, 0.02, generator=gen)
+                t = t.to(device=device, dtype=dtype)
+            done += 1
+            if progress and done % 8 == 0:
+                progress(done, total)
+            return t
+
+        model = cls.from_tensors(cfg, get)
+        if progress:
+            progress(total, total)
+        return model
+
+    # -- cache ----------------------------------------------------------------------------
+    def allocate_cache(self, batch_size: int, max_len: int) -> None:
+        """Preallocate K/V for batch x max_len, reusing the current buffers when they fit."""
+        if batch_size == self.cache_batch and max_len <= self.cache_len:
+            return
+        self.k_cache = self.v_cache = []  # free before allocating the new ones
+        cfg = self.cfg
+        shape = (batch_size, cfg.num_key_value_heads, max_len, cfg.head_dim)
+        kw = {"dtype": self.dtype, "device": self.device}
+        self.k_cache = [torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)]
+        self.v_cache = [torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)]
+        pos = torch.arange(max_len, dtype=torch.float32)
+        freqs = torch.outer(pos, rope_inv_freq(cfg))
+        emb = torch.cat([freqs, freqs], dim=-1)
+        half = cfg.head_dim // 2
+        sin = emb.sin()
+        sin[:, :half] = -sin[:, :half]  # rotate_half's sign folded into sin
+        self._cos = emb.cos().to(**kw)
+        self._sin = sin.to(**kw)
+        self.cache_batch, self.cache_len = batch_size, max_len
+
+    def free_cache(self) -> None:
+        self.k_cache = self.v_cache = []
+        self.cache_batch = self.cache_len = 0
+
+    # -- compute --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def forward(self, tokens: torch.Tensor, pos: int, all_logits: bool = False) -> torch.Tensor:
+        """Logits for `tokens` (B, T) placed at positions pos..pos+T-1 (last position only
+        unless all_logits). Prefill must start at pos 0; T == 1 is a decode step."""
+        cfg = self.cfg
+        bsz, seqlen = tokens.shape
+        nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        rep = nh // nkv
+        qk_width = (nh + nkv) * hd
+        end = pos + seqlen
+        cos, sin = self._cos[pos:end], self._sin[pos:end]
+        eps = cfg.rms_norm_eps
+        norm_shape = (cfg.hidden_size,)
+        decode = seqlen == 1
+        x = F.embedding(tokens, self.embed)
+        for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache):
+            h = F.rms_norm(x, norm_shape, layer.ln1, eps)
+            qkv = F.linear(h, layer.wqkv, layer.bqkv)
+            qk = qkv[..., :qk_width].view(bsz, seqlen, nh + nkv, hd)
+            v = qkv[..., qk_width:].view(bsz, seqlen, nkv, hd)
+            if layer.q_norm is not None:
+                q = F.rms_norm(qk[:, :, :nh], (hd,), layer.q_norm, eps)
+                k = F.rms_norm(qk[:, :, nh:], (hd,), layer.k_norm, eps)
+                qk = torch.cat([q, k], dim=2)
+            # rotary: x*cos + rotate_half(x)*sin, with the sign of rotate_half inside sin
+            rot = qk.view(bsz, seqlen, nh + nkv, 2, hd // 2).flip(-2).view_as(qk)
+            qk = torch.addcmul(qk * cos[:, None, :], rot, sin[:, None, :])
+            q, k = qk[:, :, :nh], qk[:, :, nh:]
+            kc[:, :, pos:end] = k.transpose(1, 2)
+            vc[:, :, pos:end] = v.transpose(1, 2)
+            if decode:
+                # (B, nkv, rep, hd) queries against (B, nkv, end, hd) keys: no head repeat
+                o = F.scaled_dot_product_attention(
+                    q.view(bsz, nkv, rep, hd), kc[:, :, :end], vc[:, :, :end]
+                )
+            else:
+                assert pos == 0, "prefill starts at position 0"
+                o = F.scaled_dot_product_attention(
+                    q.transpose(1, 2), kc[:, :, :end], vc[:, :, :end],
+                    is_causal=True, enable_gqa=rep > 1,
+                )  # fmt: skip
+                o = o.transpose(1, 2)
+            x = x + F.linear(o.reshape(bsz, seqlen, nh * hd), layer.wo)
+            h = F.rms_norm(x, norm_shape, layer.ln2, eps)
+            gate, up = F.linear(h, layer.w13).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, layer.w2)
+        if not all_logits:
+            x = x[:, -1:]
+        x = F.rms_norm(x, norm_shape, self.norm, eps)
+        return F.linear(x, self.lm_head)
+
+    def weight_matrices(self) -> list[torch.Tensor]:
+        """Every matrix a decode step multiplies by (for the bandwidth-floor benchmark)."""
+        mats = [m for layer in self.layers for m in (layer.wqkv, layer.wo, layer.w13, layer.w2)]
+        return [*mats, self.lm_head]

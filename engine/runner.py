@@ -1,0 +1,189 @@
+"""The timed loop: warmup, then prefill + decode for every shape of the sweep, with the device
+synchronized before every timer read. Runs in a worker thread: events go to a sink that never
+blocks, commands are taken between steps."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from engine.backend import Engine
+from engine.commands import Command, Pause, Resume, SetSweep, Stop
+from engine.config import RunConfig, validate_shape
+from engine.errors import UserError
+from engine.events import (
+    DecodeStep,
+    Event,
+    LoadProgress,
+    Notice,
+    PrefillDone,
+    RunDone,
+    RunResult,
+    RunSkipped,
+    RunStarted,
+    StateChanged,
+)
+from engine.results import append_result
+
+Sink = Callable[[Event], None]
+
+OOM_MARKERS = ("out of memory", "not enough memory", "failed to allocate", "cannot allocate")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or any(m in str(exc).lower() for m in OOM_MARKERS)
+
+
+class StopRequested(Exception):
+    pass
+
+
+class Runner:
+    """Runs `cfg`'s sweep once (bench) or round and round until stopped (repeat=True, the TUI)."""
+
+    def __init__(self, engine: Engine, cfg: RunConfig, sink: Sink,
+                 commands: queue.SimpleQueue[Command] | None = None,
+                 repeat: bool = False) -> None:  # fmt: skip
+        self.engine = engine
+        self.cfg = cfg
+        self.sink = sink
+        self.commands: queue.SimpleQueue[Command] = commands or queue.SimpleQueue()
+        self.repeat = repeat
+        self.paused = False
+        self.stopping = False
+        self.run_index = 0
+        self.steps_done = 0  # decode steps ever run, warmup excluded
+        self.results: list[RunResult] = []
+
+    # -- commands -----------------------------------------------------------------------
+    def send(self, cmd: Command) -> None:
+        """Thread-safe: queue a command for the next step boundary."""
+        self.commands.put(cmd)
+
+    def _apply(self, cmd: Command) -> None:
+        if isinstance(cmd, Pause) and not self.paused:
+            self.paused = True
+            self.sink(StateChanged("paused"))
+        elif isinstance(cmd, Resume) and self.paused:
+            self.paused = False
+            self.sink(StateChanged("running"))
+        elif isinstance(cmd, Stop):
+            self.stopping = True
+        elif isinstance(cmd, SetSweep):
+            self._set_sweep(cmd)
+
+    def _set_sweep(self, cmd: SetSweep) -> None:
+        new = self.cfg.with_changes(
+            batch_sizes=cmd.batch_sizes or self.cfg.batch_sizes,
+            input_lens=cmd.input_lens or self.cfg.input_lens,
+            output_lens=cmd.output_lens or self.cfg.output_lens,
+        )
+        try:
+            for b, i, o in new.sweep():
+                validate_shape(b, i, o, self.engine.config)
+        except UserError as e:
+            self.sink(Notice(str(e), "error"))
+            return
+        self.cfg = new
+        self.sink(Notice(f"next runs: batch {list(new.batch_sizes)}, "
+                         f"input {list(new.input_lens)}, output {list(new.output_lens)}"))  # fmt: skip
+
+    def step_boundary(self) -> None:
+        """Apply pending commands; while paused, wait here (only for commands)."""
+        while True:
+            try:
+                cmd = self.commands.get(block=self.paused and not self.stopping, timeout=0.05)
+            except queue.Empty:
+                if not self.paused or self.stopping:
+                    break
+                continue
+            self._apply(cmd)
+        if self.stopping:
+            raise StopRequested
+
+    # -- the loop -----------------------------------------------------------------------
+    def shapes(self) -> Iterator[tuple[int, int, int]]:
+        while True:
+            yield from self.cfg.sweep()
+            if not self.repeat:
+                return
+
+    def run(self) -> list[RunResult]:
+        """Warm up, then run the sweep. Returns the results of the completed runs."""
+        for b, i, o in self.cfg.sweep():
+            validate_shape(b, i, o, self.engine.config)
+        try:
+            if self.cfg.warmup:
+                self.warmup()
+            self.sink(StateChanged("running"))
+            for b, i, o in self.shapes():
+                self.step_boundary()
+                self.run_shape(b, i, o)
+        except StopRequested:
+            pass
+        self.sink(StateChanged("stopped"))
+        return self.results
+
+    def warmup(self) -> None:
+        """One untimed run on the first shape, as bench_one_batch.py does."""
+        self.sink(StateChanged("warming up"))
+        b, i, o = self.cfg.sweep()[0]
+        o = min(o, 16)
+        self.sink(LoadProgress("warming up", 0, o))
+        self.engine.prepare(b, i + o)
+        tokens = self.engine.prefill(self.engine.random_prompts(b, i, self.cfg.seed))
+        for step in range(o - 1):
+            self.step_boundary()
+            tokens = self.engine.decode(tokens, i + step)
+            self.sink(LoadProgress("warming up", step + 2, o))
+        self.engine.wait(tokens)
+        self.sink(LoadProgress("warming up", o, o))
+
+    def run_shape(self, b: int, i: int, o: int) -> RunResult | None:
+        """One timed run; an out-of-memory failure skips it with an event and the loop goes on."""
+        try:
+            return self._timed_run(b, i, o)
+        except StopRequested:
+            raise
+        except Exception as e:
+            if not is_out_of_memory(e):
+                raise
+            release = getattr(self.engine, "release", None)
+            if release:
+                release()
+            reason = f"out of memory at batch {b}, input {i}, output {o}; lower the batch size"
+            self.sink(RunSkipped(b, i, o, reason))
+            return None
+
+    def _timed_run(self, b: int, i: int, o: int) -> RunResult:
+        engine, sink, clock = self.engine, self.sink, time.perf_counter
+        engine.prepare(b, i + o)
+        prompts = engine.random_prompts(b, i, self.cfg.seed)
+        run = self.run_index
+        sink(RunStarted(run, b, i, o))
+        engine.wait(prompts)
+        t0 = clock()
+        tokens = engine.prefill(prompts)
+        engine.wait(tokens)
+        prefill = clock() - t0
+        sink(PrefillDone(run, b, i, prefill))
+        decode: list[float] = []
+        for step in range(1, o):
+            if not self.commands.empty() or self.paused:
+                self.step_boundary()
+            t0 = clock()
+            tokens = engine.decode(tokens, i + step - 1)
+            engine.wait(tokens)
+            lat = clock() - t0
+            decode.append(lat)
+            self.steps_done += 1
+            sink(DecodeStep(run, b, step, i + step - 1, lat))
+        result = RunResult(self.cfg.run_name, b, i, o, prefill, tuple(decode))
+        self.results.append(result)
+        if self.cfg.result_filename:
+            append_result(Path(self.cfg.result_filename), result)
+        self.run_index += 1
+        sink(RunDone(run, result))
+        return result

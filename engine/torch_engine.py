@@ -1,0 +1,84 @@
+"""The torch backend: loads a preset or a local directory onto a torch device and runs steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.backend import MemoryStats, Progress
+from engine.config import ModelConfig, preset
+from engine.devices import TorchDevice, select_device
+from engine.errors import UserError
+from engine.models.torch_llama import TorchLlama
+from engine.models.weights import open_checkpoint
+
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_model(spec: str) -> tuple[ModelConfig, Path | None]:
+    """A preset name gives its config and no directory; anything path-like is a local directory."""
+    path = Path(spec).expanduser()
+    looks_like_path = spec.startswith((".", "/", "~")) or path.exists() or "/" in spec
+    if looks_like_path:
+        ckpt = open_checkpoint(path)
+        return ckpt.config, ckpt.directory
+    return preset(spec), None
+
+
+class TorchEngine:
+    backend = "torch"
+
+    def __init__(self, model: TorchLlama, device: TorchDevice, dtype_name: str) -> None:
+        self.model = model
+        self.device = device
+        self.config = model.cfg
+        self.dtype_name = dtype_name
+
+    @classmethod
+    def load(cls, spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0,
+             progress: Progress | None = None) -> TorchEngine:  # fmt: skip
+        if dtype not in TORCH_DTYPES:
+            raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
+        dev = select_device(device)
+        cfg, directory = resolve_model(spec)
+        tdtype = TORCH_DTYPES[dtype]
+        if directory is None:
+            model = TorchLlama.dummy(cfg, tdtype, dev.torch_device, seed=seed, progress=progress)
+        else:
+            ckpt = open_checkpoint(directory)
+            model = TorchLlama.from_checkpoint(ckpt, tdtype, dev.torch_device, progress=progress)
+        return cls(model, dev, dtype)
+
+    @property
+    def device_name(self) -> str:
+        return self.device.name
+
+    def memory(self) -> MemoryStats:
+        return self.device.memory()
+
+    def reset_peak_memory(self) -> None:
+        self.device.reset_peak()
+
+    def prepare(self, batch_size: int, max_len: int) -> None:
+        self.model.allocate_cache(batch_size, max_len)
+
+    def random_prompts(self, batch_size: int, input_len: int, seed: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        ids = torch.randint(0, self.config.vocab_size, (batch_size, input_len), generator=gen)
+        return ids.to(self.device.torch_device)
+
+    def prefill(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.forward(tokens, 0).argmax(-1)
+
+    def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        return self.model.forward(tokens, pos).argmax(-1)
+
+    def wait(self, result: torch.Tensor) -> None:
+        self.device.synchronize()
+
+    def logits(self, tokens: torch.Tensor, pos: int, all_positions: bool = False) -> torch.Tensor:
+        return self.model.forward(tokens, pos, all_logits=all_positions)
+
+    def release(self) -> None:
+        self.model.free_cache()

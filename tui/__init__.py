@@ -1,0 +1,1 @@
+"""infertop's Textual app: shows what the engine measures; holds no measuring logic."""
