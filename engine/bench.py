@@ -26,30 +26,55 @@ def _print_event(ev: Event) -> None:
     elif isinstance(ev, RunDone):
         r = ev.result
         if r.median_decode_latency is not None:
-            print(f"Decode.  median latency: {r.median_decode_latency:6.5f} s, "
-                  f"median throughput: {r.median_decode_throughput:9.2f} token/s")  # fmt: skip
-        print(f"Total. latency: {r.total_latency:6.3f} s, "
-              f"throughput: {r.overall_throughput:9.2f} token/s")  # fmt: skip
+            print(
+                f"Decode.  median latency: {r.median_decode_latency:6.5f} s, "
+                f"median throughput: {r.median_decode_throughput:9.2f} token/s"
+            )
+        print(
+            f"Total. latency: {r.total_latency:6.3f} s, "
+            f"throughput: {r.overall_throughput:9.2f} token/s"
+        )
     elif isinstance(ev, RunSkipped):
         print(f"Skipped: {ev.reason}", file=sys.stderr)
     elif isinstance(ev, EngineReady):
-        print(f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
-              f"on {ev.device_name} [{ev.backend}]")  # fmt: skip
+        print(
+            f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
+            f"on {ev.device_name} [{ev.backend}]"
+        )
 
 
 def results_table(results: list[RunResult]) -> str:
-    head = ("batch", "input", "output", "prefill ms", "prefill tok/s", "decode ms (p50)",
-            "decode tok/s", "total s", "overall tok/s")  # fmt: skip
+    head = (
+        "batch",
+        "input",
+        "output",
+        "prefill ms",
+        "prefill tok/s",
+        "decode ms (p50)",
+        "decode tok/s",
+        "total s",
+        "overall tok/s",
+    )
     rows = [head]
     for r in results:
         med = r.median_decode_latency
-        rows.append((str(r.batch_size), str(r.input_len), str(r.output_len),
-                     f"{r.prefill_latency * 1e3:.2f}", f"{r.prefill_throughput:.1f}",
-                     "-" if med is None else f"{med * 1e3:.3f}",
-                     "-" if med is None else f"{r.median_decode_throughput:.1f}",
-                     f"{r.total_latency:.3f}", f"{r.overall_throughput:.1f}"))  # fmt: skip
+        rows.append(
+            (
+                str(r.batch_size),
+                str(r.input_len),
+                str(r.output_len),
+                f"{r.prefill_latency * 1e3:.2f}",
+                f"{r.prefill_throughput:.1f}",
+                "-" if med is None else f"{med * 1e3:.3f}",
+                "-" if med is None else f"{r.median_decode_throughput:.1f}",
+                f"{r.total_latency:.3f}",
+                f"{r.overall_throughput:.1f}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows)
+    return "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)) for row in rows
+    )
 
 
 def engine_ready_event(engine: object) -> EngineReady:

@@ -21,16 +21,21 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use e.g. 1, 8, 128")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; use e.g. 1, 8, 128"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is invalid; use 1 or more")
     return value
 
 
 def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> None:
-    p.add_argument("--model", default=DEFAULT_PRESET,
-                   help=f"preset name (see `infertop presets`) or a local Hugging Face "
-                        f"directory (default {DEFAULT_PRESET})")  # fmt: skip
+    p.add_argument(
+        "--model",
+        default=DEFAULT_PRESET,
+        help=f"preset name (see `infertop presets`) or a local Hugging Face "
+        f"directory (default {DEFAULT_PRESET})",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--batch-size", type=positive_int, nargs="+", default=batch_default)
@@ -38,8 +43,11 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
     p.add_argument("--output-len", type=positive_int, nargs="+", default=[32])
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--run-name", default="infertop")
-    p.add_argument("--trace-dir", default=os.environ.get("INFERTOP_TRACE_DIR", "traces"),
-                   help="where traces and logs go (default ./traces or $INFERTOP_TRACE_DIR)")  # fmt: skip
+    p.add_argument(
+        "--trace-dir",
+        default=os.environ.get("INFERTOP_TRACE_DIR", "traces"),
+        help="where traces and logs go (default ./traces or $INFERTOP_TRACE_DIR)",
+    )
 
 
 def run_config(args: argparse.Namespace, **extra: object) -> RunConfig:
@@ -62,8 +70,9 @@ def build_parser() -> OneLineParser:
     sub = p.add_subparsers(dest="command", parser_class=OneLineParser)
     bench = sub.add_parser("bench", help="headless benchmark (bench_one_batch.py compatible)")
     add_run_args(bench, batch_default=[1])
-    bench.add_argument("--result-filename", default=None,
-                       help="append one JSON line per run to this file")  # fmt: skip
+    bench.add_argument(
+        "--result-filename", default=None, help="append one JSON line per run to this file"
+    )
     bench.add_argument("--no-warmup", action="store_true", help="skip the warmup run")
     sub.add_parser("presets", help="list the built-in model shapes")
     return p
@@ -73,11 +82,21 @@ def presets_table() -> str:
     rows = [("name", "type", "layers", "hidden", "heads/kv", "vocab", "params")]
     for name, c in PRESETS.items():
         mark = " (default)" if name == DEFAULT_PRESET else ""
-        rows.append((name + mark, c.model_type, str(c.num_hidden_layers), str(c.hidden_size),
-                     f"{c.num_attention_heads}/{c.num_key_value_heads}", str(c.vocab_size),
-                     human_count(c.param_count())))  # fmt: skip
+        rows.append(
+            (
+                name + mark,
+                c.model_type,
+                str(c.num_hidden_layers),
+                str(c.hidden_size),
+                f"{c.num_attention_heads}/{c.num_key_value_heads}",
+                str(c.vocab_size),
+                human_count(c.param_count()),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "presets":
         print(presets_table())
-        print("\nWeights are seeded dummies with each model's exact shapes; pass a local "
-              "Hugging Face directory to --model for real weights.")  # fmt: skip
+        print(
+            "\nWeights are seeded dummies with each model's exact shapes; pass a local "
+            "Hugging Face directory to --model for real weights."
+        )
         return 0
     if args.command == "bench":
         from engine.bench import run_bench

@@ -123,9 +123,11 @@ def config_from_hf_dict(d: dict[str, Any], name: str, source: str) -> ModelConfi
             name=name,
         )
     except KeyError as e:
-        raise UserError(f"{source}: missing field {e.args[0]!r}; is this a Llama-family config?")
+        raise UserError(
+            f"{source}: missing field {e.args[0]!r}; is this a Llama-family config?"
+        ) from None
     except (TypeError, ValueError) as e:
-        raise UserError(f"{source}: bad field value ({e}); fix config.json")
+        raise UserError(f"{source}: bad field value ({e}); fix config.json") from None
     if cfg.num_attention_heads % cfg.num_key_value_heads:
         raise UserError(
             f"{source}: num_attention_heads {cfg.num_attention_heads} is not a multiple of "
@@ -158,9 +160,11 @@ def load_config_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{path}: not found; a model directory needs config.json")
+        raise UserError(f"{path}: not found; a model directory needs config.json") from None
     except json.JSONDecodeError as e:
-        raise UserError(f"{path}: malformed JSON at line {e.lineno}; fix or re-download it")
+        raise UserError(
+            f"{path}: malformed JSON at line {e.lineno}; fix or re-download it"
+        ) from None
 
 
 _LLAMA3_1_ROPE = {
@@ -174,48 +178,108 @@ _LLAMA3_1_ROPE = {
 # Exact shapes of real models; the weights are dummy (seeded), like SGLang's --load-format dummy.
 PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(
-        model_type="llama", vocab_size=512, hidden_size=64, intermediate_size=128,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-        max_position_embeddings=2048, name="tiny",
+        model_type="llama",
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=2048,
+        name="tiny",
     ),
     "smollm2-135m": ModelConfig(
-        model_type="llama", vocab_size=49152, hidden_size=576, intermediate_size=1536,
-        num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, head_dim=64,
-        max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=100000.0,
-        tie_word_embeddings=True, name="smollm2-135m",
+        model_type="llama",
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        head_dim=64,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        rope_theta=100000.0,
+        tie_word_embeddings=True,
+        name="smollm2-135m",
     ),
     "qwen2.5-0.5b": ModelConfig(
-        model_type="qwen2", vocab_size=151936, hidden_size=896, intermediate_size=4864,
-        num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2, head_dim=64,
-        max_position_embeddings=32768, rope_theta=1000000.0, tie_word_embeddings=True,
-        attention_bias=True, name="qwen2.5-0.5b",
+        model_type="qwen2",
+        vocab_size=151936,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        head_dim=64,
+        max_position_embeddings=32768,
+        rope_theta=1000000.0,
+        tie_word_embeddings=True,
+        attention_bias=True,
+        name="qwen2.5-0.5b",
     ),
     "qwen3-0.6b": ModelConfig(
-        model_type="qwen3", vocab_size=151936, hidden_size=1024, intermediate_size=3072,
-        num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=40960, rope_theta=1000000.0, tie_word_embeddings=True,
-        qk_norm=True, name="qwen3-0.6b",
+        model_type="qwen3",
+        vocab_size=151936,
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=40960,
+        rope_theta=1000000.0,
+        tie_word_embeddings=True,
+        qk_norm=True,
+        name="qwen3-0.6b",
     ),
     "llama-3.2-1b": ModelConfig(
-        model_type="llama", vocab_size=128256, hidden_size=2048, intermediate_size=8192,
-        num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8, head_dim=64,
-        max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
-        rope_scaling={**_LLAMA3_1_ROPE, "factor": 32.0}, tie_word_embeddings=True,
+        model_type="llama",
+        vocab_size=128256,
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=64,
+        max_position_embeddings=131072,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        rope_scaling={**_LLAMA3_1_ROPE, "factor": 32.0},
+        tie_word_embeddings=True,
         name="llama-3.2-1b",
     ),
     "llama-3.1-8b": ModelConfig(
-        model_type="llama", vocab_size=128256, hidden_size=4096, intermediate_size=14336,
-        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
-        rope_scaling=_LLAMA3_1_ROPE, name="llama-3.1-8b",
+        model_type="llama",
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=131072,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        rope_scaling=_LLAMA3_1_ROPE,
+        name="llama-3.1-8b",
     ),
     "mistral-7b": ModelConfig(
-        model_type="mistral", vocab_size=32768, hidden_size=4096, intermediate_size=14336,
-        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-        max_position_embeddings=32768, rms_norm_eps=1e-5, rope_theta=1000000.0,
+        model_type="mistral",
+        vocab_size=32768,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-5,
+        rope_theta=1000000.0,
         name="mistral-7b",
     ),
-}  # fmt: skip
+}
 
 DEFAULT_PRESET = "smollm2-135m"
 
@@ -227,7 +291,7 @@ def preset(name: str) -> ModelConfig:
         raise UserError(
             f"unknown preset {name!r}; run `infertop presets` for the list, "
             "or pass a local Hugging Face directory"
-        )
+        ) from None
 
 
 def human_count(n: int) -> str:
@@ -267,7 +331,9 @@ class RunConfig:
 
     def sweep(self) -> list[tuple[int, int, int]]:
         """Every (batch_size, input_len, output_len) in the order bench_one_batch runs them."""
-        return [(b, i, o) for b in self.batch_sizes for i in self.input_lens for o in self.output_lens]
+        return [
+            (b, i, o) for b in self.batch_sizes for i in self.input_lens for o in self.output_lens
+        ]
 
 
 def validate_shape(batch_size: int, input_len: int, output_len: int, cfg: ModelConfig) -> None:

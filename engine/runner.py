@@ -43,9 +43,14 @@ class StopRequested(Exception):
 class Runner:
     """Runs `cfg`'s sweep once (bench) or round and round until stopped (repeat=True, the TUI)."""
 
-    def __init__(self, engine: Engine, cfg: RunConfig, sink: Sink,
-                 commands: queue.SimpleQueue[Command] | None = None,
-                 repeat: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: RunConfig,
+        sink: Sink,
+        commands: queue.SimpleQueue[Command] | None = None,
+        repeat: bool = False,
+    ) -> None:
         self.engine = engine
         self.cfg = cfg
         self.sink = sink
@@ -87,8 +92,12 @@ class Runner:
             self.sink(Notice(str(e), "error"))
             return
         self.cfg = new
-        self.sink(Notice(f"next runs: batch {list(new.batch_sizes)}, "
-                         f"input {list(new.input_lens)}, output {list(new.output_lens)}"))  # fmt: skip
+        self.sink(
+            Notice(
+                f"next runs: batch {list(new.batch_sizes)}, "
+                f"input {list(new.input_lens)}, output {list(new.output_lens)}"
+            )
+        )
 
     def step_boundary(self) -> None:
         """Apply pending commands; while paused, wait here (only for commands)."""

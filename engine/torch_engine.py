@@ -36,8 +36,14 @@ class TorchEngine:
         self.dtype_name = dtype_name
 
     @classmethod
-    def load(cls, spec: str, device: str = "auto", dtype: str = "float32", seed: int = 0,
-             progress: Progress | None = None) -> TorchEngine:  # fmt: skip
+    def load(
+        cls,
+        spec: str,
+        device: str = "auto",
+        dtype: str = "float32",
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> TorchEngine:
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
         dev = select_device(device)

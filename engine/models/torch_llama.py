@@ -57,10 +57,16 @@ class Layer:
 
 
 class TorchLlama:
-    """Weights plus a static KV cache; `forward` runs prefill (from position 0) or one decode step."""
+    """Weights plus a static KV cache; `forward` runs a prefill (from 0) or one decode step."""
 
-    def __init__(self, cfg: ModelConfig, layers: list[Layer], embed: torch.Tensor,
-                 norm: torch.Tensor, lm_head: torch.Tensor) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        layers: list[Layer],
+        embed: torch.Tensor,
+        norm: torch.Tensor,
+        lm_head: torch.Tensor,
+    ) -> None:
         self.cfg = cfg
         self.layers = layers
         self.embed = embed
@@ -106,8 +112,13 @@ class TorchLlama:
         return cls(cfg, layers, embed, get("model.norm.weight"), lm_head)
 
     @classmethod
-    def from_checkpoint(cls, ckpt: Checkpoint, dtype: torch.dtype, device: torch.device,
-                        progress: Progress | None = None) -> TorchLlama:  # fmt: skip
+    def from_checkpoint(
+        cls,
+        ckpt: Checkpoint,
+        dtype: torch.dtype,
+        device: torch.device,
+        progress: Progress | None = None,
+    ) -> TorchLlama:
         from safetensors import safe_open
 
         handles: dict[str, object] = {}
@@ -131,8 +142,14 @@ class TorchLlama:
         return model
 
     @classmethod
-    def dummy(cls, cfg: ModelConfig, dtype: torch.dtype, device: torch.device, seed: int = 0,
-              progress: Progress | None = None) -> TorchLlama:  # fmt: skip
+    def dummy(
+        cls,
+        cfg: ModelConfig,
+        dtype: torch.dtype,
+        device: torch.device,
+        seed: int = 0,
+        progress: Progress | None = None,
+    ) -> TorchLlama:
         """Seeded random weights with the exact shapes of `cfg` (SGLang's --load-format dummy)."""
         gen_device = device if device.type == "cuda" else torch.device("cpu")
         gen = torch.Generator(device=gen_device).manual_seed(seed)
@@ -199,7 +216,7 @@ class TorchLlama:
         norm_shape = (cfg.hidden_size,)
         decode = seqlen == 1
         x = F.embedding(tokens, self.embed)
-        for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache):
+        for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
             h = F.rms_norm(x, norm_shape, layer.ln1, eps)
             qkv = F.linear(h, layer.wqkv, layer.bqkv)
             qk = qkv[..., :qk_width].view(bsz, seqlen, nh + nkv, hd)
@@ -222,9 +239,12 @@ class TorchLlama:
             else:
                 assert pos == 0, "prefill starts at position 0"
                 o = F.scaled_dot_product_attention(
-                    q.transpose(1, 2), kc[:, :, :end], vc[:, :, :end],
-                    is_causal=True, enable_gqa=rep > 1,
-                )  # fmt: skip
+                    q.transpose(1, 2),
+                    kc[:, :, :end],
+                    vc[:, :, :end],
+                    is_causal=True,
+                    enable_gqa=rep > 1,
+                )
                 o = o.transpose(1, 2)
             x = x + F.linear(o.reshape(bsz, seqlen, nh * hd), layer.wo)
             h = F.rms_norm(x, norm_shape, layer.ln2, eps)

@@ -110,7 +110,7 @@ def _read_headers(root: Path) -> dict[Path, dict[str, list[int]]]:
         try:
             weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
         except (json.JSONDecodeError, KeyError) as e:
-            raise UserError(f"{index}: malformed index ({e}); fix or re-download it")
+            raise UserError(f"{index}: malformed index ({e}); fix or re-download it") from None
         paths = sorted({root / f for f in weight_map.values()})
     else:
         paths = sorted(root.glob("*.safetensors"))
@@ -134,9 +134,9 @@ def read_safetensors_header(path: Path) -> dict[str, list[int]]:
                 raise ValueError("header too large")
             header = json.loads(f.read(n))
     except FileNotFoundError:
-        raise UserError(f"{path}: listed in the index but missing; re-download the model")
+        raise UserError(f"{path}: listed in the index but missing; re-download the model") from None
     except (struct.error, ValueError) as e:
-        raise UserError(f"{path}: not a valid safetensors file ({e}); re-download it")
+        raise UserError(f"{path}: not a valid safetensors file ({e}); re-download it") from None
     return {
         name: list(meta["shape"])
         for name, meta in header.items()

@@ -1,0 +1,114 @@
+"""`infertop bench` and `infertop presets` as a user runs them (real subprocesses, tiny preset)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.events import RESULT_KEYS
+
+
+def infertop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+    )
+
+
+def test_bench_writes_jsonl_with_bench_one_batch_keys_and_formulas(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    out.write_text(json.dumps({"earlier": "line"}) + "\n")  # appended to, never truncated
+    p = infertop(
+        "bench",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "1",
+        "3",
+        "--input-len",
+        "16",
+        "--output-len",
+        "5",
+        "--run-name",
+        "ci",
+        "--result-filename",
+        str(out),
+    )
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[0] == {"earlier": "line"}
+    runs = lines[1:]
+    assert [r["batch_size"] for r in runs] == [1, 3]
+    for r in runs:
+        assert tuple(r) == RESULT_KEYS
+        b, i, o = r["batch_size"], r["input_len"], r["output_len"]
+        assert (r["run_name"], i, o) == ("ci", 16, 5)
+        assert r["prefill_latency"] > 0 and r["median_decode_latency"] > 0
+        assert r["prefill_throughput"] == pytest.approx(i * b / r["prefill_latency"])
+        assert r["median_decode_throughput"] == pytest.approx(b / r["median_decode_latency"])
+        assert r["overall_throughput"] == pytest.approx((i + o) * b / r["total_latency"])
+        # total = prefill + 4 decode steps, each at least as long as the fastest one
+        assert r["total_latency"] > r["prefill_latency"] + 2 * r["median_decode_latency"]
+    assert "decode tok/s" in p.stdout  # the closing table
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--batch-size", "0"], "use 1 or more"),
+        (["--input-len", "-4"], "use 1 or more"),
+        (["--output-len", "x"], "not a whole number"),
+        (["--input-len", "2000", "--output-len", "100"], "exceeds tiny's 2048 positions"),
+        (["--model", "nope"], "infertop presets"),
+        (["--dtype", "float8"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str], needle: str) -> None:
+    p = infertop("bench", "--model", "tiny", *args)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    errors = [line for line in p.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and needle in errors[0], p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_presets_lists_shapes_and_counts() -> None:
+    p = infertop("presets")
+    assert p.returncode == 0
+    for name in (
+        "tiny",
+        "qwen2.5-0.5b",
+        "qwen3-0.6b",
+        "llama-3.2-1b",
+        "llama-3.1-8b",
+        "mistral-7b",
+    ):
+        assert name in p.stdout
+    assert "8.03B" in p.stdout and "(default)" in p.stdout
+
+
+def test_bench_loads_a_local_directory(hf_models, tmp_path: Path) -> None:
+    _, directory = hf_models["qwen2"]
+    out = tmp_path / "r.jsonl"
+    p = infertop(
+        "bench",
+        "--model",
+        str(directory),
+        "--dtype",
+        "bfloat16",
+        "--input-len",
+        "8",
+        "--output-len",
+        "4",
+        "--result-filename",
+        str(out),
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text())["batch_size"] == 1
+    assert "bfloat16" in p.stdout

@@ -1,0 +1,127 @@
+"""Loading local Hugging Face directories: sharded == single file, and bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.errors import UserError
+from engine.models.weights import open_checkpoint
+from engine.torch_engine import TorchEngine
+from tests.conftest import save_hf_model
+
+
+def copy_model(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_sharded_directory_loads_the_same_as_single_file(hf_models, tmp_path: Path) -> None:
+    _, single = hf_models["qwen3"]
+    sharded = tmp_path / "sharded"
+    save_hf_model("qwen3", sharded, max_shard_size="40KB")
+    assert (sharded / "model.safetensors.index.json").exists()
+    assert len(list(sharded.glob("*.safetensors"))) > 2
+    a = TorchEngine.load(str(single), device="cpu")
+    b = TorchEngine.load(str(sharded), device="cpu")
+    prompts = torch.randint(0, 256, (2, 12), generator=torch.Generator().manual_seed(0))
+    for e in (a, b):
+        e.prepare(2, 12)
+    assert torch.equal(a.logits(prompts, 0, True), b.logits(prompts, 0, True))
+
+
+def test_missing_tensor_names_file_and_tensor(hf_models, tmp_path: Path) -> None:
+    d = copy_model(hf_models["llama"][1], tmp_path / "m")
+    tensors = load_file(d / "model.safetensors")
+    del tensors["model.layers.1.mlp.up_proj.weight"]
+    save_file(tensors, d / "model.safetensors")
+    with pytest.raises(UserError, match=r"model.safetensors: tensor model.layers.1.mlp.up_proj"):
+        open_checkpoint(d)
+
+
+def test_wrong_shape_is_one_line_naming_the_fix(hf_models, tmp_path: Path) -> None:
+    d = copy_model(hf_models["llama"][1], tmp_path / "m")
+    tensors = load_file(d / "model.safetensors")
+    tensors["model.norm.weight"] = torch.ones(63)
+    save_file(tensors, d / "model.safetensors")
+    with pytest.raises(UserError) as e:
+        open_checkpoint(d)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "model.norm.weight has shape [63]" in msg and "fix config.json" in msg
+
+
+def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path: Path, hf_models) -> None:
+    d = tmp_path / "m"
+    d.mkdir()
+    shutil.copy(hf_models["llama"][1] / "config.json", d / "config.json")
+    # A pickle that would create a file if it were ever loaded.
+    marker = tmp_path / "pwned"
+    payload = (
+        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
+    )  # pickle protocol 0: os.system("touch ...")
+    (d / "pytorch_model.bin").write_bytes(payload)
+    with pytest.raises(UserError, match="pickle checkpoints are refused"):
+        TorchEngine.load(str(d), device="cpu")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: (d / "config.json").unlink(), "no config.json"),
+        (lambda d: (d / "config.json").write_text("{not json"), "malformed JSON"),
+        (
+            lambda d: (d / "config.json").write_text(json.dumps({"model_type": "gpt2"})),
+            "model_type 'gpt2' is not supported",
+        ),
+        (lambda d: (d / "model.safetensors").write_bytes(b"\x00" * 4), "not a valid safetensors"),
+    ],
+)
+def test_bad_directories_are_user_errors(hf_models, tmp_path: Path, edit, message: str) -> None:
+    d = copy_model(hf_models["llama"][1], tmp_path / "m")
+    edit(d)
+    with pytest.raises(UserError, match=message) as e:
+        TorchEngine.load(str(d), device="cpu")
+    assert "\n" not in str(e.value)
+
+
+def test_missing_path_and_unknown_preset() -> None:
+    with pytest.raises(UserError, match="no such model directory"):
+        TorchEngine.load("./does/not/exist", device="cpu")
+    with pytest.raises(UserError, match="infertop presets"):
+        TorchEngine.load("no-such-preset", device="cpu")
+
+
+def test_presets_have_the_real_models_parameter_counts() -> None:
+    from engine.config import PRESETS
+
+    # Published sizes (embedding included): a shape typo moves these by far more than 1%.
+    published = {
+        "qwen2.5-0.5b": 494_032_768,
+        "qwen3-0.6b": 596_049_920,
+        "llama-3.2-1b": 1_235_814_400,
+        "llama-3.1-8b": 8_030_261_248,
+        "mistral-7b": 7_248_023_552,
+        "smollm2-135m": 134_515_008,
+    }
+    for name, count in published.items():
+        assert PRESETS[name].param_count() == count, name
+
+
+def test_config_json_of_a_preset_round_trips_through_transformers(tmp_path: Path) -> None:
+    import transformers
+
+    from engine.config import PRESETS, config_from_hf_dict
+
+    for name in ("qwen3-0.6b", "llama-3.2-1b", "qwen2.5-0.5b"):
+        cfg = PRESETS[name]
+        (tmp_path / "config.json").write_text(json.dumps(cfg.to_hf_dict()))
+        hf = transformers.AutoConfig.from_pretrained(tmp_path)
+        back = config_from_hf_dict(hf.to_dict(), name, "config.json")
+        assert back == cfg, name
