@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.config import ModelConfig
+from engine.events import EngineReady
 
 Progress = Callable[[int, int], None]  # (done, total) while loading
 
@@ -52,3 +53,16 @@ class Engine(Protocol):
 
     def logits(self, tokens: Any, pos: int, all_positions: bool = False) -> Any:
         """Raw logits (for correctness tests); same placement rules as prefill/decode."""
+
+
+def ready_event(engine: Engine) -> EngineReady:
+    """What the UI header shows about a loaded engine."""
+    cfg = engine.config
+    return EngineReady(
+        model_name=cfg.name,
+        param_count=cfg.param_count(),
+        dtype=engine.dtype_name,
+        device_name=engine.device_name,
+        backend=engine.backend,
+        max_positions=cfg.max_positions,
+    )

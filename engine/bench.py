@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from engine.backend import ready_event
 from engine.config import RunConfig, human_count, validate_shape
 from engine.errors import UserError
 from engine.events import (
@@ -77,18 +78,6 @@ def results_table(results: list[RunResult]) -> str:
     )
 
 
-def engine_ready_event(engine: object) -> EngineReady:
-    cfg = engine.config  # type: ignore[attr-defined]
-    return EngineReady(
-        model_name=cfg.name,
-        param_count=cfg.param_count(),
-        dtype=engine.dtype_name,  # type: ignore[attr-defined]
-        device_name=engine.device_name,  # type: ignore[attr-defined]
-        backend=engine.backend,  # type: ignore[attr-defined]
-        max_positions=cfg.max_positions,
-    )
-
-
 def run_bench(cfg: RunConfig) -> int:
     """Load, check the sweep against the model, run it; exit 2 on bad input."""
     try:
@@ -99,7 +88,7 @@ def run_bench(cfg: RunConfig) -> int:
     except UserError as e:
         print(f"infertop bench: error: {e}", file=sys.stderr)
         return 2
-    _print_event(engine_ready_event(engine))
+    _print_event(ready_event(engine))
 
     def sink(ev: Event) -> None:
         if not isinstance(ev, LoadProgress):

@@ -50,12 +50,16 @@ class Runner:
         sink: Sink,
         commands: queue.SimpleQueue[Command] | None = None,
         repeat: bool = False,
+        pause_on_oom: bool = False,
     ) -> None:
         self.engine = engine
         self.cfg = cfg
         self.sink = sink
-        self.commands: queue.SimpleQueue[Command] = commands or queue.SimpleQueue()
+        self.commands: queue.SimpleQueue[Command] = (
+            commands if commands is not None else queue.SimpleQueue()
+        )
         self.repeat = repeat
+        self.pause_on_oom = pause_on_oom  # live use: let the user lower the batch size
         self.paused = False
         self.stopping = False
         self.run_index = 0
@@ -164,6 +168,9 @@ class Runner:
                 release()
             reason = f"out of memory at batch {b}, input {i}, output {o}; lower the batch size"
             self.sink(RunSkipped(b, i, o, reason))
+            if self.pause_on_oom and not self.paused:
+                self.paused = True
+                self.sink(StateChanged("paused"))
             return None
 
     def _timed_run(self, b: int, i: int, o: int) -> RunResult:

@@ -1,0 +1,617 @@
+"""infertop's torch engine versus Hugging Face transformers' generate(), decode step by step.
+
+Everything runs in one process. A round runs every measurement of a (shape, batch) group once,
+in an order that rotates from round to round, so infertop, transformers and the matmul floor
+take turns going first; each figure is the median over rounds of a run's median decode step.
+Both sides use the same weights: the transformers model (seeded random init) is saved with
+save_pretrained and infertop loads that directory.
+
+    python bench/decode_vs_transformers.py             # ~3-4 minutes on 2 cores
+    python bench/decode_vs_transformers.py --quick     # 2 rounds, a smoke test
+    python bench/decode_vs_transformers.py --profile   # plus torch.profiler op tables
+
+Decode step times from generate(): a StoppingCriteria records time.perf_counter() each time
+generate() calls it, which is once per generated token, right after that token is appended.
+The first call closes the prefill (and first token); each difference between consecutive
+calls is one whole decode step (input prep, forward with the KV cache, logits processors,
+argmax, append), so 32 new tokens give 31 decode steps, as infertop's runner times them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from transformers import (
+    GenerationConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+from transformers import __version__ as transformers_version
+
+from engine.config import PRESETS, RunConfig, human_count
+from engine.events import Event
+from engine.models import torch_llama
+from engine.models.torch_llama import TorchLlama
+from engine.runner import Runner
+from engine.torch_engine import TorchEngine
+
+INPUT_LEN = 128
+OUTPUT_LEN = 32
+PROMPT_SEED = 42
+WEIGHT_SEED = 0
+VOCAB = 32000
+BATCHES = (1, 8)
+RESULTS_HEADING = "## Engine decode vs transformers (issue 2)"
+
+TARGET_VS_HF = 0.8  # infertop / transformers, median decode step
+TARGET_VS_FLOOR = 1.15  # infertop / F.linear over the weight matrices, B=1
+TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
+
+Key = tuple[str, int, str]  # (shape label, batch size, what was timed)
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+
+    def hf_config(self) -> LlamaConfig:
+        return LlamaConfig(
+            vocab_size=VOCAB,
+            hidden_size=self.hidden,
+            intermediate_size=self.intermediate,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            num_key_value_heads=self.kv_heads,
+            max_position_embeddings=2048,
+            tie_word_embeddings=False,
+        )
+
+
+SHAPES = (
+    Shape("56M", hidden=512, layers=8, heads=8, kv_heads=8, intermediate=1376),
+    Shape("250M", hidden=1024, layers=16, heads=16, kv_heads=16, intermediate=2816),
+)
+
+
+# -- the contestants -------------------------------------------------------------------------
+class StepClock(StoppingCriteria):
+    """Never stops generation; records perf_counter() at every call (one per new token)."""
+
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids: torch.Tensor, scores: object, **kwargs: object) -> torch.Tensor:
+        self.stamps.append(time.perf_counter())
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _no_events(_event: Event) -> None:
+    pass
+
+
+@dataclass
+class Contestants:
+    """One model shape, loaded by infertop and by transformers from the same weights."""
+
+    label: str
+    engine: TorchEngine
+    runner: Runner
+    hf: LlamaForCausalLM
+    gen_config: GenerationConfig
+    prompts: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def params(self) -> int:
+        return self.engine.config.param_count()
+
+    @property
+    def hf_params(self) -> int:
+        return sum(p.numel() for p in self.hf.parameters())
+
+
+def contestants(label: str, engine: TorchEngine, hf: LlamaForCausalLM) -> Contestants:
+    run_cfg = RunConfig(
+        model=engine.config.name,
+        backend="torch",
+        device="cpu",
+        dtype="float32",
+        input_lens=(INPUT_LEN,),
+        output_lens=(OUTPUT_LEN,),
+        seed=PROMPT_SEED,
+        warmup=False,
+    )
+    gen_config = GenerationConfig(
+        do_sample=False,
+        num_beams=1,
+        min_new_tokens=OUTPUT_LEN,
+        max_new_tokens=OUTPUT_LEN,
+        use_cache=True,
+        pad_token_id=0,
+        bos_token_id=hf.config.bos_token_id,
+        eos_token_id=hf.config.eos_token_id,
+    )
+    c = Contestants(label, engine, Runner(engine, run_cfg, _no_events), hf, gen_config)
+    for b in BATCHES:  # the very prompts the runner makes, for transformers too
+        c.prompts[b] = engine.random_prompts(b, INPUT_LEN, PROMPT_SEED)
+    return c
+
+
+def build(shape: Shape, root: Path) -> Contestants:
+    """transformers model with seeded random weights -> save_pretrained -> infertop loads it."""
+    torch.manual_seed(WEIGHT_SEED)
+    hf = LlamaForCausalLM(shape.hf_config()).to(torch.float32).eval()
+    directory = root / shape.name
+    hf.save_pretrained(directory)
+    engine = TorchEngine.load(str(directory), device="cpu", dtype="float32")
+    return contestants(shape.name, engine, hf)
+
+
+def infertop_steps(c: Contestants, batch: int) -> list[float]:
+    """Runner.run_shape -> _timed_run: prepare, random_prompts, prefill, decode + wait per step."""
+    result = c.runner.run_shape(batch, INPUT_LEN, OUTPUT_LEN)
+    assert result is not None, "infertop run skipped (out of memory?)"
+    return list(result.decode_latencies)
+
+
+def hf_generate(c: Contestants, batch: int, clock: StepClock | None = None) -> torch.Tensor:
+    prompts = c.prompts[batch]
+    with torch.inference_mode():
+        return c.hf.generate(
+            prompts,
+            attention_mask=torch.ones_like(prompts),
+            generation_config=c.gen_config,
+            stopping_criteria=StoppingCriteriaList([clock] if clock else []),
+        )
+
+
+def hf_steps(c: Contestants, batch: int) -> list[float]:
+    clock = StepClock()
+    hf_generate(c, batch, clock)
+    stamps = clock.stamps
+    assert len(stamps) == OUTPUT_LEN, f"generate made {len(stamps)} tokens, not {OUTPUT_LEN}"
+    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+
+
+def greedy_agreement(c: Contestants, batch: int) -> tuple[int, int]:
+    """(tokens equal, tokens compared) between infertop's and transformers' greedy outputs."""
+    e = c.engine
+    e.prepare(batch, INPUT_LEN + OUTPUT_LEN)
+    tok = e.prefill(c.prompts[batch])
+    ours = [tok]
+    for step in range(1, OUTPUT_LEN):
+        tok = e.decode(tok, INPUT_LEN + step - 1)
+        ours.append(tok)
+    mine = torch.cat(ours, dim=1)
+    theirs = hf_generate(c, batch)[:, INPUT_LEN:]
+    return int((mine == theirs).sum()), mine.numel()
+
+
+# -- matmul floors and the oneDNN what-if ---------------------------------------------------
+Linear = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def matmul_steps(
+    mats: Sequence[torch.Tensor],
+    in_dims: Sequence[int],
+    batch: int,
+    reps: int,
+    linear: Linear = F.linear,
+) -> list[float]:
+    """Time linear(x, W) over every matrix in sequence, for a (batch, K) fp32 activation."""
+    gen = torch.Generator().manual_seed(1)
+    xs = {d: torch.randn(batch, d, generator=gen) for d in set(in_dims)}
+    pairs = [(xs[d], w) for d, w in zip(in_dims, mats, strict=True)]
+    times: list[float] = []
+    with torch.inference_mode():
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for x, w in pairs:
+                linear(x, w)
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def onednn_pack(mats: Sequence[torch.Tensor]) -> list[torch.Tensor] | None:
+    """The matrices reordered once into oneDNN's blocked layout (None if unavailable).
+    No batch-size hint: one packing serves every batch size."""
+    try:
+        with torch.inference_mode():
+            return [torch.ops.mkldnn._reorder_linear_weight(w, None) for w in mats]
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def onednn_linear(x: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+
+
+@contextmanager
+def onednn_forward(model: TorchLlama, packed: Sequence[torch.Tensor]) -> Iterator[None]:
+    """What-if, for evidence only: run infertop's unchanged forward with every F.linear over a
+    weight matrix served by its oneDNN-prepacked copy (the engine's files are not touched)."""
+    by_id = {id(w): p for w, p in zip(model.weight_matrices(), packed, strict=True)}
+
+    def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        p = by_id.get(id(w))
+        if p is None:
+            return F.linear(x, w, b)
+        return torch.ops.mkldnn._linear_pointwise(x, p, b, "none", [], "")
+
+    functional = SimpleNamespace(**vars(F))
+    functional.linear = linear
+    saved = torch_llama.F
+    torch_llama.F = functional  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        torch_llama.F = saved
+
+
+# -- rounds ----------------------------------------------------------------------------------
+@dataclass
+class Series:
+    """Per-round medians of one measurement."""
+
+    per_round: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_round)
+
+
+Task = Callable[[], list[float]]
+Group = dict[Key, Task]  # measurements interleaved with each other, round by round
+
+
+def main_groups(
+    cs: list[Contestants], tiny: Contestants, tiny_hfdir: Contestants, reps: int
+) -> list[Group]:
+    """The targets: infertop vs transformers per (shape, batch), the F.linear floor at B=1."""
+    groups: list[Group] = []
+    for c in cs:
+        mats = c.engine.model.weight_matrices()
+        dims = [w.shape[1] for w in mats]
+        for b in BATCHES:
+            g: Group = {
+                (c.label, b, "infertop"): lambda c=c, b=b: infertop_steps(c, b),
+                (c.label, b, "transformers"): lambda c=c, b=b: hf_steps(c, b),
+            }
+            if b == 1:
+                g[c.label, b, "floor"] = lambda m=mats, d=dims: matmul_steps(m, d, 1, reps)
+            groups.append(g)
+    groups.append(
+        {
+            ("tiny", 1, "infertop"): lambda: infertop_steps(tiny, 1),
+            ("tiny", 1, "transformers"): lambda: hf_steps(tiny, 1),
+            ("tiny", 1, "infertop-hfdir"): lambda: infertop_steps(tiny_hfdir, 1),
+        }
+    )
+    return groups
+
+
+def probe_groups(cs: list[Contestants], reps: int) -> list[Group]:
+    """For information, run after the main rounds so they cannot disturb them: infertop again,
+    the matmuls alone at B=8, oneDNN-prepacked matmuls, and infertop's forward on them."""
+    groups: list[Group] = []
+    for c in cs:
+        mats = c.engine.model.weight_matrices()
+        dims = [w.shape[1] for w in mats]
+        packed = onednn_pack(mats)
+        for b in BATCHES:
+            g: Group = {(c.label, b, "p:infertop"): lambda c=c, b=b: infertop_steps(c, b)}
+            if b > 1:
+                g[c.label, b, "p:floor"] = lambda m=mats, d=dims, b=b: matmul_steps(m, d, b, reps)
+            if packed is not None:
+                g[c.label, b, "p:onednn-mm"] = lambda p=packed, d=dims, b=b: matmul_steps(
+                    p, d, b, reps, onednn_linear
+                )
+
+                def what_if(c: Contestants = c, b: int = b, p: list = packed) -> list[float]:
+                    with onednn_forward(c.engine.model, p):
+                        return infertop_steps(c, b)
+
+                g[c.label, b, "p:infertop-onednn"] = what_if
+            groups.append(g)
+    return groups
+
+
+def run_rounds(groups: list[Group], rounds: int, name: str) -> dict[Key, Series]:
+    series: dict[Key, Series] = {}
+    for r in range(rounds):
+        t0 = time.perf_counter()
+        for g in groups:
+            keys = list(g)
+            k = r % len(keys)
+            order = keys[k:] + keys[:k]  # rotate, so each measurement takes its turn first
+            if (r // len(keys)) % 2:
+                order.reverse()
+            for key in order:
+                times = g[key]()
+                series.setdefault(key, Series()).per_round.append(statistics.median(times))
+        print(f"  {name} round {r + 1}/{rounds}: {time.perf_counter() - t0:.1f} s", flush=True)
+    return series
+
+
+# -- report ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    shape: str
+    batch: int
+    what: str  # "a / b"
+    a: Key
+    b: Key | None  # None: `a` alone, against a target in ms
+    target: float | None  # ratio (or ms when b is None); None: for information
+    paired: bool = True  # a and b were measured in the same rounds
+
+
+def rows_for(series: dict[Key, Series]) -> list[Row]:
+    rows: list[Row] = []
+    for s in SHAPES:
+        n = s.name
+        for b in BATCHES:
+            hf = (n, b, "transformers")
+            rows.append(Row(n, b, "infertop / transformers", (n, b, "infertop"), hf, TARGET_VS_HF))
+        rows.append(
+            Row(
+                n,
+                1,
+                "infertop / F.linear floor",
+                (n, 1, "infertop"),
+                (n, 1, "floor"),
+                TARGET_VS_FLOOR,
+            )
+        )
+    rows.append(
+        Row("tiny", 1, "infertop fixed cost", ("tiny", 1, "infertop"), None, TARGET_TINY_MS)
+    )
+    tiny_hf = ("tiny", 1, "transformers")
+    rows.append(Row("tiny", 1, "infertop / transformers", ("tiny", 1, "infertop"), tiny_hf, None))
+    for s in SHAPES:  # the information rows
+        n = s.name
+        for b in BATCHES:
+            ours = (n, b, "p:infertop")
+            if (n, b, "p:floor") in series:
+                rows.append(Row(n, b, "infertop / F.linear matmuls", ours, (n, b, "p:floor"), None))
+            if (n, b, "p:onednn-mm") in series:
+                mm = (n, b, "p:onednn-mm")
+                rows.append(Row(n, b, "infertop / oneDNN-packed matmuls", ours, mm, None))
+                what_if = (n, b, "p:infertop-onednn")
+                rows.append(Row(n, b, "what-if oneDNN / infertop", what_if, ours, None))
+                hf = (n, b, "transformers")
+                rows.append(Row(n, b, "what-if oneDNN / transformers", what_if, hf, None, False))
+    return rows
+
+
+HEADER = (
+    "shape",
+    "B",
+    "decode step: a / b",
+    "a ms",
+    "b ms",
+    "a/b",
+    "paired a/b: med (min-max)",
+    "target",
+    "met",
+)
+
+
+def cells(row: Row, series: dict[Key, Series]) -> tuple[str, ...]:
+    a = series[row.a]
+    target = "-" if row.target is None else f"<= {row.target}"
+    if row.b is None:
+        value = a.median * 1e3
+        met = "-" if row.target is None else ("yes" if value <= row.target else "NO")
+        return (
+            row.shape,
+            str(row.batch),
+            row.what,
+            f"{value:.3f}",
+            "-",
+            "-",
+            "-",
+            target + " ms",
+            met,
+        )
+    b = series[row.b]
+    ratio = a.median / b.median
+    met = "-" if row.target is None else ("yes" if ratio <= row.target else "NO")
+    paired = "-"
+    if row.paired:
+        rs = [x / y for x, y in zip(a.per_round, b.per_round, strict=True)]
+        paired = f"{statistics.median(rs):.2f} ({min(rs):.2f}-{max(rs):.2f})"
+    return (
+        row.shape,
+        str(row.batch),
+        row.what,
+        f"{a.median * 1e3:.3f}",
+        f"{b.median * 1e3:.3f}",
+        f"{ratio:.2f}",
+        paired,
+        target,
+        met,
+    )
+
+
+def render(rows: list[Row], series: dict[Key, Series], markdown: bool) -> str:
+    body = [HEADER, *(cells(r, series) for r in rows)]
+    if markdown:
+        lines = ["| " + " | ".join(r) + " |" for r in body]
+        lines.insert(1, "|" + "---|" * len(HEADER))
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in body) for i in range(len(HEADER))]
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i in (0, 2) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in body
+    )
+
+
+def write_results(path: Path, section: str) -> None:
+    """Replace this benchmark's section of the results file (or append it)."""
+    old = path.read_text() if path.exists() else "# Bench results\n"
+    start = old.find(RESULTS_HEADING)
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + section
+    else:
+        end = old.find("\n## ", start + len(RESULTS_HEADING))
+        new = old[:start] + section + ("" if end < 0 else "\n" + old[end + 1 :])
+    path.write_text(new)
+
+
+def profile_decode(c: Contestants, batch: int, steps: int = 8, top: int = 12) -> None:
+    """torch.profiler over infertop decode steps: time per step, matmul share, op counts."""
+    from torch.profiler import ProfilerActivity, profile
+
+    e = c.engine
+    e.prepare(batch, INPUT_LEN + OUTPUT_LEN)
+    tok = e.decode(e.prefill(c.prompts[batch]), INPUT_LEN)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for step in range(steps):
+            tok = e.decode(tok, INPUT_LEN + 1 + step)
+    avgs = prof.key_averages()
+    total = sum(a.self_cpu_time_total for a in avgs)
+    mm = sum(a.self_cpu_time_total for a in avgs if a.key in ("aten::mm", "aten::addmm"))
+    calls = sum(a.count for a in avgs) / steps
+    print(
+        f"\n-- torch.profiler, infertop {c.label} B={batch}: {total / steps / 1e3:.3f} ms "
+        f"self CPU per step, mm/addmm {mm / total:.1%}, {calls:.0f} op calls per step"
+    )
+    print(avgs.table(sort_by="self_cpu_time_total", row_limit=top))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="infertop decode vs transformers generate()")
+    p.add_argument("--rounds", type=int, help="main rounds (default 6; 2 with --quick)")
+    p.add_argument("--quick", action="store_true", help="2 + 1 rounds, fewer floor repeats")
+    p.add_argument(
+        "--probe-rounds", type=int, help="rounds of the information phase (default 3; 1 quick)"
+    )
+    p.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="skip the information phase (B=8 matmuls, oneDNN-prepacked matmuls and what-if)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print torch.profiler tables of infertop decode steps",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path(__file__).with_name("RESULTS.md"),
+        help="markdown file whose section to update (default bench/RESULTS.md)",
+    )
+    p.add_argument("--no-write", action="store_true", help="leave the results file alone")
+    args = p.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 6)
+    probe_rounds = 0 if args.no_probe else args.probe_rounds or (1 if args.quick else 3)
+    floor_reps = 11 if args.quick else 31
+    threads = torch.get_num_threads()
+    t_start = time.perf_counter()
+    print(
+        f"torch {torch.__version__}, transformers {transformers_version}, {threads} threads, "
+        f"{platform.machine()}; float32 cpu, input {INPUT_LEN}, output {OUTPUT_LEN}, "
+        f"{rounds} rounds + {probe_rounds} information rounds"
+    )
+
+    with tempfile.TemporaryDirectory(prefix="infertop-bench-") as tmp:
+        root = Path(tmp)
+        cs = [build(s, root) for s in SHAPES]
+        torch.manual_seed(WEIGHT_SEED)
+        tiny_hf_cfg = LlamaConfig(**PRESETS["tiny"].to_hf_dict())
+        tiny_hf = LlamaForCausalLM(tiny_hf_cfg).to(torch.float32).eval()
+        tiny_hf.save_pretrained(root / "tiny")
+        tiny = contestants("tiny", TorchEngine.load("tiny", "cpu", "float32"), tiny_hf)
+        tiny_hfdir = contestants("tiny-hfdir", TorchEngine.load(str(root / "tiny"), "cpu"), tiny_hf)
+        for c in [*cs, tiny]:
+            print(
+                f"{c.label}: {human_count(c.params)} params (infertop {c.params:,}, "
+                f"transformers {c.hf_params:,}), transformers attention "
+                f"{c.hf.config._attn_implementation}"
+            )
+        print("tiny: infertop runs the preset's own dummy weights; tiny-hfdir loads transformers'")
+
+        print("warming up; greedy tokens equal between infertop and transformers:")
+        for c, batches in [*((c, BATCHES) for c in cs), (tiny_hfdir, (1,))]:
+            for b in batches:
+                same, n = greedy_agreement(c, b)
+                print(f"  {c.label} B={b}: {same}/{n}")
+                infertop_steps(c, b)
+                hf_steps(c, b)
+        infertop_steps(tiny, 1)
+        gc.collect()
+        series = run_rounds(main_groups(cs, tiny, tiny_hfdir, floor_reps), rounds, "main")
+        if probe_rounds:
+            gc.collect()
+            series |= run_rounds(probe_groups(cs, floor_reps), probe_rounds, "information")
+        rows = rows_for(series)
+        print()
+        print(render(rows, series, markdown=False))
+        print(
+            "\na/b = a's median over rounds / b's; paired = the per-round ratios. Rows without "
+            "a target are information, measured after the main rounds (what-if oneDNN = "
+            "infertop's forward with F.linear served by oneDNN-prepacked weights). "
+            f"{time.perf_counter() - t_start:.0f} s in all."
+        )
+        if args.profile:
+            for c in cs:
+                for b in BATCHES:
+                    profile_decode(c, b)
+
+    if not args.no_write:
+        cmd = " ".join(["python bench/decode_vs_transformers.py", *sys.argv[1:]])
+        date = datetime.date.today().isoformat()
+        section = "\n".join(
+            [
+                RESULTS_HEADING,
+                "",
+                f"{date}, `{cmd}`: torch {torch.__version__}, transformers {transformers_version}, "
+                f"{threads} threads, {platform.machine()} CPU, float32, input {INPUT_LEN}, "
+                f"output {OUTPUT_LEN}, {rounds} main + {probe_rounds} information rounds.",
+                "",
+                render(rows, series, markdown=True),
+                "",
+                "Method: one process; per (shape, batch) the measurements run once a round in a "
+                "rotating order; each figure is the median over rounds of one run's median decode "
+                "step. infertop: Runner.run_shape (engine.prepare/random_prompts/prefill/decode/"
+                "wait); transformers: greedy generate() with use_cache on the same prompt ids and "
+                "weights, step = difference of consecutive StoppingCriteria perf_counter() stamps "
+                "(31 per run); floor: F.linear of a (B, K) fp32 activation over every matrix of "
+                "engine.model.weight_matrices(), in sequence. Rows without a target: "
+                "information, measured in later rounds of their own (what-if oneDNN = infertop's "
+                "unchanged forward with F.linear over those matrices served by "
+                "torch.ops.mkldnn._linear_pointwise on weights prepacked once).",
+                "",
+            ]
+        )
+        write_results(args.results, section)
+        print(f"updated {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Profilers (one module per device) and how their outputs are named and written."""

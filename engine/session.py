@@ -1,0 +1,136 @@
+"""One engine for the life of a UI: load it, run the sweep round and round, survive errors.
+
+`Session.run` is the body of the worker thread. It talks to its consumer only through the
+EventQueue (never blocks on it) and a command queue (read at step boundaries).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from pathlib import Path
+
+from engine.backend import Engine, MemoryStats, ready_event
+from engine.channel import EventQueue
+from engine.commands import Command, Pause, Resume, SetSweep, Stop
+from engine.config import RunConfig
+from engine.errors import UserError
+from engine.events import EngineError, LoadProgress, Notice, StateChanged
+from engine.loader import load_engine
+from engine.runner import Runner, StopRequested
+
+log = logging.getLogger("infertop")
+
+
+class Session:
+    def __init__(self, cfg: RunConfig, events: EventQueue | None = None) -> None:
+        self.cfg = cfg
+        self.events = events if events is not None else EventQueue()
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.engine: Engine | None = None
+        self.runner: Runner | None = None
+        self.finished = threading.Event()
+        self._stop = threading.Event()
+
+    # -- called from the UI thread ------------------------------------------------------
+    def send(self, cmd: Command) -> None:
+        if isinstance(cmd, Stop):
+            self._stop.set()
+        self.commands.put(cmd)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Ask the worker to stop at the next step boundary; True when it has finished."""
+        self.send(Stop())
+        return self.finished.wait(timeout)
+
+    def memory(self) -> MemoryStats | None:
+        engine = self.engine
+        return engine.memory() if engine is not None else None
+
+    @property
+    def steps_done(self) -> int:
+        return self.runner.steps_done if self.runner else 0
+
+    # -- the worker thread --------------------------------------------------------------
+    def run(self) -> None:
+        loaded = False
+        try:
+            loaded = self._run()
+        finally:
+            if loaded:  # a failed load keeps showing "error" with its message
+                self.events.put(StateChanged("stopped"))
+            self.finished.set()
+
+    def _run(self) -> bool:
+        """False when the model could not be loaded."""
+        emit = self.events.put
+        emit(StateChanged("loading"))
+        try:
+            self.engine = load_engine(
+                self.cfg, progress=lambda d, t: emit(LoadProgress("loading weights", d, t))
+            )
+        except UserError as e:
+            emit(StateChanged("error"))
+            emit(Notice(str(e), "error"))
+            return False
+        except Exception as e:
+            self._report(e)
+            return False
+        emit(ready_event(self.engine))
+        warmup = self.cfg.warmup
+        while not self._stop.is_set():
+            self.runner = Runner(
+                self.engine,
+                self.cfg.with_changes(warmup=warmup),
+                emit,
+                self.commands,
+                repeat=True,
+                pause_on_oom=True,
+            )
+            try:
+                self.runner.run()
+                return True
+            except StopRequested:
+                return True
+            except UserError as e:
+                emit(Notice(str(e), "error"))
+            except Exception as e:
+                self._report(e)
+            warmup = False
+            self.cfg = self.runner.cfg  # keep sweep changes made before the failure
+            if not self._wait_for_retry():
+                return True
+        return True
+
+    def _report(self, e: BaseException) -> None:
+        tb = traceback.format_exc()
+        line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        self.events.put(StateChanged("error"))
+        self.events.put(EngineError(line, tb))
+        log_path = Path(self.cfg.trace_dir) / "infertop.log"
+        try:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with log_path.open("a", encoding="utf-8") as f:
+                f.write(tb + "\n")
+        except OSError:
+            log.exception("could not write %s", log_path)
+
+    def _wait_for_retry(self) -> bool:
+        """After an error, wait until the user resumes (or changes the sweep) or stops."""
+        while True:
+            cmd = self.commands.get()
+            if isinstance(cmd, Stop):
+                return False
+            if isinstance(cmd, SetSweep):
+                self.cfg = self.cfg.with_changes(
+                    batch_sizes=cmd.batch_sizes or self.cfg.batch_sizes,
+                    input_lens=cmd.input_lens or self.cfg.input_lens,
+                    output_lens=cmd.output_lens or self.cfg.output_lens,
+                )
+                self.events.put(Notice(f"next runs: batch {list(self.cfg.batch_sizes)}"))
+            if isinstance(cmd, Resume):
+                return True
+            if isinstance(cmd, Pause):
+                continue

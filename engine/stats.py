@@ -1,0 +1,140 @@
+"""Bounded rolling statistics of what the runner measured, per batch size.
+
+Everything here has a fixed upper size, so a process that runs for days does not grow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine.events import DecodeStep, Event, PrefillDone, RunDone, RunResult, RunStarted
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default) of an already sorted list."""
+    if not sorted_values:
+        return math.nan
+    k = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+class Window:
+    """The last `size` values, with summary statistics."""
+
+    def __init__(self, size: int) -> None:
+        self.values: deque[float] = deque(maxlen=size)
+        self.count = 0  # values ever added
+
+    def add(self, v: float) -> None:
+        self.values.append(v)
+        self.count += 1
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.count = 0
+
+    @property
+    def last(self) -> float:
+        return self.values[-1] if self.values else math.nan
+
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values) if self.values else math.nan
+
+    def percentiles(self, *qs: float) -> tuple[float, ...]:
+        s = sorted(self.values)
+        return tuple(percentile(s, q) for q in qs)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class BatchStats:
+    """Rolling figures for one batch size."""
+
+    batch_size: int
+    prefill: Window = field(default_factory=lambda: Window(256))
+    prefill_tps: Window = field(default_factory=lambda: Window(256))
+    decode: Window = field(default_factory=lambda: Window(4096))
+    total: Window = field(default_factory=lambda: Window(256))  # run latency
+    runs: int = 0
+
+    def decode_throughput(self) -> float:
+        """Tokens per second from the median decode step (bench_one_batch's definition)."""
+        (p50,) = self.decode.percentiles(50)
+        return self.batch_size / p50 if p50 and not math.isnan(p50) else math.nan
+
+
+@dataclass
+class Progress:
+    run_index: int = -1
+    batch_size: int = 0
+    input_len: int = 0
+    output_len: int = 0
+    step: int = 0  # decode steps done in this run
+    prefilled: bool = False
+
+
+class LiveStats:
+    """Folds runner events into bounded per-batch windows and short histories for charts."""
+
+    HISTORY = 300  # points kept for the time charts
+    RESULTS = 10_000  # run results kept for export (oldest evicted, counted)
+
+    def __init__(self) -> None:
+        self.batches: dict[int, BatchStats] = {}
+        self.decode_history: deque[float] = deque(maxlen=self.HISTORY)  # seconds
+        self.prefill_history: deque[float] = deque(maxlen=self.HISTORY)
+        self.results: deque[RunResult] = deque(maxlen=self.RESULTS)
+        self.results_evicted = 0
+        self.progress = Progress()
+        self.steps_seen = 0
+        self.prefills_seen = 0
+
+    def batch(self, b: int) -> BatchStats:
+        if b not in self.batches:
+            self.batches[b] = BatchStats(b)
+        return self.batches[b]
+
+    def apply(self, events: Iterable[Event]) -> bool:
+        """Fold events in; True when any figure changed."""
+        changed = False
+        for ev in events:
+            if isinstance(ev, DecodeStep):
+                self.batch(ev.batch_size).decode.add(ev.latency)
+                self.decode_history.append(ev.latency)
+                self.progress.step = ev.step
+                self.steps_seen += 1
+            elif isinstance(ev, PrefillDone):
+                bs = self.batch(ev.batch_size)
+                bs.prefill.add(ev.latency)
+                bs.prefill_tps.add(ev.batch_size * ev.input_len / ev.latency)
+                self.prefill_history.append(ev.latency)
+                self.prefills_seen += 1
+                self.progress.prefilled = True
+            elif isinstance(ev, RunStarted):
+                self.progress = Progress(ev.run_index, ev.batch_size, ev.input_len, ev.output_len)
+            elif isinstance(ev, RunDone):
+                bs = self.batch(ev.result.batch_size)
+                bs.total.add(ev.result.total_latency)
+                bs.runs += 1
+                if len(self.results) == self.results.maxlen:
+                    self.results_evicted += 1
+                self.results.append(ev.result)
+            else:
+                continue
+            changed = True
+        return changed
+
+    def reset(self) -> None:
+        """Empty the statistics and charts; run results stay for export."""
+        self.batches.clear()
+        self.decode_history.clear()
+        self.prefill_history.clear()
+        self.steps_seen = 0
+        self.prefills_seen = 0

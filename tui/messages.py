@@ -1,0 +1,14 @@
+"""The app's own Textual messages, as dataclasses (Message.__post_init__ sets them up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class BatchSelected(Message):
+    """The user picked the batch size whose figures the panels show."""
+
+    batch_size: int

@@ -1,0 +1,172 @@
+"""The text panels: header, prefill, decode, system, progress. Each repaints only on change."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engine.backend import MemoryStats
+from engine.config import human_count
+from engine.events import EngineReady
+from engine.stats import BatchStats, Progress
+from engine.sysmon import SystemSample
+from tui.format import ms, nbytes, pct, rate
+
+
+class Panel(Static):
+    """A Static that skips the repaint when its content is unchanged."""
+
+    def __init__(self, title: str, **kw: object) -> None:
+        super().__init__("", **kw)  # type: ignore[arg-type]
+        self.border_title = title
+        self._key: object = None
+
+    def show(self, key: object, render: object) -> bool:
+        """`key` summarises the content; `render()` builds it only when the key changed."""
+        if key == self._key:
+            return False
+        self._key = key
+        self.update(render() if callable(render) else render)  # type: ignore[arg-type]
+        return True
+
+
+def _grid(rows: list[tuple[str, str]]) -> Text:
+    """Label/value rows; plain Text because a rich Table costs ~10x more to render."""
+    width = max(len(k) for k, _ in rows)
+    vwidth = max(len(v) for _, v in rows)
+    t = Text(no_wrap=True, overflow="ellipsis")
+    for n, (k, v) in enumerate(rows):
+        if n:
+            t.append("\n")
+        t.append(k.ljust(width + 1), style="dim")
+        t.append(v.rjust(vwidth))
+    return t
+
+
+class HeaderBar(Panel):
+    def __init__(self, **kw: object) -> None:
+        super().__init__("", **kw)
+
+    def refresh_from(self, ready: EngineReady | None, model: str, state: str, rec: str) -> None:
+        def render() -> Text:
+            t = Text()
+            t.append(" infertop ", style="bold reverse")
+            if ready:
+                t.append(f"  {ready.model_name}", style="bold")
+                t.append(f" {human_count(ready.param_count)} {ready.dtype}")
+                t.append("  │  ", style="dim")
+                t.append(ready.device_name, style="bold")
+                t.append(f" [{ready.backend}]")
+            else:
+                t.append(f"  {model}", style="bold")
+            t.append("  │  ", style="dim")
+            style = {"running": "green", "paused": "yellow", "error": "red bold"}.get(state, "cyan")
+            t.append(f"● {state}", style=style)
+            if rec:
+                t.append(f"  ● REC {rec}", style="bold white on red")
+            return t
+
+        self.show((ready, model, state, rec), render)
+
+
+class PrefillPanel(Panel):
+    def refresh_from(self, bs: BatchStats | None) -> None:
+        if bs is None or not len(bs.prefill):
+            self.show(None, Text("waiting for the first prefill…", style="dim"))
+            return
+        w = bs.prefill
+        p50, p90, p99 = w.percentiles(50, 90, 99)
+        (tps,) = bs.prefill_tps.percentiles(50)
+        rows = [
+            ("last", f"{ms(w.last)} ms"),
+            ("mean", f"{ms(w.mean())} ms"),
+            ("p50", f"{ms(p50)} ms"),
+            ("p90", f"{ms(p90)} ms"),
+            ("p99", f"{ms(p99)} ms"),
+            ("throughput", f"{rate(tps)} tok/s"),
+            ("runs", f"{w.count}"),
+        ]
+        self.show((bs.batch_size, w.count), lambda: _grid(rows))
+
+
+class DecodePanel(Panel):
+    def refresh_from(self, bs: BatchStats | None) -> None:
+        if bs is None or not len(bs.decode):
+            self.show(None, Text("waiting for the first decode step…", style="dim"))
+            return
+        w = bs.decode
+        p50, p90, p99 = w.percentiles(50, 90, 99)
+        rows = [
+            ("last", f"{ms(w.last)} ms"),
+            ("p50", f"{ms(p50)} ms"),
+            ("p90", f"{ms(p90)} ms"),
+            ("p99", f"{ms(p99)} ms"),
+            ("throughput", f"{rate(bs.decode_throughput())} tok/s"),
+            ("run total", f"{ms(bs.total.last)} ms"),
+            ("steps", f"{w.count:,}"),
+        ]
+        self.show((bs.batch_size, w.count, bs.total.count), lambda: _grid(rows))
+
+
+class SystemPanel(Panel):
+    def refresh_from(
+        self, s: SystemSample | None, mem: MemoryStats | None, dropped: int, device_kind: str
+    ) -> None:
+        if s is None:
+            return
+        rows = [
+            ("process CPU", pct(s.process_cpu)),
+            ("process RSS", nbytes(s.process_rss)),
+            ("system CPU", pct(s.system_cpu)),
+            ("system mem", f"{nbytes(s.system_mem_used)} / {nbytes(s.system_mem_total)}"),
+        ]
+        if mem is not None and device_kind != "cpu":
+            rows += [
+                ("dev alloc", nbytes(mem.allocated)),
+                ("dev reserved", nbytes(mem.reserved)),
+                ("dev peak", nbytes(mem.peak)),
+            ]
+        elif mem is not None:
+            rows.append(("peak RSS", nbytes(mem.peak)))
+        rows.append(("UI dropped", f"{dropped:,} samples"))
+        self.show(tuple(rows), lambda: _grid(rows))
+
+
+class ProgressLine(Panel):
+    def __init__(self, **kw: object) -> None:
+        super().__init__("", **kw)
+
+    def refresh_from(
+        self,
+        p: Progress,
+        sweep: tuple[tuple[int, int, int], ...],
+        state: str,
+        load: tuple[str, int, int] | None,
+    ) -> None:
+        def render() -> Text:
+            t = Text()
+            if load and state in ("loading", "warming up"):
+                stage, done, total = load
+                t.append(f"{stage} {_bar(done, total)} {done}/{total}", style="cyan")
+                return t
+            if p.run_index < 0:
+                t.append(state, style="dim")
+                return t
+            shape = (p.batch_size, p.input_len, p.output_len)
+            pos = sweep.index(shape) + 1 if shape in sweep else 0
+            t.append(f"run {p.run_index + 1}", style="bold")
+            t.append(f"  bs {p.batch_size} in {p.input_len} out {p.output_len}  ")
+            if not p.prefilled:
+                t.append("prefill…", style="yellow")
+            else:
+                steps = max(p.output_len - 1, 1)
+                t.append(f"decode {_bar(p.step, steps)} {p.step}/{steps}")
+            t.append(f"   sweep {pos}/{len(sweep)}", style="dim")
+            return t
+
+        self.show((p.run_index, p.step, p.prefilled, sweep, state, load), render)
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total) if total else 0
+    return "█" * filled + "░" * (width - filled)
