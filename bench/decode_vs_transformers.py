@@ -6,8 +6,8 @@ take turns going first; each figure is the median over rounds of a run's median 
 Both sides use the same weights: the transformers model (seeded random init) is saved with
 save_pretrained and infertop loads that directory.
 
-    python bench/decode_vs_transformers.py             # ~3-4 minutes on 2 cores
-    python bench/decode_vs_transformers.py --quick     # 2 rounds, a smoke test
+    python bench/decode_vs_transformers.py             # ~3 minutes on 2 quiet cores
+    python bench/decode_vs_transformers.py --quick     # 2 + 1 rounds, ~1.5 minutes
     python bench/decode_vs_transformers.py --profile   # plus torch.profiler op tables
 
 Decode step times from generate(): a StoppingCriteria records time.perf_counter() each time
@@ -311,15 +311,18 @@ def main_groups(
 
 
 def probe_groups(cs: list[Contestants], reps: int) -> list[Group]:
-    """For information, run after the main rounds so they cannot disturb them: infertop again,
-    the matmuls alone at B=8, oneDNN-prepacked matmuls, and infertop's forward on them."""
+    """For information, in rounds of their own after the main ones: infertop and transformers
+    again, the matmuls alone at B=8, oneDNN-prepacked matmuls, and infertop's forward on them."""
     groups: list[Group] = []
     for c in cs:
         mats = c.engine.model.weight_matrices()
         dims = [w.shape[1] for w in mats]
         packed = onednn_pack(mats)
         for b in BATCHES:
-            g: Group = {(c.label, b, "p:infertop"): lambda c=c, b=b: infertop_steps(c, b)}
+            g: Group = {
+                (c.label, b, "p:infertop"): lambda c=c, b=b: infertop_steps(c, b),
+                (c.label, b, "p:transformers"): lambda c=c, b=b: hf_steps(c, b),
+            }
             if b > 1:
                 g[c.label, b, "p:floor"] = lambda m=mats, d=dims, b=b: matmul_steps(m, d, b, reps)
             if packed is not None:
@@ -362,7 +365,6 @@ class Row:
     a: Key
     b: Key | None  # None: `a` alone, against a target in ms
     target: float | None  # ratio (or ms when b is None); None: for information
-    paired: bool = True  # a and b were measured in the same rounds
 
 
 def rows_for(series: dict[Key, Series]) -> list[Row]:
@@ -398,8 +400,8 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
                 rows.append(Row(n, b, "infertop / oneDNN-packed matmuls", ours, mm, None))
                 what_if = (n, b, "p:infertop-onednn")
                 rows.append(Row(n, b, "what-if oneDNN / infertop", what_if, ours, None))
-                hf = (n, b, "transformers")
-                rows.append(Row(n, b, "what-if oneDNN / transformers", what_if, hf, None, False))
+                hf = (n, b, "p:transformers")
+                rows.append(Row(n, b, "what-if oneDNN / transformers", what_if, hf, None))
     return rows
 
 
@@ -436,10 +438,8 @@ def cells(row: Row, series: dict[Key, Series]) -> tuple[str, ...]:
     b = series[row.b]
     ratio = a.median / b.median
     met = "-" if row.target is None else ("yes" if ratio <= row.target else "NO")
-    paired = "-"
-    if row.paired:
-        rs = [x / y for x, y in zip(a.per_round, b.per_round, strict=True)]
-        paired = f"{statistics.median(rs):.2f} ({min(rs):.2f}-{max(rs):.2f})"
+    rs = [x / y for x, y in zip(a.per_round, b.per_round, strict=True)]  # same rounds
+    paired = f"{statistics.median(rs):.2f} ({min(rs):.2f}-{max(rs):.2f})"
     return (
         row.shape,
         str(row.batch),
@@ -504,10 +504,10 @@ def profile_decode(c: Contestants, batch: int, steps: int = 8, top: int = 12) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="infertop decode vs transformers generate()")
-    p.add_argument("--rounds", type=int, help="main rounds (default 6; 2 with --quick)")
+    p.add_argument("--rounds", type=int, help="main rounds (default 5; 2 with --quick)")
     p.add_argument("--quick", action="store_true", help="2 + 1 rounds, fewer floor repeats")
     p.add_argument(
-        "--probe-rounds", type=int, help="rounds of the information phase (default 3; 1 quick)"
+        "--probe-rounds", type=int, help="information rounds (default 2; 1 with --quick)"
     )
     p.add_argument(
         "--no-probe",
@@ -527,8 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--no-write", action="store_true", help="leave the results file alone")
     args = p.parse_args(argv)
-    rounds = args.rounds or (2 if args.quick else 6)
-    probe_rounds = 0 if args.no_probe else args.probe_rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (2 if args.quick else 5)
+    probe_rounds = 0 if args.no_probe else args.probe_rounds or (1 if args.quick else 2)
     floor_reps = 11 if args.quick else 31
     threads = torch.get_num_threads()
     t_start = time.perf_counter()
@@ -560,8 +560,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             for b in batches:
                 same, n = greedy_agreement(c, b)
                 print(f"  {c.label} B={b}: {same}/{n}")
-                infertop_steps(c, b)
-                hf_steps(c, b)
         infertop_steps(tiny, 1)
         gc.collect()
         series = run_rounds(main_groups(cs, tiny, tiny_hfdir, floor_reps), rounds, "main")
@@ -573,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render(rows, series, markdown=False))
         print(
             "\na/b = a's median over rounds / b's; paired = the per-round ratios. Rows without "
-            "a target are information, measured after the main rounds (what-if oneDNN = "
+            "a target are information, from rounds after the main ones (what-if oneDNN = "
             "infertop's forward with F.linear served by oneDNN-prepacked weights). "
             f"{time.perf_counter() - t_start:.0f} s in all."
         )

@@ -25,11 +25,14 @@ log = logging.getLogger("infertop")
 
 
 class Session:
-    def __init__(self, cfg: RunConfig, events: EventQueue | None = None) -> None:
+    def __init__(
+        self, cfg: RunConfig, events: EventQueue | None = None, engine: Engine | None = None
+    ) -> None:
+        """`engine`: an already loaded engine to reuse (benchmarks, tests); else cfg's model."""
         self.cfg = cfg
         self.events = events if events is not None else EventQueue()
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self.engine: Engine | None = None
+        self.engine: Engine | None = engine
         self.runner: Runner | None = None
         self.finished = threading.Event()
         self._stop = threading.Event()
@@ -68,12 +71,13 @@ class Session:
         emit = self.events.put
         emit(StateChanged("loading"))
         try:
-            self.engine = load_engine(
-                self.cfg, progress=lambda d, t: emit(LoadProgress("loading weights", d, t))
-            )
+            if self.engine is None:
+                self.engine = load_engine(
+                    self.cfg, progress=lambda d, t: emit(LoadProgress("loading weights", d, t))
+                )
         except UserError as e:
-            emit(StateChanged("error"))
             emit(Notice(str(e), "error"))
+            emit(StateChanged("error"))
             return False
         except Exception as e:
             self._report(e)
@@ -107,8 +111,8 @@ class Session:
     def _report(self, e: BaseException) -> None:
         tb = traceback.format_exc()
         line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
-        self.events.put(StateChanged("error"))
         self.events.put(EngineError(line, tb))
+        self.events.put(StateChanged("error"))
         log_path = Path(self.cfg.trace_dir) / "infertop.log"
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,11 +42,17 @@ def ours_greedy(engine: TorchEngine, prompts: torch.Tensor, steps: int):
     return prefill, logits, torch.cat(tokens, dim=1)
 
 
+@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed"])
 @pytest.mark.parametrize("kind", ["llama", "llama-tied", "qwen2", "qwen3", "mistral"])
 @pytest.mark.parametrize("batch", [1, 4])
-def test_logits_and_greedy_tokens_match_transformers(hf_models, kind: str, batch: int) -> None:
+def test_logits_and_greedy_tokens_match_transformers(
+    hf_models, kind: str, batch: int, kernel: str
+) -> None:
     hf, directory = hf_models[kind]
     engine = TorchEngine.load(str(directory), device="cpu", dtype="float32")
+    if kernel != engine.model.kernel:  # these small shapes pick F.linear on their own
+        engine.model.prepack_onednn()
+    assert engine.model.kernel == kernel
     prompts = torch.randint(0, 256, (batch, 24), generator=torch.Generator().manual_seed(batch))
     ref_prefill, ref_logits, ref_tokens = hf_greedy(hf, prompts, STEPS)
     prefill, logits, tokens = ours_greedy(engine, prompts, STEPS)

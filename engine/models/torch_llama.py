@@ -18,6 +18,27 @@ from engine.config import ModelConfig
 from engine.models.weights import Checkpoint, expected_shapes
 
 Progress = Callable[[int, int], None]  # (done, total)
+Linear = Callable[..., torch.Tensor]  # (x, weight, bias=None) -> x @ weight.T + bias
+
+
+def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ w.T + b with a weight prepacked for oneDNN (what inductor's CPU freezing uses).
+    On CPU in float32 it runs 2-4x faster than F.linear, which leaves the second core idle
+    at batch 1 (bench/RESULTS.md)."""
+    return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+
+
+def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
+    """Private ops: use them only where they exist and give F.linear's answer."""
+    if device.type != "cpu" or dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        w = torch.randn(24, 16, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+        packed = torch.ops.mkldnn._reorder_linear_weight(w, None)
+        return bool(torch.allclose(onednn_linear(x, packed), F.linear(x, w), atol=1e-5))
+    except (RuntimeError, AttributeError):
+        return False
 
 
 def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
@@ -79,6 +100,26 @@ class TorchLlama:
         self._cos = self._sin = torch.empty(0)
         self.cache_batch = 0
         self.cache_len = 0
+        self.linear: Linear = F.linear
+        self.kernel = "F.linear"
+        # oneDNN costs ~17 us more per call: it pays only on matrices of ~0.5M+ elements
+        if 2 * cfg.intermediate_size * cfg.hidden_size >= 1 << 20 and onednn_usable(
+            self.device, self.dtype
+        ):
+            self.prepack_onednn()
+
+    def prepack_onednn(self) -> None:
+        """Replace every projection matrix by its oneDNN-packed form (the embedding stays
+        plain for the lookup, so a tied lm_head gets its own packed copy)."""
+        pack = torch.ops.mkldnn._reorder_linear_weight
+        for layer in self.layers:
+            layer.wqkv = pack(layer.wqkv, None)
+            layer.wo = pack(layer.wo, None)
+            layer.w13 = pack(layer.w13, None)
+            layer.w2 = pack(layer.w2, None)
+        self.lm_head = pack(self.lm_head, None)
+        self.linear = onednn_linear
+        self.kernel = "oneDNN packed"
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -215,10 +256,11 @@ class TorchLlama:
         eps = cfg.rms_norm_eps
         norm_shape = (cfg.hidden_size,)
         decode = seqlen == 1
+        linear = self.linear
         x = F.embedding(tokens, self.embed)
         for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
             h = F.rms_norm(x, norm_shape, layer.ln1, eps)
-            qkv = F.linear(h, layer.wqkv, layer.bqkv)
+            qkv = linear(h, layer.wqkv, layer.bqkv)
             qk = qkv[..., :qk_width].view(bsz, seqlen, nh + nkv, hd)
             v = qkv[..., qk_width:].view(bsz, seqlen, nkv, hd)
             if layer.q_norm is not None:
@@ -246,16 +288,17 @@ class TorchLlama:
                     enable_gqa=rep > 1,
                 )
                 o = o.transpose(1, 2)
-            x = x + F.linear(o.reshape(bsz, seqlen, nh * hd), layer.wo)
+            x = x + linear(o.reshape(bsz, seqlen, nh * hd), layer.wo)
             h = F.rms_norm(x, norm_shape, layer.ln2, eps)
-            gate, up = F.linear(h, layer.w13).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, layer.w2)
+            gate, up = linear(h, layer.w13).chunk(2, dim=-1)
+            x = x + linear(F.silu(gate) * up, layer.w2)
         if not all_logits:
             x = x[:, -1:]
         x = F.rms_norm(x, norm_shape, self.norm, eps)
-        return F.linear(x, self.lm_head)
+        return linear(x, self.lm_head)
 
     def weight_matrices(self) -> list[torch.Tensor]:
-        """Every matrix a decode step multiplies by (for the bandwidth-floor benchmark)."""
+        """Every matrix a decode step multiplies by, in the form `self.linear` takes (for the
+        bandwidth-floor benchmark: time `self.linear(x, w)` over these)."""
         mats = [m for layer in self.layers for m in (layer.wqkv, layer.wo, layer.w13, layer.w2)]
         return [*mats, self.lm_head]
