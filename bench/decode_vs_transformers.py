@@ -1,13 +1,20 @@
 """infertop's torch engine versus Hugging Face transformers' generate(), decode step by step.
 
 Everything runs in one process. A round runs every measurement of a (shape, batch) group once,
-in an order that rotates from round to round, so infertop, transformers and the matmul floor
+in an order that rotates from round to round, so infertop, transformers and the matvec floor
 take turns going first; each figure is the median over rounds of a run's median decode step.
 Both sides use the same weights: the transformers model (seeded random init) is saved with
 save_pretrained and infertop loads that directory.
 
-    python bench/decode_vs_transformers.py             # ~3 minutes on 2 quiet cores
-    python bench/decode_vs_transformers.py --quick     # 2 + 1 rounds, ~1.5 minutes
+infertop runs as the engine builds itself (`engine.model.kernel` names its matmul kernel:
+"oneDNN packed" on CPU float32 for large enough shapes, else "F.linear"). The floor is the
+time of just the weight matrix-vector products: `engine.model.linear(x, w)` over
+`engine.model.weight_matrices()` at B=1, the engine's own op on the engine's own weight form.
+For information, a second engine is loaded from the same directory with the kernel forced to
+F.linear (no prepacking), so the table shows what the packing buys.
+
+    python bench/decode_vs_transformers.py             # ~3-4 minutes on 2 quiet cores
+    python bench/decode_vs_transformers.py --quick     # 2 rounds, ~1.5 minutes
     python bench/decode_vs_transformers.py --profile   # plus torch.profiler op tables
 
 Decode step times from generate(): a StoppingCriteria records time.perf_counter() each time
@@ -31,10 +38,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
 from transformers import (
     GenerationConfig,
     LlamaConfig,
@@ -47,7 +52,6 @@ from transformers import __version__ as transformers_version
 from engine.config import PRESETS, RunConfig, human_count
 from engine.events import Event
 from engine.models import torch_llama
-from engine.models.torch_llama import TorchLlama
 from engine.runner import Runner
 from engine.torch_engine import TorchEngine
 
@@ -60,8 +64,10 @@ BATCHES = (1, 8)
 RESULTS_HEADING = "## Engine decode vs transformers (issue 2)"
 
 TARGET_VS_HF = 0.8  # infertop / transformers, median decode step
-TARGET_VS_FLOOR = 1.15  # infertop / F.linear over the weight matrices, B=1
+TARGET_VS_FLOOR = 1.15  # infertop / engine.model.linear over its weight matrices, B=1
 TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
+
+FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.linear
 
 Key = tuple[str, int, str]  # (shape label, batch size, what was timed)
 
@@ -157,14 +163,29 @@ def contestants(label: str, engine: TorchEngine, hf: LlamaForCausalLM) -> Contes
     return c
 
 
-def build(shape: Shape, root: Path) -> Contestants:
-    """transformers model with seeded random weights -> save_pretrained -> infertop loads it."""
+@contextmanager
+def onednn_refused() -> Iterator[None]:
+    """While open, TorchLlama finds oneDNN unusable and keeps F.linear on plain weights."""
+    saved = torch_llama.onednn_usable
+    torch_llama.onednn_usable = lambda device, dtype: False
+    try:
+        yield
+    finally:
+        torch_llama.onednn_usable = saved
+
+
+def build(shape: Shape, root: Path) -> tuple[Contestants, Contestants]:
+    """transformers model with seeded random weights -> save_pretrained -> infertop loads it,
+    once as it builds itself and once with its kernel forced to F.linear."""
     torch.manual_seed(WEIGHT_SEED)
     hf = LlamaForCausalLM(shape.hf_config()).to(torch.float32).eval()
     directory = root / shape.name
     hf.save_pretrained(directory)
     engine = TorchEngine.load(str(directory), device="cpu", dtype="float32")
-    return contestants(shape.name, engine, hf)
+    with onednn_refused():
+        forced = TorchEngine.load(str(directory), device="cpu", dtype="float32")
+    assert forced.model.kernel == "F.linear", forced.model.kernel
+    return contestants(shape.name, engine, hf), contestants(shape.name + FORCED, forced, hf)
 
 
 def infertop_steps(c: Contestants, batch: int) -> list[float]:
@@ -193,8 +214,11 @@ def hf_steps(c: Contestants, batch: int) -> list[float]:
     return [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
 
 
-def greedy_agreement(c: Contestants, batch: int) -> tuple[int, int]:
-    """(tokens equal, tokens compared) between infertop's and transformers' greedy outputs."""
+def greedy_agreement(
+    c: Contestants, batch: int, theirs: torch.Tensor | None = None
+) -> tuple[int, int, torch.Tensor]:
+    """(tokens equal, tokens compared, transformers' tokens) between infertop's and
+    transformers' greedy outputs; `theirs` reuses transformers' tokens from an earlier call."""
     e = c.engine
     e.prepare(batch, INPUT_LEN + OUTPUT_LEN)
     tok = e.prefill(c.prompts[batch])
@@ -203,23 +227,20 @@ def greedy_agreement(c: Contestants, batch: int) -> tuple[int, int]:
         tok = e.decode(tok, INPUT_LEN + step - 1)
         ours.append(tok)
     mine = torch.cat(ours, dim=1)
-    theirs = hf_generate(c, batch)[:, INPUT_LEN:]
-    return int((mine == theirs).sum()), mine.numel()
+    if theirs is None:
+        theirs = hf_generate(c, batch)[:, INPUT_LEN:]
+    return int((mine == theirs).sum()), mine.numel(), theirs
 
 
-# -- matmul floors and the oneDNN what-if ---------------------------------------------------
-Linear = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def matmul_steps(
-    mats: Sequence[torch.Tensor],
-    in_dims: Sequence[int],
-    batch: int,
-    reps: int,
-    linear: Linear = F.linear,
-) -> list[float]:
-    """Time linear(x, W) over every matrix in sequence, for a (batch, K) fp32 activation."""
+# -- matvec floors ---------------------------------------------------------------------------
+def matvec_steps(c: Contestants, batch: int, reps: int) -> list[float]:
+    """Time engine.model.linear(x, W) over every matrix of engine.model.weight_matrices() in
+    sequence (the engine's op on the engine's weight form), for a (batch, K) fp32 activation."""
+    model = c.engine.model
+    linear = model.linear
+    mats = model.weight_matrices()
     gen = torch.Generator().manual_seed(1)
+    in_dims = [w.shape[1] for w in mats]  # a oneDNN-packed weight keeps its (N, K) shape
     xs = {d: torch.randn(batch, d, generator=gen) for d in set(in_dims)}
     pairs = [(xs[d], w) for d, w in zip(in_dims, mats, strict=True)]
     times: list[float] = []
@@ -230,42 +251,6 @@ def matmul_steps(
                 linear(x, w)
             times.append(time.perf_counter() - t0)
     return times
-
-
-def onednn_pack(mats: Sequence[torch.Tensor]) -> list[torch.Tensor] | None:
-    """The matrices reordered once into oneDNN's blocked layout (None if unavailable).
-    No batch-size hint: one packing serves every batch size."""
-    try:
-        with torch.inference_mode():
-            return [torch.ops.mkldnn._reorder_linear_weight(w, None) for w in mats]
-    except (AttributeError, RuntimeError):
-        return None
-
-
-def onednn_linear(x: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
-
-
-@contextmanager
-def onednn_forward(model: TorchLlama, packed: Sequence[torch.Tensor]) -> Iterator[None]:
-    """What-if, for evidence only: run infertop's unchanged forward with every F.linear over a
-    weight matrix served by its oneDNN-prepacked copy (the engine's files are not touched)."""
-    by_id = {id(w): p for w, p in zip(model.weight_matrices(), packed, strict=True)}
-
-    def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-        p = by_id.get(id(w))
-        if p is None:
-            return F.linear(x, w, b)
-        return torch.ops.mkldnn._linear_pointwise(x, p, b, "none", [], "")
-
-    functional = SimpleNamespace(**vars(F))
-    functional.linear = linear
-    saved = torch_llama.F
-    torch_llama.F = functional  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        torch_llama.F = saved
 
 
 # -- rounds ----------------------------------------------------------------------------------
@@ -285,20 +270,25 @@ Group = dict[Key, Task]  # measurements interleaved with each other, round by ro
 
 
 def main_groups(
-    cs: list[Contestants], tiny: Contestants, tiny_hfdir: Contestants, reps: int
+    cs: list[tuple[Contestants, Contestants]],
+    tiny: Contestants,
+    tiny_hfdir: Contestants,
+    reps: int,
 ) -> list[Group]:
-    """The targets: infertop vs transformers per (shape, batch), the F.linear floor at B=1."""
+    """Per (shape, batch): infertop, transformers and (for information) infertop with F.linear
+    forced; at B=1 also both engines' matvec floors. Then the tiny preset's fixed cost."""
     groups: list[Group] = []
-    for c in cs:
-        mats = c.engine.model.weight_matrices()
-        dims = [w.shape[1] for w in mats]
+    for c, f in cs:
+        n = c.label
         for b in BATCHES:
             g: Group = {
-                (c.label, b, "infertop"): lambda c=c, b=b: infertop_steps(c, b),
-                (c.label, b, "transformers"): lambda c=c, b=b: hf_steps(c, b),
+                (n, b, "infertop"): lambda c=c, b=b: infertop_steps(c, b),
+                (n, b, "transformers"): lambda c=c, b=b: hf_steps(c, b),
+                (n, b, "infertop" + FORCED): lambda f=f, b=b: infertop_steps(f, b),
             }
             if b == 1:
-                g[c.label, b, "floor"] = lambda m=mats, d=dims: matmul_steps(m, d, 1, reps)
+                g[n, b, "floor"] = lambda c=c: matvec_steps(c, 1, reps)
+                g[n, b, "floor" + FORCED] = lambda f=f: matvec_steps(f, 1, reps)
             groups.append(g)
     groups.append(
         {
@@ -307,35 +297,6 @@ def main_groups(
             ("tiny", 1, "infertop-hfdir"): lambda: infertop_steps(tiny_hfdir, 1),
         }
     )
-    return groups
-
-
-def probe_groups(cs: list[Contestants], reps: int) -> list[Group]:
-    """For information, in rounds of their own after the main ones: infertop and transformers
-    again, the matmuls alone at B=8, oneDNN-prepacked matmuls, and infertop's forward on them."""
-    groups: list[Group] = []
-    for c in cs:
-        mats = c.engine.model.weight_matrices()
-        dims = [w.shape[1] for w in mats]
-        packed = onednn_pack(mats)
-        for b in BATCHES:
-            g: Group = {
-                (c.label, b, "p:infertop"): lambda c=c, b=b: infertop_steps(c, b),
-                (c.label, b, "p:transformers"): lambda c=c, b=b: hf_steps(c, b),
-            }
-            if b > 1:
-                g[c.label, b, "p:floor"] = lambda m=mats, d=dims, b=b: matmul_steps(m, d, b, reps)
-            if packed is not None:
-                g[c.label, b, "p:onednn-mm"] = lambda p=packed, d=dims, b=b: matmul_steps(
-                    p, d, b, reps, onednn_linear
-                )
-
-                def what_if(c: Contestants = c, b: int = b, p: list = packed) -> list[float]:
-                    with onednn_forward(c.engine.model, p):
-                        return infertop_steps(c, b)
-
-                g[c.label, b, "p:infertop-onednn"] = what_if
-            groups.append(g)
     return groups
 
 
@@ -374,34 +335,23 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
         for b in BATCHES:
             hf = (n, b, "transformers")
             rows.append(Row(n, b, "infertop / transformers", (n, b, "infertop"), hf, TARGET_VS_HF))
+        floor = (n, 1, "floor")
         rows.append(
-            Row(
-                n,
-                1,
-                "infertop / F.linear floor",
-                (n, 1, "infertop"),
-                (n, 1, "floor"),
-                TARGET_VS_FLOOR,
-            )
+            Row(n, 1, "infertop / matvec floor", (n, 1, "infertop"), floor, TARGET_VS_FLOOR)
         )
     rows.append(
         Row("tiny", 1, "infertop fixed cost", ("tiny", 1, "infertop"), None, TARGET_TINY_MS)
     )
     tiny_hf = ("tiny", 1, "transformers")
     rows.append(Row("tiny", 1, "infertop / transformers", ("tiny", 1, "infertop"), tiny_hf, None))
-    for s in SHAPES:  # the information rows
+    forced = "infertop" + FORCED
+    for s in SHAPES:  # the information rows: what the packing buys
         n = s.name
         for b in BATCHES:
-            ours = (n, b, "p:infertop")
-            if (n, b, "p:floor") in series:
-                rows.append(Row(n, b, "infertop / F.linear matmuls", ours, (n, b, "p:floor"), None))
-            if (n, b, "p:onednn-mm") in series:
-                mm = (n, b, "p:onednn-mm")
-                rows.append(Row(n, b, "infertop / oneDNN-packed matmuls", ours, mm, None))
-                what_if = (n, b, "p:infertop-onednn")
-                rows.append(Row(n, b, "what-if oneDNN / infertop", what_if, ours, None))
-                hf = (n, b, "p:transformers")
-                rows.append(Row(n, b, "what-if oneDNN / transformers", what_if, hf, None))
+            hf = (n, b, "transformers")
+            rows.append(Row(n, b, forced + " / transformers", (n, b, forced), hf, None))
+        floor = (n, 1, "floor" + FORCED)
+        rows.append(Row(n, 1, forced + " / its matvec floor", (n, 1, forced), floor, None))
     return rows
 
 
@@ -483,6 +433,7 @@ def write_results(path: Path, section: str) -> None:
 
 def profile_decode(c: Contestants, batch: int, steps: int = 8, top: int = 12) -> None:
     """torch.profiler over infertop decode steps: time per step, matmul share, op counts."""
+    mm_ops = ("aten::mm", "aten::addmm", "mkldnn::_linear_pointwise")
     from torch.profiler import ProfilerActivity, profile
 
     e = c.engine
@@ -493,27 +444,27 @@ def profile_decode(c: Contestants, batch: int, steps: int = 8, top: int = 12) ->
             tok = e.decode(tok, INPUT_LEN + 1 + step)
     avgs = prof.key_averages()
     total = sum(a.self_cpu_time_total for a in avgs)
-    mm = sum(a.self_cpu_time_total for a in avgs if a.key in ("aten::mm", "aten::addmm"))
+    mm = sum(a.self_cpu_time_total for a in avgs if a.key in mm_ops)
     calls = sum(a.count for a in avgs) / steps
     print(
-        f"\n-- torch.profiler, infertop {c.label} B={batch}: {total / steps / 1e3:.3f} ms "
-        f"self CPU per step, mm/addmm {mm / total:.1%}, {calls:.0f} op calls per step"
+        f"\n-- torch.profiler, infertop {c.label} ({e.model.kernel}) B={batch}: "
+        f"{total / steps / 1e3:.3f} ms self CPU per step, matmuls {mm / total:.1%}, "
+        f"{calls:.0f} op calls per step"
     )
     print(avgs.table(sort_by="self_cpu_time_total", row_limit=top))
 
 
+def kernels_line(cs: list[Contestants]) -> str:
+    """Which matmul kernel each engine uses, and whether torch has oneDNN (mkldnn) at all."""
+    kinds = ", ".join(f"{c.label} {c.engine.model.kernel}" for c in cs)
+    mkldnn = torch.backends.mkldnn.is_available()
+    return f"kernel: {kinds}; torch.backends.mkldnn available: {mkldnn}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="infertop decode vs transformers generate()")
-    p.add_argument("--rounds", type=int, help="main rounds (default 5; 2 with --quick)")
-    p.add_argument("--quick", action="store_true", help="2 + 1 rounds, fewer floor repeats")
-    p.add_argument(
-        "--probe-rounds", type=int, help="information rounds (default 2; 1 with --quick)"
-    )
-    p.add_argument(
-        "--no-probe",
-        action="store_true",
-        help="skip the information phase (B=8 matmuls, oneDNN-prepacked matmuls and what-if)",
-    )
+    p.add_argument("--rounds", type=int, help="rounds (default 5; 2 with --quick)")
+    p.add_argument("--quick", action="store_true", help="2 rounds, fewer floor repeats")
     p.add_argument(
         "--profile",
         action="store_true",
@@ -528,14 +479,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-write", action="store_true", help="leave the results file alone")
     args = p.parse_args(argv)
     rounds = args.rounds or (2 if args.quick else 5)
-    probe_rounds = 0 if args.no_probe else args.probe_rounds or (1 if args.quick else 2)
     floor_reps = 11 if args.quick else 31
     threads = torch.get_num_threads()
     t_start = time.perf_counter()
     print(
         f"torch {torch.__version__}, transformers {transformers_version}, {threads} threads, "
         f"{platform.machine()}; float32 cpu, input {INPUT_LEN}, output {OUTPUT_LEN}, "
-        f"{rounds} rounds + {probe_rounds} information rounds"
+        f"{rounds} rounds"
     )
 
     with tempfile.TemporaryDirectory(prefix="infertop-bench-") as tmp:
@@ -547,38 +497,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         tiny_hf.save_pretrained(root / "tiny")
         tiny = contestants("tiny", TorchEngine.load("tiny", "cpu", "float32"), tiny_hf)
         tiny_hfdir = contestants("tiny-hfdir", TorchEngine.load(str(root / "tiny"), "cpu"), tiny_hf)
-        for c in [*cs, tiny]:
+        for c in [*(c for c, _ in cs), tiny]:
             print(
                 f"{c.label}: {human_count(c.params)} params (infertop {c.params:,}, "
-                f"transformers {c.hf_params:,}), transformers attention "
-                f"{c.hf.config._attn_implementation}"
+                f"transformers {c.hf_params:,}), infertop kernel {c.engine.model.kernel}, "
+                f"transformers attention {c.hf.config._attn_implementation}"
             )
+        kernels = kernels_line([c for c, _ in cs] + [tiny])
+        print(kernels)
+        print(f"{FORCED}: a second engine from the same directory, kernel forced to F.linear")
         print("tiny: infertop runs the preset's own dummy weights; tiny-hfdir loads transformers'")
 
         print("warming up; greedy tokens equal between infertop and transformers:")
-        for c, batches in [*((c, BATCHES) for c in cs), (tiny_hfdir, (1,))]:
-            for b in batches:
-                same, n = greedy_agreement(c, b)
-                print(f"  {c.label} B={b}: {same}/{n}")
+        for c, f in cs:
+            for b in BATCHES:
+                same, n, theirs = greedy_agreement(c, b)
+                same_f, _, _ = greedy_agreement(f, b, theirs)
+                print(f"  {c.label} B={b}: {same}/{n} ({f.label}: {same_f}/{n})")
+        same, n, _ = greedy_agreement(tiny_hfdir, 1)
+        print(f"  {tiny_hfdir.label} B=1: {same}/{n}")
         infertop_steps(tiny, 1)
         gc.collect()
         series = run_rounds(main_groups(cs, tiny, tiny_hfdir, floor_reps), rounds, "main")
-        if probe_rounds:
-            gc.collect()
-            series |= run_rounds(probe_groups(cs, floor_reps), probe_rounds, "information")
         rows = rows_for(series)
         print()
         print(render(rows, series, markdown=False))
         print(
             "\na/b = a's median over rounds / b's; paired = the per-round ratios. Rows without "
-            "a target are information, from rounds after the main ones (what-if oneDNN = "
-            "infertop's forward with F.linear served by oneDNN-prepacked weights). "
+            f"a target are information. {kernels}. "
             f"{time.perf_counter() - t_start:.0f} s in all."
         )
         if args.profile:
-            for c in cs:
+            for c, f in cs:
                 for b in BATCHES:
                     profile_decode(c, b)
+                    profile_decode(f, b)
 
     if not args.no_write:
         cmd = " ".join(["python bench/decode_vs_transformers.py", *sys.argv[1:]])
@@ -589,20 +542,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "",
                 f"{date}, `{cmd}`: torch {torch.__version__}, transformers {transformers_version}, "
                 f"{threads} threads, {platform.machine()} CPU, float32, input {INPUT_LEN}, "
-                f"output {OUTPUT_LEN}, {rounds} main + {probe_rounds} information rounds.",
+                f"output {OUTPUT_LEN}, {rounds} rounds; {kernels}.",
                 "",
                 render(rows, series, markdown=True),
                 "",
                 "Method: one process; per (shape, batch) the measurements run once a round in a "
                 "rotating order; each figure is the median over rounds of one run's median decode "
                 "step. infertop: Runner.run_shape (engine.prepare/random_prompts/prefill/decode/"
-                "wait); transformers: greedy generate() with use_cache on the same prompt ids and "
+                "wait) on TorchEngine.load of the saved directory, as the engine builds itself; "
+                "transformers: greedy generate() with use_cache on the same prompt ids and "
                 "weights, step = difference of consecutive StoppingCriteria perf_counter() stamps "
-                "(31 per run); floor: F.linear of a (B, K) fp32 activation over every matrix of "
-                "engine.model.weight_matrices(), in sequence. Rows without a target: "
-                "information, measured in later rounds of their own (what-if oneDNN = infertop's "
-                "unchanged forward with F.linear over those matrices served by "
-                "torch.ops.mkldnn._linear_pointwise on weights prepacked once).",
+                "(31 per run); matvec floor: engine.model.linear(x, w) of a (1, K) fp32 "
+                "activation over every matrix of engine.model.weight_matrices(), in sequence "
+                "(the engine's own kernel and weight form). Rows without a target: information; "
+                f"infertop{FORCED} is a second TorchEngine.load of the same directory with "
+                "engine.models.torch_llama.onednn_usable patched to return False while loading, "
+                "so it keeps F.linear on plain weights (what infertop was before the packing); "
+                "its floor is F.linear over its own matrices.",
                 "",
             ]
         )

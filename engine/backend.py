@@ -28,6 +28,7 @@ class Engine(Protocol):
     backend: str  # "torch" or "mlx"
     config: ModelConfig
     dtype_name: str
+    profiler_kind: str  # which profiler module serves it: cpu | cuda | npu | metal
 
     @property
     def device_name(self) -> str: ...

@@ -11,10 +11,13 @@ from engine.events import (
     EngineReady,
     Event,
     LoadProgress,
+    Notice,
     PrefillDone,
+    ProfileStarted,
     RunDone,
     RunResult,
     RunSkipped,
+    TraceSaved,
 )
 from engine.loader import load_engine
 from engine.runner import Runner
@@ -35,6 +38,15 @@ def _print_event(ev: Event) -> None:
             f"Total. latency: {r.total_latency:6.3f} s, "
             f"throughput: {r.overall_throughput:9.2f} token/s"
         )
+    elif isinstance(ev, TraceSaved):
+        print(
+            f"Trace saved ({ev.kind}, {ev.steps} {ev.stage} steps, {ev.size / 1e6:.2f} MB): "
+            f"{ev.path}"
+        )
+    elif isinstance(ev, ProfileStarted):
+        print(f"Profiling {ev.stage} with {ev.kind} at batch {ev.batch_size} ...")
+    elif isinstance(ev, Notice):
+        print(f"{ev.level}: {ev.message}", file=sys.stderr)
     elif isinstance(ev, RunSkipped):
         print(f"Skipped: {ev.reason}", file=sys.stderr)
     elif isinstance(ev, EngineReady):

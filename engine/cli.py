@@ -8,6 +8,7 @@ import sys
 from typing import NoReturn
 
 from engine.config import DEFAULT_PRESET, DEVICES, DTYPES, PRESETS, RunConfig, human_count
+from engine.profiling.request import ACTIVITIES, STAGES, CaptureRequest
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -17,13 +18,17 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text: str) -> int:
+def int_arg(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a whole number; use e.g. 1, 8, 128"
         ) from None
+
+
+def positive_int(text: str) -> int:
+    value = int_arg(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is invalid; use 1 or more")
     return value
@@ -65,6 +70,58 @@ def run_config(args: argparse.Namespace, **extra: object) -> RunConfig:
     )
 
 
+def add_profile_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("profiling (the device's own profiler + infertop's timeline)")
+    g.add_argument("--profile", action="store_true", help="capture a trace after the warmup")
+    g.add_argument(
+        "--profile-stage",
+        choices=STAGES,
+        default="all",
+        help="capture only prefill or only decode steps (default all)",
+    )
+    g.add_argument(
+        "--profile-start-step",
+        type=non_negative_int,
+        default=0,
+        help="steps of the stage to let pass first",
+    )
+    g.add_argument(
+        "--profile-steps",
+        type=positive_int,
+        default=None,
+        help="stop after this many steps (default: the end of the first run)",
+    )
+    g.add_argument(
+        "--profile-activities", nargs="+", choices=ACTIVITIES, default=["cpu", "device", "timeline"]
+    )
+    g.add_argument("--profile-record-shapes", action=argparse.BooleanOptionalAction, default=True)
+    g.add_argument("--profile-with-stack", action="store_true")
+    g.add_argument("--profile-memory", action="store_true")
+    g.add_argument("--profile-prefix", default=None, help="trace name (default: --run-name)")
+
+
+def profile_request(args: argparse.Namespace) -> CaptureRequest | None:
+    if not args.profile:
+        return None
+    return CaptureRequest(
+        name=args.profile_prefix or args.run_name,
+        stage=args.profile_stage,
+        start_step=args.profile_start_step,
+        steps=args.profile_steps,
+        activities=tuple(args.profile_activities),
+        record_shapes=args.profile_record_shapes,
+        with_stack=args.profile_with_stack,
+        profile_memory=args.profile_memory,
+    )
+
+
+def non_negative_int(text: str) -> int:
+    value = int_arg(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is invalid; use 0 or more")
+    return value
+
+
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="infertop", description="Live terminal profiler for LLM inference.")
     sub = p.add_subparsers(dest="command", parser_class=OneLineParser)
@@ -74,6 +131,7 @@ def build_parser() -> OneLineParser:
         "--result-filename", default=None, help="append one JSON line per run to this file"
     )
     bench.add_argument("--no-warmup", action="store_true", help="skip the warmup run")
+    add_profile_args(bench)
     sub.add_parser("presets", help="list the built-in model shapes")
     return p
 
@@ -112,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from engine.bench import run_bench
 
-        cfg = run_config(args, result_filename=args.result_filename, warmup=not args.no_warmup)
+        cfg = run_config(
+            args,
+            result_filename=args.result_filename,
+            warmup=not args.no_warmup,
+            profile=profile_request(args),
+        )
         return run_bench(cfg)
     build_parser().print_help()
     return 0

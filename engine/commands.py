@@ -32,3 +32,15 @@ class SetSweep(Command):
     batch_sizes: tuple[int, ...] | None = None
     input_lens: tuple[int, ...] | None = None
     output_lens: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StartProfile(Command):
+    """Arm a capture (engine.profiling.request.CaptureRequest); it starts at a step boundary."""
+
+    request: object
+
+
+@dataclass(frozen=True)
+class StopProfile(Command):
+    pass

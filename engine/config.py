@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -323,8 +323,7 @@ class RunConfig:
     result_filename: str | None = None
     trace_dir: str = "traces"
     warmup: bool = True
-    compile: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    profile: Any = None  # a CaptureRequest armed after warmup (infertop bench --profile)
 
     def with_changes(self, **kw: Any) -> RunConfig:
         return replace(self, **kw)

@@ -148,3 +148,36 @@ class EngineError(Event):
 
 def event_dict(ev: Event) -> dict[str, Any]:
     return {"type": type(ev).__name__, **asdict(ev)}
+
+
+@dataclass(frozen=True)
+class ProfileStarted(Event):
+    name: str
+    stage: str
+    kind: str  # torch | npu | metal | timeline
+    batch_size: int
+    input_len: int
+    output_len: int
+
+
+@dataclass(frozen=True)
+class ProfileSaving(Event):
+    """A line of progress while a capture is written (big traces take seconds)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class TraceSaved(Event):
+    path: str
+    kind: str  # torch | npu | metal | timeline | ops
+    stage: str
+    size: int  # bytes (a directory: the sum of its files)
+    steps: int
+    top_ops: tuple[tuple[str, float, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class ProfileStopped(Event):
+    reason: str
+    steps: int

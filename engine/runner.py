@@ -8,9 +8,10 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from engine.backend import Engine
-from engine.commands import Command, Pause, Resume, SetSweep, Stop
+from engine.commands import Command, Pause, Resume, SetSweep, StartProfile, Stop, StopProfile
 from engine.config import RunConfig, validate_shape
 from engine.errors import UserError
 from engine.events import (
@@ -25,6 +26,7 @@ from engine.events import (
     RunStarted,
     StateChanged,
 )
+from engine.profiling.controller import ProfileController
 from engine.results import append_result
 
 Sink = Callable[[Event], None]
@@ -51,6 +53,7 @@ class Runner:
         commands: queue.SimpleQueue[Command] | None = None,
         repeat: bool = False,
         pause_on_oom: bool = False,
+        profiler: ProfileController | None = None,
     ) -> None:
         self.engine = engine
         self.cfg = cfg
@@ -65,6 +68,9 @@ class Runner:
         self.run_index = 0
         self.steps_done = 0  # decode steps ever run, warmup excluded
         self.results: list[RunResult] = []
+        self.profiler = profiler or ProfileController(
+            sink, cfg.trace_dir, engine.profiler_kind, engine.memory
+        )
 
     # -- commands -----------------------------------------------------------------------
     def send(self, cmd: Command) -> None:
@@ -82,6 +88,10 @@ class Runner:
             self.stopping = True
         elif isinstance(cmd, SetSweep):
             self._set_sweep(cmd)
+        elif isinstance(cmd, StartProfile):
+            self.profiler.arm(cmd.request)  # type: ignore[arg-type]
+        elif isinstance(cmd, StopProfile):
+            self.profiler.stop()
 
     def _set_sweep(self, cmd: SetSweep) -> None:
         new = self.cfg.with_changes(
@@ -130,12 +140,17 @@ class Runner:
         try:
             if self.cfg.warmup:
                 self.warmup()
+            if self.cfg.profile is not None:
+                self.profiler.arm(self.cfg.profile)
             self.sink(StateChanged("running"))
             for b, i, o in self.shapes():
                 self.step_boundary()
                 self.run_shape(b, i, o)
         except StopRequested:
             pass
+        finally:
+            if self.profiler.busy:  # stopping, or an engine error: keep what was captured
+                self.profiler.stop("engine stopped")
         self.sink(StateChanged("stopped"))
         return self.results
 
@@ -178,21 +193,30 @@ class Runner:
         engine.prepare(b, i + o)
         prompts = engine.random_prompts(b, i, self.cfg.seed)
         run = self.run_index
+        prof = self.profiler
         sink(RunStarted(run, b, i, o))
         engine.wait(prompts)
-        t0 = clock()
-        tokens = engine.prefill(prompts)
-        engine.wait(tokens)
-        prefill = clock() - t0
+        if prof.busy:
+            tokens, prefill = self._profiled("prefill", (b, i, o), engine.prefill, prompts)
+        else:
+            t0 = clock()
+            tokens = engine.prefill(prompts)
+            engine.wait(tokens)
+            prefill = clock() - t0
         sink(PrefillDone(run, b, i, prefill))
         decode: list[float] = []
         for step in range(1, o):
             if not self.commands.empty() or self.paused:
                 self.step_boundary()
-            t0 = clock()
-            tokens = engine.decode(tokens, i + step - 1)
-            engine.wait(tokens)
-            lat = clock() - t0
+            if prof.busy:
+                tokens, lat = self._profiled(
+                    "decode", (b, i, o), engine.decode, tokens, i + step - 1
+                )
+            else:
+                t0 = clock()
+                tokens = engine.decode(tokens, i + step - 1)
+                engine.wait(tokens)
+                lat = clock() - t0
             decode.append(lat)
             self.steps_done += 1
             sink(DecodeStep(run, b, step, i + step - 1, lat))
@@ -203,3 +227,20 @@ class Runner:
         self.run_index += 1
         sink(RunDone(run, result))
         return result
+
+    def _profiled(
+        self, stage: str, shape: tuple[int, int, int], fn: Callable[..., Any], *args: Any
+    ) -> tuple[Any, float]:
+        """One step inside the capture's annotation; the capture starts/stops outside the timer."""
+        prof, engine, clock = self.profiler, self.engine, time.perf_counter
+        ctx = prof.begin_step(stage, shape)
+        with ctx:
+            t0 = clock()
+            out = fn(*args)
+            engine.wait(out)
+            t1 = clock()
+        b, i, o = shape
+        prof.end_step(
+            stage, t0, t1, {"batch_size": b, "input_len": i, "output_len": o, "run": self.run_index}
+        )
+        return out, t1 - t0

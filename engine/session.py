@@ -35,6 +35,7 @@ class Session:
         self.engine: Engine | None = engine
         self.runner: Runner | None = None
         self.finished = threading.Event()
+        self.thread_id = 0  # native id of the engine thread once it runs
         self._stop = threading.Event()
 
     # -- called from the UI thread ------------------------------------------------------
@@ -52,12 +53,17 @@ class Session:
         engine = self.engine
         return engine.memory() if engine is not None else None
 
+    def capture_steps(self) -> int:
+        """Steps captured so far by the active capture (read across threads: an int)."""
+        return self.runner.profiler.steps if self.runner else 0
+
     @property
     def steps_done(self) -> int:
         return self.runner.steps_done if self.runner else 0
 
     # -- the worker thread --------------------------------------------------------------
     def run(self) -> None:
+        self.thread_id = threading.get_native_id()
         loaded = False
         try:
             loaded = self._run()

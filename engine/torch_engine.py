@@ -34,6 +34,7 @@ class TorchEngine:
         self.device = device
         self.config = model.cfg
         self.dtype_name = dtype_name
+        self.profiler_kind = device.kind
 
     @classmethod
     def load(

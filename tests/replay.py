@@ -56,6 +56,9 @@ class ReplaySession:
         self.send(Stop())
         return True
 
+    def capture_steps(self) -> int:
+        return 0
+
     def memory(self) -> MemoryStats:
         return MemoryStats(allocated=300 << 20, reserved=300 << 20, peak=310 << 20)
 

@@ -145,7 +145,9 @@ async def test_bad_model_is_shown_and_the_app_stays_up(tmp_path: Path) -> None:
     app = InfertopApp(Session(cfg), refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.state == "error")
-        assert any("no such model directory" in n.message for n in app._notifications)
+        await pilot.pause(0.2)  # notify() lands on the next message cycle
+        messages = [n.message for n in app._notifications]
+        assert any("no such model directory" in m for m in messages), (messages, app.state)
         await pilot.press("q")
     assert app.return_code == 0
 

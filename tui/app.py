@@ -10,11 +10,11 @@ from typing import ClassVar, Protocol
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Footer, Tab, TabbedContent, TabPane, Tabs
 
 from engine.backend import MemoryStats
 from engine.channel import EventQueue
-from engine.commands import Command, Pause, Resume, SetSweep
+from engine.commands import Command, Pause, Resume, SetSweep, StartProfile, StopProfile
 from engine.config import RunConfig
 from engine.events import (
     EngineError,
@@ -22,18 +22,24 @@ from engine.events import (
     Event,
     LoadProgress,
     Notice,
+    ProfileSaving,
+    ProfileStarted,
+    ProfileStopped,
     RunSkipped,
     Sample,
     StateChanged,
+    TraceSaved,
 )
 from engine.profiling.naming import safe_name, trace_stem, unique_path
+from engine.profiling.request import CaptureRequest
 from engine.results import append_results
 from engine.stats import LiveStats
 from engine.sysmon import SystemMonitor, SystemSample
 from tui.charts import HistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
 from tui.messages import BatchSelected
 from tui.panels import DecodePanel, HeaderBar, PrefillPanel, ProgressLine, SystemPanel
-from tui.screens import HelpScreen
+from tui.screens import HelpScreen, ProfileDialog
+from tui.traces import TracesView
 
 
 class SessionLike(Protocol):
@@ -46,6 +52,7 @@ class SessionLike(Protocol):
     def send(self, cmd: Command) -> None: ...
     def stop(self, timeout: float = 2.0) -> bool: ...
     def memory(self) -> MemoryStats | None: ...
+    def capture_steps(self) -> int: ...
 
 
 class Sampler(Protocol):
@@ -63,6 +70,7 @@ class InfertopApp(App[int]):
         Binding("minus", "batch(0.5)", "Batch ÷2", key_display="-"),
         Binding("p", "profile", "Profile"),
         Binding("e", "export", "Export"),
+        Binding("t", "toggle_view", "Charts/Traces"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -86,6 +94,8 @@ class InfertopApp(App[int]):
         self.system: SystemSample | None = None
         self.errors: list[str] = []
         self.last_drain_ms = 0.0  # UI cost of the last refresh (drain + repaint)
+        self.capture = ""  # "" | armed | recording | saving
+        self.saving_line = ""
         self._last_system = 0.0
 
     # -- layout ---------------------------------------------------------------------------
@@ -96,13 +106,16 @@ class InfertopApp(App[int]):
             yield PrefillPanel("Prefill", id="prefill")
             yield DecodePanel("Decode", id="decode")
             yield SystemPanel("System", id="system")
-        with Horizontal(id="charts"):
-            with Vertical(id="time-charts"):
-                yield HistoryChart(id="history")
-                yield PrefillChart(id="prefill-history")
-            with Vertical(id="side-charts"):
-                yield LatencyHistogram(id="histogram")
-                yield ThroughputChart(id="throughput")
+        with TabbedContent(id="views"):
+            with TabPane("Charts", id="tab-charts"), Horizontal(id="charts"):
+                with Vertical(id="time-charts"):
+                    yield HistoryChart(id="history")
+                    yield PrefillChart(id="prefill-history")
+                with Vertical(id="side-charts"):
+                    yield LatencyHistogram(id="histogram")
+                    yield ThroughputChart(id="throughput")
+            with TabPane("Traces", id="tab-traces"):
+                yield TracesView(id="traces")
         yield ProgressLine(id="progress")
         yield Footer()
 
@@ -142,6 +155,19 @@ class InfertopApp(App[int]):
         elif isinstance(ev, RunSkipped):
             self.errors.append(ev.reason)
             self.notify(ev.reason, severity="error", timeout=8)
+        elif isinstance(ev, ProfileStarted):
+            self.capture = "recording"
+            self.notify(f"capturing {ev.stage} with the {ev.kind} profiler (p to stop)")
+        elif isinstance(ev, ProfileSaving):
+            self.capture, self.saving_line = "saving", ev.message
+        elif isinstance(ev, TraceSaved):
+            self.query_one(TracesView).add(ev)
+            if ev.kind != "ops":
+                self.notify(f"saved {ev.path}", timeout=6)
+        elif isinstance(ev, ProfileStopped):
+            self.capture, self.saving_line = "", ""
+            if ev.steps == 0:
+                self.notify(f"capture {ev.reason}", severity="warning")
         elif isinstance(ev, EngineError):
             self.errors.append(ev.message)
             self.notify(f"{ev.message} (press space to resume, - to lower the batch size)",
@@ -149,7 +175,7 @@ class InfertopApp(App[int]):
 
     def repaint(self, changed: bool) -> None:
         bs = self.stats.batches.get(self.selected_batch)
-        self.query_one(HeaderBar).refresh_from(self.ready, self.cfg.model, self.state, "")
+        self.query_one(HeaderBar).refresh_from(self.ready, self.cfg.model, self.state, self.rec())
         self.query_one(ProgressLine).refresh_from(
             self.stats.progress, self.sweep, self.state, self.load
         )
@@ -211,8 +237,33 @@ class InfertopApp(App[int]):
         self.selected_batch = message.batch_size
         self.repaint(changed=True)
 
+    def rec(self) -> str:
+        if self.capture == "recording":
+            return f"{self.session.capture_steps()} steps"
+        if self.capture == "saving":
+            return f"saving: {self.saving_line}"
+        return "armed" if self.capture == "armed" else ""
+
     def action_profile(self) -> None:
-        self.notify("profiling not available yet", severity="warning")
+        if self.capture in ("armed", "recording"):
+            self.session.send(StopProfile())
+            return
+        if self.capture == "saving":
+            self.notify("a trace is being saved; wait for it", severity="warning")
+            return
+        device = self.ready.device_name if self.ready else "device"
+        self.push_screen(ProfileDialog(self.cfg.run_name, device), self._start_capture)
+
+    def _start_capture(self, request: CaptureRequest | None) -> None:
+        if request is None:
+            return
+        self.session.send(StartProfile(request))
+        self.capture = "armed"
+        self.repaint(changed=False)
+
+    def action_toggle_view(self) -> None:
+        views = self.query_one(TabbedContent)
+        views.active = "tab-traces" if views.active == "tab-charts" else "tab-charts"
 
     def action_export(self) -> None:
         results = list(self.stats.results)
@@ -243,7 +294,8 @@ class InfertopApp(App[int]):
     async def action_quit(self) -> None:
         self.state = "stopping"
         self.repaint(changed=False)
-        stopped = self.session.stop(timeout=2.0)
+        # an active capture is saved before the engine stops: give that time
+        stopped = self.session.stop(timeout=60.0 if self.capture else 2.0)
         self.exit(0 if stopped else 1)
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from engine.cli import OneLineParser, add_run_args, run_config
 from engine.session import Session
 
@@ -26,8 +31,30 @@ def launch(argv: list[str]) -> int:
         build_parser().error(f"--refresh {args.refresh} is out of range; use 0.5 to 30")
     from tui.app import InfertopApp
 
-    session = Session(run_config(args, warmup=not args.no_warmup))
+    cfg = run_config(args, warmup=not args.no_warmup)
+    session = Session(cfg)
     app = InfertopApp(session, refresh_hz=args.refresh)
-    code = app.run()
-    session.stop(timeout=2.0)
+    with native_stderr_to(Path(cfg.trace_dir) / "infertop.log"):
+        code = app.run()
+        session.stop(timeout=2.0)
     return code or 0
+
+
+@contextmanager
+def native_stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to a log file while the screen is live: C++ libraries (Kineto
+    prints a line at every profiler start/stop) would otherwise write over the UI."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = path.open("a")
+    except OSError:
+        yield  # an unwritable trace dir is reported in the app; keep stderr as it is
+        return
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        log.close()

@@ -1,0 +1,174 @@
+"""Starts and stops captures in the engine thread, at step boundaries.
+
+The runner asks `busy` once per step; when no capture is armed that is all it costs.
+A stage capture ("prefill" or "decode") starts at the next step of its stage and is saved
+when that stage ends, so it holds only that stage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from engine.backend import MemoryStats
+from engine.errors import UserError
+from engine.events import Event, Notice, ProfileSaving, ProfileStarted, ProfileStopped, TraceSaved
+from engine.profiling.base import Capture, SavedTrace
+from engine.profiling.factory import make_capture
+from engine.profiling.naming import trace_stem
+from engine.profiling.request import CaptureRequest
+from engine.profiling.timeline import Timeline
+
+Shape = tuple[int, int, int]  # batch, input, output
+
+
+class ProfileController:
+    def __init__(
+        self,
+        sink: Callable[[Event], None],
+        trace_dir: str | Path,
+        device_kind: str,
+        memory: Callable[[], MemoryStats | None] = lambda: None,
+    ) -> None:
+        self.sink = sink
+        self.trace_dir = Path(trace_dir)
+        self.device_kind = device_kind
+        self.memory = memory
+        self.busy = False  # armed or recording
+        self.recording = False
+        self.steps = 0  # steps captured so far
+        self.request: CaptureRequest | None = None
+        self.capture: Capture | None = None
+        self.timeline: Timeline | None = None
+        self._to_skip = 0
+        self._stem = ""
+
+    # -- commands -----------------------------------------------------------------------
+    def arm(self, request: CaptureRequest) -> None:
+        if self.busy:
+            self.sink(Notice("a capture is already running; stop it first (p)", "warning"))
+            return
+        try:
+            self._check_trace_dir()
+            self.capture = make_capture(request, self.device_kind)
+        except UserError as e:
+            self.sink(Notice(str(e), "error"))
+            return
+        except Exception as e:  # a vendor profiler that cannot start here
+            self.sink(Notice(f"profiler unavailable: {e}", "error"))
+            return
+        self.request, self.busy, self.steps, self._to_skip = request, True, 0, request.start_step
+
+    def stop(self, reason: str = "stopped") -> None:
+        if not self.busy:
+            self.sink(Notice("no capture is running", "warning"))
+            return
+        if not self.recording:
+            self._reset()
+            self.sink(ProfileStopped("cancelled before it started", 0))
+            return
+        self.finish(reason)
+
+    def _check_trace_dir(self) -> None:
+        try:
+            self.trace_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(
+                f"trace dir {self.trace_dir}: {e.strerror}; pass a writable --trace-dir"
+            ) from None
+        if not os.access(self.trace_dir, os.W_OK | os.X_OK):
+            raise UserError(
+                f"trace dir {self.trace_dir} is not writable; pass a writable --trace-dir"
+            )
+
+    # -- called by the runner around each step (only while busy) ------------------------
+    def begin_step(self, stage: str, shape: Shape) -> AbstractContextManager[object]:
+        req = self.request
+        assert req is not None
+        if self.recording:
+            if req.stage != "all" and stage != req.stage:
+                self.finish(f"{req.stage} stage ended")
+                return nullcontext()
+        else:
+            if req.stage != "all" and stage != req.stage:
+                return nullcontext()
+            if self._to_skip > 0:
+                self._to_skip -= 1
+                return nullcontext()
+            if not self._start(req, shape):
+                return nullcontext()
+        if self.capture is None:
+            return nullcontext()
+        return self.capture.annotate(f"infertop.{stage}#{self.steps}")
+
+    def end_step(self, stage: str, t0: float, t1: float, args: dict[str, Any]) -> None:
+        if not self.recording:
+            return
+        if self.timeline is not None:
+            self.timeline.step(stage, t0, t1, args)
+            self.timeline.maybe_sample(self.memory())
+        self.steps += 1
+        req = self.request
+        if req is not None and req.steps is not None and self.steps >= req.steps:
+            self.finish(f"{req.steps} steps captured")
+
+    # -- start / save ---------------------------------------------------------------------
+    def _start(self, req: CaptureRequest, shape: Shape) -> bool:
+        self._stem = trace_stem(req.name, req.stage, *shape)
+        try:
+            if self.capture is not None:
+                self.capture.start(self.trace_dir, self._stem)
+        except Exception as e:
+            self._fail(f"profiler did not start: {e}")
+            return False
+        self.timeline = Timeline() if req.timeline else None
+        self.recording = True
+        kind = self.capture.kind if self.capture else "timeline"
+        self.sink(ProfileStarted(req.name, req.stage, kind, *shape))
+        return True
+
+    def finish(self, reason: str) -> list[SavedTrace]:
+        """Stop and save everything captured; errors become a one-line message."""
+        req, steps = self.request, self.steps
+        assert req is not None
+        saved: list[SavedTrace] = []
+        try:
+            if self.capture is not None:
+                saved += self.capture.stop_and_save(lambda m: self.sink(ProfileSaving(m)))
+            if self.timeline is not None:
+                self.sink(ProfileSaving("writing the step timeline"))
+                saved.append(self.timeline.save(self.trace_dir, self._stem))
+        except (OSError, UserError, RuntimeError) as e:
+            if self.capture is not None:
+                self.capture.abandon()
+            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self.sink(
+                Notice(
+                    f"trace not saved: {detail}; free space or pass another --trace-dir", "error"
+                )
+            )
+        self._reset()
+        for s in saved:
+            self.sink(TraceSaved(str(s.path), s.kind, req.stage, size_of(s.path), steps, s.top_ops))
+        self.sink(ProfileStopped(reason, steps))
+        return saved
+
+    def _fail(self, message: str) -> None:
+        if self.capture is not None:
+            self.capture.abandon()
+        self._reset()
+        self.sink(Notice(message, "error"))
+
+    def _reset(self) -> None:
+        self.busy = self.recording = False
+        self.capture = self.timeline = None
+        self.request = None
+
+
+def size_of(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0

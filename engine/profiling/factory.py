@@ -1,0 +1,41 @@
+"""The one place that maps a device kind to its profiler module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.profiling.base import Capture
+from engine.profiling.request import CaptureRequest
+
+
+def _torch(request: CaptureRequest, kind: str) -> Capture:
+    from engine.profiling.torch_profiler import TorchCapture
+
+    return TorchCapture(request, kind)
+
+
+def _npu(request: CaptureRequest, kind: str) -> Capture:
+    from engine.profiling.npu_profiler import NpuCapture
+
+    return NpuCapture(request)
+
+
+def _metal(request: CaptureRequest, kind: str) -> Capture:
+    from engine.profiling.metal_capture import MetalCapture
+
+    return MetalCapture()
+
+
+PROFILERS: dict[str, Callable[[CaptureRequest, str], Capture]] = {
+    "cpu": _torch,
+    "cuda": _torch,
+    "npu": _npu,
+    "metal": _metal,
+}
+
+
+def make_capture(request: CaptureRequest, device_kind: str) -> Capture | None:
+    """The device's own profiler for this request, or None when only the timeline is asked."""
+    if not request.vendor:
+        return None
+    return PROFILERS[device_kind](request, device_kind)

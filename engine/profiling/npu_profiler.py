@@ -1,0 +1,101 @@
+"""torch_npu's profiler on Ascend NPUs: a directory written by tensorboard_trace_handler,
+readable by MindStudio Insight, with op_statistic.csv for the top ops.
+
+The NPU-only `experimental_config` is built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import shutil
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from torch.profiler import record_function
+
+from engine.profiling.base import Progress, SavedTrace, TopOps
+from engine.profiling.naming import publish, unique_path
+from engine.profiling.request import CaptureRequest
+
+
+def profiler_kwargs(request: CaptureRequest, output_dir: Path) -> dict[str, Any]:
+    """torch_npu.profiler.profile's arguments. Level1 so operator shapes and op_statistic.csv
+    are recorded (Level0, the default, writes no op_statistic.csv)."""
+    import torch_npu
+
+    p = torch_npu.profiler
+    experimental = p._ExperimentalConfig(
+        export_type=p.ExportType.Text,
+        profiler_level=p.ProfilerLevel.Level1,
+        aic_metrics=p.AiCMetrics.AiCoreNone,
+        l2_cache=False,
+        op_attr=False,
+        data_simplification=False,
+        record_op_args=False,
+        gc_detect_threshold=None,
+    )
+    activities = []
+    if "cpu" in request.activities:
+        activities.append(p.ProfilerActivity.CPU)
+    if "device" in request.activities:
+        activities.append(p.ProfilerActivity.NPU)
+    return {
+        "activities": activities,
+        "on_trace_ready": p.tensorboard_trace_handler(str(output_dir)),
+        "record_shapes": request.record_shapes,
+        "profile_memory": request.profile_memory,
+        "with_stack": request.with_stack,
+        "experimental_config": experimental,
+    }
+
+
+class NpuCapture:
+    kind = "npu"
+
+    def __init__(self, request: CaptureRequest) -> None:
+        self.request = request
+        self.prof: Any = None
+        self.final: Path | None = None
+        self.tmp: Path | None = None
+
+    def start(self, directory: Path, stem: str) -> None:
+        import torch_npu
+
+        self.final = unique_path(directory, stem, "ascend_pt")
+        self.tmp = directory / f".tmp-{secrets.token_hex(3)}-{self.final.name}"
+        self.tmp.mkdir()
+        # tensorboard_trace_handler fixes the output folder for the process when called
+        self.prof = torch_npu.profiler.profile(**profiler_kwargs(self.request, self.tmp))
+        self.prof.start()
+
+    def annotate(self, name: str) -> AbstractContextManager[object]:
+        return record_function(name)
+
+    def stop_and_save(self, progress: Progress) -> list[SavedTrace]:
+        assert self.final is not None and self.tmp is not None
+        progress("stopping the NPU profiler and parsing its data (can take a while)")
+        self.prof.stop()  # runs on_trace_ready: the handler writes and parses into tmp
+        publish(self.tmp, self.final)
+        return [SavedTrace(self.final, "npu", read_op_statistic(self.final))]
+
+    def abandon(self) -> None:
+        if self.tmp and self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def read_op_statistic(root: Path, n: int = 15) -> TopOps:
+    """Top ops by total time from ASCEND_PROFILER_OUTPUT/op_statistic.csv, if it was written."""
+    files = sorted(root.glob("**/ASCEND_PROFILER_OUTPUT/op_statistic.csv"))
+    if not files:
+        return ()
+    rows = []
+    with files[0].open(newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                rows.append((row["OP Type"], float(row["Total Time(us)"]), int(row["Count"])))
+            except (KeyError, ValueError):
+                continue
+    rows.sort(key=lambda r: r[1], reverse=True)
+    return tuple(rows[:n])
