@@ -7,7 +7,8 @@ import os
 import sys
 from typing import NoReturn
 
-from engine.config import DEFAULT_PRESET, DEVICES, DTYPES, PRESETS, RunConfig, human_count
+from engine.config import BACKENDS, DEFAULT_PRESET, DEVICES, DTYPES, PRESETS, RunConfig, human_count
+from engine.errors import UserError
 from engine.profiling.request import ACTIVITIES, STAGES, CaptureRequest
 
 
@@ -41,6 +42,12 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
         help=f"preset name (see `infertop presets`) or a local Hugging Face "
         f"directory (default {DEFAULT_PRESET})",
     )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto: MLX where Metal is available, torch otherwise",
+    )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
     p.add_argument("--batch-size", type=positive_int, nargs="+", default=batch_default)
@@ -58,6 +65,7 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
 def run_config(args: argparse.Namespace, **extra: object) -> RunConfig:
     return RunConfig(
         model=args.model,
+        backend=args.backend,
         device=args.device,
         dtype=args.dtype,
         batch_sizes=tuple(args.batch_size),
@@ -170,11 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from engine.bench import run_bench
 
+        try:
+            request = profile_request(args)
+        except UserError as e:
+            print(f"infertop bench: error: {e}", file=sys.stderr)
+            return 2
         cfg = run_config(
-            args,
-            result_filename=args.result_filename,
-            warmup=not args.no_warmup,
-            profile=profile_request(args),
+            args, result_filename=args.result_filename, warmup=not args.no_warmup, profile=request
         )
         return run_bench(cfg)
     build_parser().print_help()

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from engine.backend import Engine, Progress
 from engine.config import RunConfig
+from engine.errors import UserError
+from engine.profiling.metal_capture import enable_capture_env
+
+
+def mlx_installed() -> bool:
+    return importlib.util.find_spec("mlx") is not None
+
+
+def metal_available() -> bool:
+    """Probe Metal in a way that does not start it before MTL_CAPTURE_ENABLED is set."""
+    if not mlx_installed():
+        return False
+    enable_capture_env()
+    import mlx.core as mx
+
+    return bool(mx.metal.is_available())
+
+
+def choose_backend(requested: str) -> str:
+    """auto: MLX where Metal is available (a Mac), torch otherwise."""
+    if requested == "auto":
+        return "mlx" if metal_available() else "torch"
+    if requested not in ("torch", "mlx"):
+        raise UserError(f"unknown backend {requested!r}; use auto, torch or mlx")
+    return requested
 
 
 def load_engine(cfg: RunConfig, progress: Progress | None = None) -> Engine:
+    backend = choose_backend(cfg.backend)
+    if backend == "mlx":
+        if not mlx_installed():
+            raise UserError("--backend mlx: MLX is not installed; pip install 'infertop[mlx]'")
+        if cfg.device not in ("auto", "cpu"):
+            raise UserError(f"--backend mlx runs on Metal or the CPU; drop --device {cfg.device}")
+        enable_capture_env()  # before mlx is imported: Metal reads it at start-up
+        from engine.mlx_engine import MlxEngine
+
+        return MlxEngine.load(cfg.model, cfg.dtype, seed=cfg.seed, progress=progress)
     from engine.torch_engine import TorchEngine
 
     return TorchEngine.load(cfg.model, cfg.device, cfg.dtype, seed=cfg.seed, progress=progress)

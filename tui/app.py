@@ -3,6 +3,7 @@ event queue a few times a second and repaints what changed. Keys become engine c
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -294,8 +295,12 @@ class InfertopApp(App[int]):
     async def action_quit(self) -> None:
         self.state = "stopping"
         self.repaint(changed=False)
-        # an active capture is saved before the engine stops: give that time
-        stopped = self.session.stop(timeout=60.0 if self.capture else 2.0)
+        # an active capture is saved before the engine stops: give that time, and keep
+        # the screen live meanwhile (the wait runs off the event loop)
+        timeout = 120.0 if self.capture else 2.0
+        if self.capture:
+            self.notify("saving the capture before quitting…", timeout=timeout)
+        stopped = await asyncio.to_thread(self.session.stop, timeout)
         self.exit(0 if stopped else 1)
 
 

@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 from rich.text import Text
-from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 
 from engine.stats import BatchStats, LiveStats
 from tui.format import rate
+from tui.panels import Panel
 
 COLORS = ("cyan", "magenta", "green", "yellow", "red", "blue", "bright_white")
 
@@ -66,7 +66,7 @@ def _limits(values: list[float]) -> tuple[float, float]:
 class SeriesChart(Chart):
     """The last few hundred values of one series, newest on the right."""
 
-    MIN_INTERVAL = 0.5
+    MIN_INTERVAL = 1.0
     COLOR = "cyan"
 
     def draw_series(self, values: list[float], xlabel: str) -> None:
@@ -112,7 +112,7 @@ class LatencyHistogram(Chart):
     """Distribution of decode step latencies for the selected batch size."""
 
     BINS = 20
-    MIN_INTERVAL = 1.0
+    MIN_INTERVAL = 2.0
 
     def __init__(self, **kw: object) -> None:
         super().__init__("Decode step histogram (ms)", **kw)
@@ -135,27 +135,25 @@ class LatencyHistogram(Chart):
         self.set_xlimits(float(edges[0]), float(edges[-1]))
 
 
-class ThroughputChart(Static):
+class ThroughputChart(Panel):
     """Decode throughput (tok/s) against median step latency (ms), one point per batch size,
     drawn as text: a handful of labelled points needs no plotting canvas."""
 
     def __init__(self, **kw: object) -> None:
-        super().__init__("", **kw)  # type: ignore[arg-type]
-        self.border_title = "Throughput (tok/s) vs decode latency (ms)"
-        self._key: object = None
+        super().__init__("Throughput (tok/s) vs decode latency (ms)", **kw)
 
     def refresh_from(self, stats: LiveStats) -> None:
         # redraw when a run finishes (cheap key first: this is called on every tick)
         key = (tuple((b, bs.runs) for b, bs in stats.batches.items()), self.content_size)
         if key == self._key:
             return
-        self._key = key
         points = []
         for b, bs in sorted(stats.batches.items()):
             (p50,) = bs.decode.percentiles(50)
             if math.isfinite(p50) and p50 > 0:
                 points.append((b, p50 * 1e3, b / p50))
-        self.update(scatter_text(points, self.content_size.width, self.content_size.height))
+        size = self.content_size
+        self.show(key, lambda: scatter_text(points, size.width, size.height))
 
 
 def scatter_text(points: list[tuple[int, float, float]], width: int, height: int) -> Text:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,10 +52,16 @@ def native_stderr_to(path: Path) -> Iterator[None]:
         yield  # an unwritable trace dir is reported in the app; keep stderr as it is
         return
     saved = os.dup(2)
+    # Textual draws on sys.__stderr__: point it at a copy of the terminal's descriptor
+    terminal = os.fdopen(os.dup(2), "w", encoding=sys.__stderr__.encoding, errors="replace")
+    old_dunder, old_stderr = sys.__stderr__, sys.stderr
+    sys.__stderr__ = sys.stderr = terminal
     os.dup2(log.fileno(), 2)
     try:
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+        sys.__stderr__, sys.stderr = old_dunder, old_stderr
+        terminal.close()
         log.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from engine.backend import MemoryStats
 from engine.config import human_count
@@ -13,20 +14,26 @@ from engine.sysmon import SystemSample
 from tui.format import ms, nbytes, pct, rate
 
 
-class Panel(Static):
-    """A Static that skips the repaint when its content is unchanged."""
+class Panel(Widget):
+    """Fixed-size text that repaints only when its content changed, and never asks for a
+    layout pass (Static.update does, and on every tick that cost more than the rest)."""
 
     def __init__(self, title: str, **kw: object) -> None:
-        super().__init__("", **kw)  # type: ignore[arg-type]
+        super().__init__(**kw)  # type: ignore[arg-type]
         self.border_title = title
         self._key: object = None
+        self._content: RenderableType = ""
+
+    def render(self) -> RenderableType:
+        return self._content
 
     def show(self, key: object, render: object) -> bool:
         """`key` summarises the content; `render()` builds it only when the key changed."""
         if key == self._key:
             return False
         self._key = key
-        self.update(render() if callable(render) else render)  # type: ignore[arg-type]
+        self._content = render() if callable(render) else render  # type: ignore[assignment]
+        self.refresh()
         return True
 
 

@@ -23,6 +23,7 @@ from engine.profiling.request import CaptureRequest
 from engine.profiling.timeline import Timeline
 
 Shape = tuple[int, int, int]  # batch, input, output
+MAX_STEPS = 500  # an open-ended capture stops here: a trace must stay small enough to open
 
 
 class ProfileController:
@@ -114,6 +115,8 @@ class ProfileController:
         req = self.request
         if req is not None and req.steps is not None and self.steps >= req.steps:
             self.finish(f"{req.steps} steps captured")
+        elif self.steps >= MAX_STEPS:
+            self.finish(f"stopped at {MAX_STEPS} steps, the most one trace holds")
 
     # -- start / save ---------------------------------------------------------------------
     def _start(self, req: CaptureRequest, shape: Shape) -> bool:

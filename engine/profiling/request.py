@@ -26,8 +26,8 @@ class CaptureRequest:
             raise UserError(f"profile stage {self.stage!r} is unknown; use {', '.join(STAGES)}")
         if self.start_step < 0:
             raise UserError(f"profile start step {self.start_step} is invalid; use 0 or more")
-        if self.steps is not None and self.steps < 1:
-            raise UserError(f"profile steps {self.steps} is invalid; use 1 or more")
+        if self.steps is not None and not 1 <= self.steps <= 500:
+            raise UserError(f"profile steps {self.steps} is invalid; use 1 to 500")
         bad = [a for a in self.activities if a not in ACTIVITIES]
         if bad:
             raise UserError(f"profile activity {bad[0]!r} is unknown; use {', '.join(ACTIVITIES)}")

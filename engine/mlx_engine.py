@@ -1,0 +1,97 @@
+"""The MLX backend: Metal on Apple silicon, the CPU elsewhere (mlx[cpu] on Linux, whose
+wheel bundles a single-threaded reference BLAS: a correctness backend there, not a fast one).
+
+Import this module only after engine.profiling.metal_capture.enable_capture_env() has run:
+Metal reads MTL_CAPTURE_ENABLED when it starts (engine.loader does this)."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from engine.backend import MemoryStats, Progress
+from engine.errors import UserError
+from engine.models.mlx_llama import MX_DTYPES, MlxLlama
+from engine.models.weights import open_checkpoint
+from engine.torch_engine import resolve_model
+
+
+class MlxDevice:
+    """Name and memory of MLX's default device."""
+
+    @property
+    def name(self) -> str:
+        if mx.metal.is_available():
+            info = mx.metal.device_info()
+            return str(info.get("device_name", "Apple GPU"))
+        return "CPU (MLX, reference BLAS)"
+
+    def memory(self) -> MemoryStats:
+        active, peak = mx.get_active_memory(), mx.get_peak_memory()
+        return MemoryStats(allocated=active, reserved=active + mx.get_cache_memory(), peak=peak)
+
+    def reset_peak(self) -> None:
+        mx.reset_peak_memory()
+
+
+class MlxEngine:
+    backend = "mlx"
+    profiler_kind = "metal"
+
+    def __init__(self, model: MlxLlama, dtype_name: str) -> None:
+        self.model = model
+        self.config = model.cfg
+        self.dtype_name = dtype_name
+        self.device = MlxDevice()
+
+    @classmethod
+    def load(
+        cls, spec: str, dtype: str = "float32", seed: int = 0, progress: Progress | None = None
+    ) -> MlxEngine:
+        if dtype not in MX_DTYPES:
+            raise UserError(f"unknown dtype {dtype!r}; use {', '.join(MX_DTYPES)}")
+        cfg, directory = resolve_model(spec)
+        if directory is None:
+            model = MlxLlama.dummy(cfg, MX_DTYPES[dtype], seed=seed, progress=progress)
+        else:
+            model = MlxLlama.from_checkpoint(open_checkpoint(directory), MX_DTYPES[dtype], progress)
+        return cls(model, dtype)
+
+    @property
+    def device_name(self) -> str:
+        return self.device.name
+
+    def memory(self) -> MemoryStats:
+        return self.device.memory()
+
+    def reset_peak_memory(self) -> None:
+        self.device.reset_peak()
+
+    def prepare(self, batch_size: int, max_len: int) -> None:
+        self.model.allocate_cache(batch_size, max_len)
+
+    def random_prompts(self, batch_size: int, input_len: int, seed: int) -> mx.array:
+        # the same ids as the torch engine for the same seed
+        import torch
+
+        gen = torch.Generator().manual_seed(seed)
+        ids = torch.randint(0, self.config.vocab_size, (batch_size, input_len), generator=gen)
+        return mx.array(ids.numpy())
+
+    def prefill(self, tokens: mx.array) -> mx.array:
+        return mx.argmax(self.model.forward(tokens, 0), axis=-1)
+
+    def decode(self, tokens: mx.array, pos: int) -> mx.array:
+        return mx.argmax(self.model.forward(tokens, pos), axis=-1)
+
+    def wait(self, result: mx.array) -> None:
+        """MLX is lazy: force the graph (and its cache writes) before any timer read."""
+        mx.eval(result, self.model.k_cache, self.model.v_cache)
+
+    def logits(self, tokens: mx.array, pos: int, all_positions: bool = False) -> mx.array:
+        out = self.model.forward(tokens, pos, all_logits=all_positions)
+        mx.eval(out)
+        return out
+
+    def release(self) -> None:
+        self.model.k_cache = self.model.v_cache = []
+        self.model.cache_batch = self.model.cache_len = 0
