@@ -158,15 +158,21 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--runs", type=int, default=3, help="timed runs per side per round")
-    p.add_argument("--refresh", type=float, default=4.0)
+    p.add_argument("--refresh", type=float, default=3.0)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=("overhead", "keys", "rss"), default=None)
     args = p.parse_args()
     rounds = 2 if args.quick else args.rounds
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, refresh {args.refresh} Hz"
     )
     rows = []
-    for preset, runs, limit in (("smollm2-135m", args.runs, 1.03), ("tiny", 40, 1.10)):
+    presets = (
+        []
+        if args.only not in (None, "overhead")
+        else [("smollm2-135m", args.runs, 1.03), ("tiny", 40, 1.10)]
+    )
+    for preset, runs, limit in presets:
         r = overhead(preset, runs, rounds, args.refresh)
         rows.append((r, limit))
         print(
@@ -175,12 +181,17 @@ def main() -> None:
             f"per-round {[round(x, 3) for x in r['ratios']]}  "
             f"UI CPU {r['ui_ms_per_refresh']:.2f} ms/refresh"
         )
-    keys = key_to_screen(6 if args.quick else 20)
+    keys = key_to_screen(6 if args.quick else 20) if args.only in (None, "keys") else []
     if keys:
+        keys.sort()
+        p50, p90 = keys[len(keys) // 2], keys[int(len(keys) * 0.9)]
+        print(f"key-to-screen p50 {p50:.1f} ms, p90 {p90:.1f} ms")
         print(
             f"key-to-screen (tmux): median {statistics.median(keys):.1f} ms, "
             f"max {max(keys):.1f} ms over {len(keys)} presses (limit 100 ms)"
         )
+    if args.only not in (None, "rss"):
+        return
     steps = 20_000 if args.quick else 100_000
     start, end, dropped = asyncio.run(rss_growth(steps))
     print(

@@ -1,6 +1,6 @@
 """Screenshots of the live screen during a real run, for the README.
 
-python screenshots/make_screenshots.py        # writes screenshots/*.svg (+ .png with rsvg-convert)
+python screenshots/make_screenshots.py   # screenshots/*.svg, and .png with rsvg-convert
 """
 
 from __future__ import annotations
@@ -19,24 +19,46 @@ HERE = Path(__file__).resolve().parent
 SIZE = (130, 42)
 
 
-async def main_screen(model: str, batch_sizes: tuple[int, ...], runs: int, name: str) -> Path:
+def shot(app: InfertopApp, name: str) -> Path:
+    path = HERE / f"{name}.svg"
+    app.save_screenshot(path.name, str(HERE))
+    return path
+
+
+async def session_shots(model: str, batch_sizes: tuple[int, ...], runs: int) -> list[Path]:
+    """The main screen, the capture dialog, a capture in progress and the Traces view."""
     cfg = RunConfig(
         model=model,
         batch_sizes=batch_sizes,
         input_lens=(128,),
         output_lens=(32,),
         trace_dir=tempfile.mkdtemp(),
+        run_name="readme",
     )
     session = Session(cfg)
-    app = InfertopApp(session, refresh_hz=4)
+    app = InfertopApp(session)
+    shots = []
     async with app.run_test(size=SIZE) as pilot:
         while len(app.stats.results) < runs:
             await pilot.pause(0.2)
-        await pilot.pause(1.2)  # let the throttled charts catch up
-        path = HERE / f"{name}.svg"
-        app.save_screenshot(str(path.name), str(HERE))
+        await pilot.pause(2.2)  # let the throttled charts catch up
+        shots.append(shot(app, "main-screen"))
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        shots.append(shot(app, "profile-dialog"))
+        await pilot.press("enter")
+        while session.capture_steps() < 8:
+            await pilot.pause(0.1)
+        await pilot.pause(0.4)
+        shots.append(shot(app, "profiling"))
+        await pilot.press("p")
+        while app.capture or not app.query_one("#traces").saved:
+            await pilot.pause(0.1)
+        await pilot.press("t")
+        await pilot.pause(0.5)
+        shots.append(shot(app, "traces"))
         await pilot.press("q")
-    return path
+    return shots
 
 
 def to_png(svg: Path) -> None:
@@ -47,8 +69,7 @@ def to_png(svg: Path) -> None:
 
 
 def main() -> None:
-    shots = [asyncio.run(main_screen("smollm2-135m", (1, 4), 6, "main-screen"))]
-    for svg in shots:
+    for svg in asyncio.run(session_shots("smollm2-135m", (1, 4), 6)):
         to_png(svg)
         print("wrote", svg)
 

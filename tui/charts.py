@@ -99,6 +99,7 @@ class PrefillChart(SeriesChart):
     """Prefill latency of the last few hundred runs."""
 
     COLOR = "magenta"
+    MIN_INTERVAL = 2.0
 
     def __init__(self, **kw: object) -> None:
         super().__init__("Prefill latency per run (ms)", **kw)

@@ -20,7 +20,7 @@ def build_parser() -> OneLineParser:
     )
     add_run_args(p, batch_default=[1, 8])
     p.add_argument(
-        "--refresh", type=float, default=4.0, help="screen refreshes per second (default 4)"
+        "--refresh", type=float, default=3.0, help="screen refreshes per second (default 3)"
     )
     p.add_argument("--no-warmup", action="store_true", help="skip the warmup run")
     return p
