@@ -116,9 +116,10 @@ def npu_installed() -> bool:
 def _npu_usable() -> bool:
     try:
         import torch_npu  # noqa: F401
-    except Exception:  # torch_npu raises various errors without CANN
+
+        return bool(torch.npu.is_available())  # type: ignore[attr-defined]
+    except Exception:  # without CANN torch_npu fails in many ways: treat all as "no NPU"
         return False
-    return bool(torch.npu.is_available())  # type: ignore[attr-defined]
 
 
 def select_device(requested: str) -> TorchDevice:

@@ -252,7 +252,10 @@ def torch_npu_double(monkeypatch: pytest.MonkeyPatch):
     import torch_npu
 
     torch_npu.profiler._reset_double()
-    return torch_npu
+    yield torch_npu
+    # the double must not outlive the test: device auto-detection would find it
+    for name in [m for m in sys.modules if m.startswith("torch_npu")]:
+        del sys.modules[name]
 
 
 def test_npu_capture_passes_the_exact_arguments(torch_npu_double, tmp_path: Path) -> None:

@@ -160,10 +160,13 @@ def replay_app():
     return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False)
 
 
-def test_main_screen_snapshot(snap_compare, replay_app) -> None:
+def test_main_screen_snapshot(snap_compare, replay_app, monkeypatch) -> None:
+    from tui import charts
+
+    for chart in (charts.HistoryChart, charts.PrefillChart, charts.LatencyHistogram):
+        monkeypatch.setattr(chart, "MIN_INTERVAL", 0.0)  # no time-dependent throttling
+
     async def drained(pilot) -> None:
-        replay_app.drain()
-        await pilot.pause(1.1)  # past the charts' redraw throttle
         replay_app.drain()
         await pilot.pause()
 

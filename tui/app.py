@@ -12,6 +12,7 @@ from typing import ClassVar, Protocol
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Tab, TabbedContent, TabPane, Tabs
 
 from engine.backend import MemoryStats
@@ -145,7 +146,10 @@ class InfertopApp(App[int]):
         if now - self._last_system >= 1.0 and self.sampler is not None:
             self.system = self.sampler.sample()
             self._last_system = now
-        self.repaint(changed or bool(events))
+        try:
+            self.repaint(changed or bool(events))
+        except NoMatches:  # the screen is being torn down (quitting): nothing to paint
+            return
         self.last_drain_ms = (time.perf_counter() - t0) * 1e3
 
     def handle_control(self, ev: Event) -> None:
