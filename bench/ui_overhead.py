@@ -185,7 +185,7 @@ def main() -> None:
     if keys:
         keys.sort()
         p50, p90 = keys[len(keys) // 2], keys[int(len(keys) * 0.9)]
-        print(f"key-to-screen p50 {p50:.1f} ms, p90 {p90:.1f} ms")
+        print(f"key-to-screen p50 {p50:.1f} ms, p90 {p90:.1f} ms, all {[round(k) for k in keys]}")
         print(
             f"key-to-screen (tmux): median {statistics.median(keys):.1f} ms, "
             f"max {max(keys):.1f} ms over {len(keys)} presses (limit 100 ms)"

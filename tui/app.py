@@ -4,7 +4,6 @@ event queue a few times a second and repaints what changed. Keys become engine c
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -123,9 +122,6 @@ class InfertopApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        # The engine thread runs Python between torch ops; with the default 5 ms GIL switch
-        # interval a key waits behind several of those slices. 1 ms keeps keys snappy.
-        sys.setswitchinterval(0.001)
         if self.sampler is None:
             self.sampler = SystemMonitor()
         if self.start_worker:
