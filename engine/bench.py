@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from engine.backend import ready_event
 from engine.config import RunConfig, human_count, validate_shape
@@ -107,9 +110,41 @@ def run_bench(cfg: RunConfig) -> int:
             _print_event(ev)
 
     runner = Runner(engine, cfg, sink)
-    results = runner.run()
+    code = 0
+    with terminate_as_interrupt():
+        try:
+            runner.run()
+        except Interrupted as e:
+            # the runner has saved any active capture; results were appended run by run
+            print(
+                f"\nInterrupted by {e.signal_name}: keeping {len(runner.results)} completed runs",
+                file=sys.stderr,
+            )
+            code = 130 if e.signal_name == "SIGINT" else 0
     print()
-    print(results_table(results))
-    if cfg.result_filename:
+    print(results_table(runner.results))
+    if cfg.result_filename and runner.results:
         print(f"\nResults appended to {cfg.result_filename}")
-    return 0
+    return code
+
+
+class Interrupted(BaseException):  # like KeyboardInterrupt: no `except Exception` eats it
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP stop the sweep at once and keep what was measured."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -69,7 +69,11 @@ class Runner:
         self.steps_done = 0  # decode steps ever run, warmup excluded
         self.results: list[RunResult] = []
         self.profiler = profiler or ProfileController(
-            sink, cfg.trace_dir, engine.profiler_kind, engine.memory
+            sink,
+            cfg.trace_dir,
+            engine.profiler_kind,
+            engine.memory,
+            layers=engine.config.num_hidden_layers,
         )
 
     # -- commands -----------------------------------------------------------------------

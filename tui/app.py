@@ -4,6 +4,7 @@ event queue a few times a second and repaints what changed. Keys become engine c
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -78,14 +79,22 @@ class InfertopApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, session: SessionLike, refresh_hz: float = 3.0,
-                 sampler: Sampler | None = None, start_worker: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        session: SessionLike,
+        refresh_hz: float = 3.0,
+        sampler: Sampler | None = None,
+        start_worker: bool = True,
+        handle_signals: bool = False,
+    ) -> None:
         super().__init__()
         self.session = session
         self.cfg = session.cfg
         self.refresh_hz = refresh_hz
         self.sampler = sampler
         self.start_worker = start_worker
+        self.handle_signals = handle_signals
+        self.last_export: Path | None = None
         self.stats = LiveStats()
         self.ready: EngineReady | None = None
         self.state = "starting"
@@ -127,6 +136,10 @@ class InfertopApp(App[int]):
         if self.start_worker:
             self.run_worker(self.session.run, thread=True, name="engine", exit_on_error=False)
         self.set_interval(1.0 / self.refresh_hz, self.drain)
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(self.hang_up(s)))
         self.repaint(changed=True)
 
     # -- the timer ------------------------------------------------------------------------
@@ -175,8 +188,11 @@ class InfertopApp(App[int]):
                 self.notify(f"capture {ev.reason}", severity="warning")
         elif isinstance(ev, EngineError):
             self.errors.append(ev.message)
-            self.notify(f"{ev.message} (press space to resume, - to lower the batch size)",
-                        severity="error", timeout=10)  # fmt: skip
+            self.notify(
+                f"{ev.message} (press space to resume, - to lower the batch size)",
+                severity="error",
+                timeout=10,
+            )
 
     def repaint(self, changed: bool) -> None:
         bs = self.stats.batches.get(self.selected_batch)
@@ -271,9 +287,13 @@ class InfertopApp(App[int]):
         views.active = "tab-traces" if views.active == "tab-charts" else "tab-charts"
 
     def action_export(self) -> None:
+        self.export_results(quiet=False)
+
+    def export_results(self, quiet: bool) -> None:
         results = list(self.stats.results)
         if not results:
-            self.notify("no completed run to export yet", severity="warning")
+            if not quiet:
+                self.notify("no completed run to export yet", severity="warning")
             return
         directory = Path(self.cfg.trace_dir)
         try:
@@ -283,14 +303,25 @@ class InfertopApp(App[int]):
             path = unique_path(directory, stem, "jsonl")
             append_results(path, results)
         except OSError as e:
-            self.notify(f"export failed: {e.strerror or e}; pass a writable --trace-dir",
-                        severity="error")  # fmt: skip
+            self.notify(
+                f"export failed: {e.strerror or e}; pass a writable --trace-dir", severity="error"
+            )
             return
         self.last_export = path
         self.notify(f"{len(results)} results → {path}")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    async def hang_up(self, sig: int) -> None:
+        """SIGTERM or SIGHUP (an SSH link that dropped): save the capture and the results,
+        then exit with status 0, within a few seconds."""
+        self.state = "stopping"
+        await asyncio.to_thread(self.session.stop, 4.0)
+        self.drain()  # fold in the last results and the saved traces
+        if self.stats.results:
+            self.export_results(quiet=True)
+        self.exit(0)
 
     def on_unmount(self) -> None:
         # However the app ends (q, an exception, a test failure), the engine thread stops.

@@ -34,7 +34,7 @@ def launch(argv: list[str]) -> int:
 
     cfg = run_config(args, warmup=not args.no_warmup)
     session = Session(cfg)
-    app = InfertopApp(session, refresh_hz=args.refresh)
+    app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)
     with native_stderr_to(Path(cfg.trace_dir) / "infertop.log"):
         code = app.run()
         session.stop(timeout=2.0)

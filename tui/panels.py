@@ -56,21 +56,22 @@ class HeaderBar(Panel):
 
     def refresh_from(self, ready: EngineReady | None, model: str, state: str, rec: str) -> None:
         def render() -> Text:
-            t = Text()
+            t = Text(no_wrap=True, overflow="ellipsis")
             t.append(" infertop ", style="bold reverse")
+            # state and REC first: they must stay visible in an 80-column terminal
+            style = {"running": "green", "paused": "yellow", "error": "red bold"}.get(state, "cyan")
+            t.append(f" ● {state}", style=style)
+            if rec:
+                t.append(f"  ● REC {rec}", style="bold white on red")
+            t.append("  │  ", style="dim")
             if ready:
-                t.append(f"  {ready.model_name}", style="bold")
+                t.append(ready.model_name, style="bold")
                 t.append(f" {human_count(ready.param_count)} {ready.dtype}")
                 t.append("  │  ", style="dim")
                 t.append(ready.device_name, style="bold")
                 t.append(f" [{ready.backend}]")
             else:
-                t.append(f"  {model}", style="bold")
-            t.append("  │  ", style="dim")
-            style = {"running": "green", "paused": "yellow", "error": "red bold"}.get(state, "cyan")
-            t.append(f"● {state}", style=style)
-            if rec:
-                t.append(f"  ● REC {rec}", style="bold white on red")
+                t.append(model, style="bold")
             return t
 
         self.show((ready, model, state, rec), render)

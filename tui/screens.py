@@ -65,7 +65,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
             yield Select(
                 [(s, s) for s in STAGES], value="all", allow_blank=False, id="profile-stage"
             )
-            yield Label("steps (blank: until p again, at most 500)")
+            yield Label("steps (blank: until p again; capped to keep the save short)")
             yield Input("", placeholder="e.g. 5", id="profile-steps", type="integer")
             yield Checkbox("CPU ops", True, id="act-cpu")
             yield Checkbox(f"device ({self.device_label})", True, id="act-device")

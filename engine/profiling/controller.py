@@ -23,7 +23,9 @@ from engine.profiling.request import CaptureRequest
 from engine.profiling.timeline import Timeline
 
 Shape = tuple[int, int, int]  # batch, input, output
-MAX_STEPS = 500  # an open-ended capture stops here: a trace must stay small enough to open
+# An open-ended capture stops after this many layer-steps (steps x decoder layers): torch's
+# profiler takes ~13 ms per layer-step to stop and export here, so a save stays under ~4 s.
+MAX_LAYER_STEPS = 300
 
 
 class ProfileController:
@@ -33,11 +35,13 @@ class ProfileController:
         trace_dir: str | Path,
         device_kind: str,
         memory: Callable[[], MemoryStats | None] = lambda: None,
+        layers: int = 1,
     ) -> None:
         self.sink = sink
         self.trace_dir = Path(trace_dir)
         self.device_kind = device_kind
         self.memory = memory
+        self.max_steps = max(5, MAX_LAYER_STEPS // max(layers, 1))
         self.busy = False  # armed or recording
         self.recording = False
         self.steps = 0  # steps captured so far
@@ -115,8 +119,8 @@ class ProfileController:
         req = self.request
         if req is not None and req.steps is not None and self.steps >= req.steps:
             self.finish(f"{req.steps} steps captured")
-        elif self.steps >= MAX_STEPS:
-            self.finish(f"stopped at {MAX_STEPS} steps, the most one trace holds")
+        elif req is not None and req.steps is None and self.steps >= self.max_steps:
+            self.finish(f"stopped at {self.max_steps} steps (open-ended captures are capped)")
 
     # -- start / save ---------------------------------------------------------------------
     def _start(self, req: CaptureRequest, shape: Shape) -> bool:

@@ -1,0 +1,159 @@
+"""Signals and crashes lose nothing already measured or traced (real subprocesses; the TUI
+runs in a real terminal under tmux)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.events import RESULT_KEYS
+
+
+def wait_for(pred, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def wide_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One wide layer: steps of a few ms with few profiler events each, so a capture is
+    still recording when the signal lands and its save stays well under 5 s."""
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.config import ModelConfig
+    from engine.models.weights import expected_shapes
+
+    cfg = ModelConfig(
+        model_type="llama",
+        vocab_size=32000,
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=1,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        head_dim=128,
+        max_position_embeddings=4096,
+        name="wide",
+    )
+    d = tmp_path_factory.mktemp("wide")
+    gen = torch.Generator().manual_seed(0)
+    tensors = {n: torch.randn(s, generator=gen) * 0.02 for n, s in expected_shapes(cfg).items()}
+    save_file(tensors, d / "model.safetensors")
+    (d / "config.json").write_text(json.dumps(cfg.to_hf_dict()))
+    return d
+
+
+def final_traces(d: Path) -> list[Path]:
+    return [p for p in d.glob("*.trace.json.gz") if not p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130), (signal.SIGHUP, 0)]
+)
+def test_bench_signal_keeps_results_and_the_active_capture(
+    tmp_path: Path, wide_model: Path, sig, code: int
+) -> None:
+    results = tmp_path / "runs.jsonl"
+    args = (
+        f"bench --model {wide_model} --no-warmup --batch-size 1 2 --input-len 8 "
+        f"--output-len 200 --result-filename {results} --trace-dir {tmp_path / 'traces'} "
+        "--profile --profile-start-step 250 --profile-steps 120 --profile-activities cpu"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", *args.split()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    # the capture starts in the second run, after 250 steps: signal while it records
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line.startswith("Profiling"):
+            break
+    time.sleep(0.1)
+    p.send_signal(sig)
+    t0 = time.monotonic()
+    out, err = p.communicate(timeout=30)
+    assert time.monotonic() - t0 < 5, "took longer than 5 s to stop"
+    assert p.returncode == code, err
+    kept = lines(results)
+    assert kept and all(tuple(r) == RESULT_KEYS for r in kept)
+    assert f"keeping {len(kept)} completed runs" in err
+    (trace,) = final_traces(tmp_path / "traces")
+    with gzip.open(trace, "rt") as f:
+        assert json.load(f)["traceEvents"]
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux for a real terminal")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_tui_signal_saves_capture_and_results_and_exits_0(
+    tmp_path: Path, wide_model: Path, sig
+) -> None:
+    session = f"infertop-test-{sig.name.lower()}-{time.monotonic_ns()}"
+    status_file, traces = tmp_path / "status", tmp_path / "traces"
+    cmd = (
+        f"{sys.executable} -m tui.cli --model {wide_model} --batch-size 1 --input-len 8 "
+        f"--output-len 64 --trace-dir {traces}; echo $? > {status_file}"
+    )
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout
+
+    def app_processes() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if (cmd := p.info["cmdline"] or []) and "tui.cli" in cmd and str(traces) in cmd
+        ]
+
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh", "-c", cmd],
+        check=True,
+    )
+    try:
+        wait_for(lambda: "● running" in tmux("capture-pane", "-p", "-t", session), 60, "running")
+        time.sleep(1.5)  # a few runs complete
+        tmux("send-keys", "-t", session, "p")
+        wait_for(
+            lambda: "Start a capture" in tmux("capture-pane", "-p", "-t", session),
+            10,
+            "the capture dialog",
+        )
+        tmux("send-keys", "-t", session, "Enter")
+        try:
+            wait_for(lambda: "REC" in tmux("capture-pane", "-p", "-t", session), 20, "REC")
+        except AssertionError:
+            print(tmux("capture-pane", "-p", "-t", session))
+            raise
+        wait_for(lambda: len(app_processes()) == 1, 5, "the app's process")
+        app_processes()[0].send_signal(sig)
+        t0 = time.monotonic()
+        wait_for(status_file.exists, 10, "exit")
+        assert time.monotonic() - t0 < 5
+        assert status_file.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    (trace,) = final_traces(traces)
+    with gzip.open(trace, "rt") as f:
+        assert json.load(f)["traceEvents"]
+    (exported,) = traces.glob("infertop-results-*.jsonl")
+    rows = lines(exported)
+    assert rows and all(tuple(r) == RESULT_KEYS for r in rows)
