@@ -67,6 +67,7 @@ class Runner:
         self.stopping = False
         self.run_index = 0
         self.steps_done = 0  # decode steps ever run, warmup excluded
+        self.prefills_done = 0
         self.results: list[RunResult] = []
         self.profiler = profiler or ProfileController(
             sink,
@@ -207,6 +208,7 @@ class Runner:
             tokens = engine.prefill(prompts)
             engine.wait(tokens)
             prefill = clock() - t0
+        self.prefills_done += 1
         sink(PrefillDone(run, b, i, prefill))
         decode: list[float] = []
         for step in range(1, o):

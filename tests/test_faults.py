@@ -157,3 +157,96 @@ def test_tui_signal_saves_capture_and_results_and_exits_0(
     (exported,) = traces.glob("infertop-results-*.jsonl")
     rows = lines(exported)
     assert rows and all(tuple(r) == RESULT_KEYS for r in rows)
+
+
+async def test_engine_exception_is_shown_logged_and_the_capture_saved(tmp_path: Path) -> None:
+    import threading
+
+    from engine.commands import StartProfile
+    from engine.config import RunConfig
+    from engine.profiling.request import CaptureRequest
+    from engine.session import Session
+    from engine.torch_engine import TorchEngine
+    from tui.app import InfertopApp
+
+    engine = TorchEngine.load("tiny", device="cpu")
+    fail = threading.Event()
+    real_decode = engine.decode
+
+    def decode(tokens, pos: int):
+        if fail.is_set():
+            raise RuntimeError("boom in decode")
+        return real_decode(tokens, pos)
+
+    engine.decode = decode  # type: ignore[method-assign]
+    cfg = RunConfig(
+        model="tiny",
+        batch_sizes=(1,),
+        input_lens=(8,),
+        output_lens=(64,),
+        trace_dir=str(tmp_path),
+        warmup=False,
+    )
+    session = Session(cfg, engine=engine)
+    app = InfertopApp(session, refresh_hz=10)
+
+    async def until(pred, timeout: float = 20.0) -> None:
+        end = time.monotonic() + timeout
+        while not pred():
+            assert time.monotonic() < end
+            await pilot.pause(0.05)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: session.steps_done > 20)
+        session.send(StartProfile(CaptureRequest(name="crash", activities=("cpu", "timeline"))))
+        await until(lambda: session.capture_steps() > 3)
+        fail.set()
+        await until(lambda: app.state == "error")
+        await until(lambda: any(t.kind == "torch" for t in app.query_one("#traces").saved))
+        await pilot.pause(0.2)
+        assert any("RuntimeError: boom in decode" in n.message for n in app._notifications)
+        log = (tmp_path / "infertop.log").read_text()
+        assert "Traceback" in log and "boom in decode" in log
+        await pilot.press("question_mark")  # still answers keys
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        fail.clear()
+        before = session.steps_done
+        await pilot.press("space")  # resume after the error
+        await until(lambda: session.steps_done > before + 10)
+        await pilot.press("q")
+    assert session.finished.is_set()
+    (trace,) = final_traces(tmp_path)
+    assert trace.name.startswith("crash-all-bs1-in8-out64-")
+
+
+def test_disk_full_during_a_save_is_a_message_and_leaves_no_file(tmp_path: Path) -> None:
+    """A full disk, simulated by an export that fails with ENOSPC after a partial write
+    (a size-limited mount needs privileges CI may not have)."""
+    import errno
+
+    from engine.events import Notice, ProfileStopped, TraceSaved
+    from engine.profiling.controller import ProfileController
+    from engine.profiling.request import CaptureRequest
+
+    events = []
+    ctl = ProfileController(events.append, tmp_path, "cpu")
+    ctl.arm(CaptureRequest(name="full", activities=("cpu",)))
+    ctl.begin_step("decode", (1, 2, 3))
+    assert ctl.capture is not None
+
+    def export_fails(path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    ctl.capture.prof.export_chrome_trace = export_fails  # type: ignore[attr-defined]
+    ctl.end_step("decode", 0.0, 0.001, {})
+    ctl.stop()
+    notices = [e.message for e in events if isinstance(e, Notice)]
+    assert notices == [
+        "trace not saved: No space left on device; free space or pass another --trace-dir"
+    ]
+    assert not [e for e in events if isinstance(e, TraceSaved)]
+    assert isinstance(events[-1], ProfileStopped) and not ctl.busy
+    assert list(tmp_path.iterdir()) == []  # neither a final name nor a temporary left over

@@ -1,0 +1,104 @@
+"""Long sessions: bounded memory, keys still answered, honest drop counting, and many
+captures without leaking files or threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.channel import EventQueue
+from engine.commands import StartProfile, Stop
+from engine.config import RunConfig
+from engine.events import ProfileStopped, TraceSaved
+from engine.profiling.request import CaptureRequest
+from engine.runner import Runner
+from engine.session import Session
+from engine.torch_engine import TorchEngine
+from tui.app import InfertopApp
+from tui.panels import HeaderBar
+
+
+@pytest.mark.slow
+async def test_200k_decode_steps_in_the_tui(tmp_path: Path) -> None:
+    cfg = RunConfig(
+        model="tiny",
+        batch_sizes=(1,),
+        input_lens=(8,),
+        output_lens=(1000,),
+        warmup=False,
+        trace_dir=str(tmp_path),
+    )
+    session = Session(cfg)
+    app = InfertopApp(session)
+    proc = psutil.Process()
+    async with app.run_test(size=(120, 40)) as pilot:
+        while session.steps_done < 20_000:
+            await pilot.pause(0.5)
+        rss_start = proc.memory_info().rss
+        while session.steps_done < 220_000:
+            await pilot.pause(0.5)
+        rss_end = proc.memory_info().rss
+        t0 = time.perf_counter()
+        await pilot.press("space")
+        while "pausing" not in str(app.query_one(HeaderBar)._content) and app.state != "paused":
+            await pilot.pause(0.001)
+        key_ms = (time.perf_counter() - t0) * 1e3
+        while app.state != "paused":
+            await pilot.pause(0.05)
+        app.drain()
+        runner = session.runner
+        assert runner is not None
+        produced = runner.steps_done + runner.prefills_done
+        seen = app.stats.steps_seen + app.stats.prefills_seen
+        assert seen + session.events.dropped == produced  # every sample shown or counted
+        await pilot.press("q")
+    assert (rss_end - rss_start) / 2**20 < 20, f"RSS grew {(rss_end - rss_start) / 2**20:.1f} MiB"
+    assert key_ms < 100, f"key took {key_ms:.0f} ms"
+
+
+@pytest.mark.slow
+def test_100_captures_in_a_row_leak_nothing(tmp_path: Path) -> None:
+    engine = TorchEngine.load("tiny", device="cpu")
+    events = EventQueue()
+    cfg = RunConfig(
+        model="tiny",
+        batch_sizes=(1,),
+        input_lens=(8,),
+        output_lens=(32,),
+        warmup=False,
+        trace_dir=str(tmp_path),
+    )
+    runner = Runner(engine, cfg, events, repeat=True)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    proc = psutil.Process()
+    saved: list[TraceSaved] = []
+
+    def capture(name: str) -> None:
+        runner.send(
+            StartProfile(CaptureRequest(name=name, steps=2, activities=("cpu", "timeline")))
+        )
+        end = time.monotonic() + 30
+        while True:
+            assert time.monotonic() < end, "capture did not finish"
+            got = events.drain()
+            saved.extend(e for e in got if isinstance(e, TraceSaved))
+            if any(isinstance(e, ProfileStopped) for e in got):
+                return
+            time.sleep(0.005)
+
+    capture("warm")  # the first capture initialises the profiler machinery
+    fds, threads = proc.num_fds(), proc.num_threads()
+    for k in range(100):
+        capture(f"cycle{k}")
+    assert proc.num_fds() <= fds and proc.num_threads() <= threads
+    runner.send(Stop())
+    thread.join(5)
+    torch_traces = [s for s in saved if s.kind == "torch"]
+    assert len(torch_traces) == 101
+    assert len({s.path for s in saved}) == len(saved)  # every file its own name
+    assert all(Path(s.path).exists() for s in saved)
