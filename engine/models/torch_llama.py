@@ -7,7 +7,6 @@ group into the sequence axis so no key/value head is ever repeated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.config import ModelConfig
+from engine.models.rope import rope_inv_freq
 from engine.models.weights import Checkpoint, expected_shapes
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -39,27 +39,6 @@ def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
         return bool(torch.allclose(onednn_linear(x, packed), F.linear(x, w), atol=1e-5))
     except (RuntimeError, AttributeError):
         return False
-
-
-def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
-    """Inverse frequencies, with llama3 or linear scaling as in transformers' rope utils."""
-    dim = cfg.head_dim
-    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
-    scaling = cfg.rope_scaling or {}
-    kind = scaling.get("rope_type", "default")
-    if kind == "linear":
-        return inv / float(scaling["factor"])
-    if kind == "llama3":
-        factor = float(scaling["factor"])
-        low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
-        old_len = float(scaling["original_max_position_embeddings"])
-        wavelen = 2 * math.pi / inv
-        scaled = torch.where(wavelen > old_len / low, inv / factor, inv)
-        smooth = (old_len / wavelen - low) / (high - low)
-        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
-        medium = ~(wavelen < old_len / high) * ~(wavelen > old_len / low)
-        return torch.where(medium, smoothed, scaled)
-    return inv
 
 
 @dataclass
@@ -228,7 +207,7 @@ class TorchLlama:
         self.k_cache = [torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)]
         self.v_cache = [torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)]
         pos = torch.arange(max_len, dtype=torch.float32)
-        freqs = torch.outer(pos, rope_inv_freq(cfg))
+        freqs = torch.outer(pos, torch.from_numpy(rope_inv_freq(cfg)))
         emb = torch.cat([freqs, freqs], dim=-1)
         half = cfg.head_dim // 2
         sin = emb.sin()

@@ -1,0 +1,32 @@
+"""Rotary inverse frequencies (default, linear and llama3 scaling as in transformers' rope
+utils), computed once in numpy float32 so the torch and MLX models use the same numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.config import ModelConfig
+
+
+def rope_inv_freq(cfg: ModelConfig) -> np.ndarray:
+    """Inverse frequencies with llama3 or linear scaling (transformers' rope utils)."""
+    dim = cfg.head_dim
+    inv = 1.0 / (cfg.rope_theta ** (np.arange(0, dim, 2, dtype=np.int64).astype(np.float32) / dim))
+    inv = inv.astype(np.float32)
+    scaling = cfg.rope_scaling or {}
+    kind = scaling.get("rope_type", "default")
+    if kind == "linear":
+        return (inv / np.float32(scaling["factor"])).astype(np.float32)
+    if kind == "llama3":
+        factor = float(scaling["factor"])
+        low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+        old_len = float(scaling["original_max_position_embeddings"])
+        wavelen = (2 * math.pi / inv).astype(np.float32)
+        scaled = np.where(wavelen > old_len / low, inv / factor, inv).astype(np.float32)
+        smooth = ((old_len / wavelen - low) / (high - low)).astype(np.float32)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < old_len / high) & ~(wavelen > old_len / low)
+        return np.where(medium, smoothed, scaled).astype(np.float32)
+    return inv
