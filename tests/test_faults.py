@@ -250,3 +250,37 @@ def test_disk_full_during_a_save_is_a_message_and_leaves_no_file(tmp_path: Path)
     assert not [e for e in events if isinstance(e, TraceSaved)]
     assert isinstance(events[-1], ProfileStopped) and not ctl.busy
     assert list(tmp_path.iterdir()) == []  # neither a final name nor a temporary left over
+
+
+def test_a_crash_loses_at_most_the_run_in_flight(tmp_path: Path, wide_model: Path) -> None:
+    results = tmp_path / "runs.jsonl"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "bench",
+            "--model",
+            str(wide_model),
+            "--no-warmup",
+            "--batch-size",
+            "1",
+            "2",
+            "3",
+            "4",
+            "--input-len",
+            "8",
+            "--output-len",
+            "200",
+            "--result-filename",
+            str(results),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: len(lines(results)) >= 1, 120, "the first run")
+    p.kill()  # SIGKILL: no handler runs
+    p.wait(timeout=10)
+    kept = lines(results)  # every line written is whole and parses
+    assert 1 <= len(kept) < 4 and all(tuple(r) == RESULT_KEYS for r in kept)
+    assert results.read_text().endswith("\n")
