@@ -30,7 +30,9 @@ class EventQueue:
                 self._samples += 1
             self._items.append(ev)
 
-    __call__ = put  # an EventQueue is itself a sink
+    def __call__(self, ev: Event) -> None:
+        """An EventQueue is itself a sink (subclasses overriding put are honoured)."""
+        self.put(ev)
 
     def _drop_oldest_sample(self) -> None:
         kept: list[Event] = []
