@@ -11,7 +11,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from engine.commands import StartProfile
 from engine.config import RunConfig
+from engine.profiling.request import CaptureRequest
 from engine.session import Session
 from tui.app import InfertopApp
 
@@ -46,10 +48,13 @@ async def session_shots(model: str, batch_sizes: tuple[int, ...], runs: int) -> 
         await pilot.press("p")
         await pilot.pause(0.3)
         shots.append(shot(app, "profile-dialog"))
-        await pilot.press("enter")
-        while session.capture_steps() < 8:
-            await pilot.pause(0.1)
-        await pilot.pause(0.4)
+        await pilot.press("escape")
+        # a 40-step window, so the shot shows REC rather than the open-ended cap's save
+        session.send(StartProfile(CaptureRequest(name="readme", steps=40)))
+        app.capture = "armed"
+        while session.capture_steps() < 3:
+            await pilot.pause(0.05)
+        await pilot.pause(0.34)  # one drain
         shots.append(shot(app, "profiling"))
         await pilot.press("p")
         while app.capture or not app.query_one("#traces").saved:

@@ -46,9 +46,9 @@ class Chart(PlotWidget):
         if key == self._key or now - self._drawn_at < self.MIN_INTERVAL:
             return False
         self._key, self._drawn_at = key, now
-        # textual-plot re-measures its canvas only after a layout refresh; a chart whose
-        # first draw came before the layout settled otherwise draws past its right edge.
-        self._needs_canvas_resize = True
+        # textual-plot re-measures its canvas only on a layout refresh; without one, a chart
+        # whose first draw came before the layout settled draws past its right edge.
+        self.refresh(layout=True)
         return True
 
 

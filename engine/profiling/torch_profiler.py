@@ -64,7 +64,7 @@ class TorchCapture:
             torch.cuda.profiler.stop()
         progress("stopping the profiler")
         self.prof.stop()
-        progress(f"writing {self.final.name}")
+        progress("writing the trace")
         try:
             self.prof.export_chrome_trace(str(self.tmp))
             publish(self.tmp, self.final)
