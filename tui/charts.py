@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 from rich.text import Text
+from textual.geometry import Size
 from textual_plot import HiResMode, PlotWidget
 
 from engine.stats import BatchStats, LiveStats
@@ -35,6 +36,8 @@ class Chart(PlotWidget):
         self.border_title = title
         self._key: object = None
         self._drawn_at = 0.0
+        self._layouts = 0
+        self._measured = Size(0, 0)
 
     def on_mount(self) -> None:
         self.margin_left = 7
@@ -47,8 +50,12 @@ class Chart(PlotWidget):
             return False
         self._key, self._drawn_at = key, now
         # textual-plot re-measures its canvas only on a layout refresh; without one, a chart
-        # whose first draw came before the layout settled draws past its right edge.
-        self.refresh(layout=True)
+        # whose first draw came before the layout settled draws past its right edge. A layout
+        # pass costs more than the draw, so only the first draws and size changes get one.
+        if self._layouts < 3 or self.size != self._measured:
+            self._layouts += 1
+            self._measured = self.size
+            self.refresh(layout=True)
         return True
 
 
