@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.config import RunConfig
+
 
 @dataclass(frozen=True)
 class Command:
@@ -32,6 +34,13 @@ class SetSweep(Command):
     batch_sizes: tuple[int, ...] | None = None
     input_lens: tuple[int, ...] | None = None
     output_lens: tuple[int, ...] | None = None
+
+    def applied_to(self, cfg: RunConfig) -> RunConfig:
+        return cfg.with_changes(
+            batch_sizes=self.batch_sizes or cfg.batch_sizes,
+            input_lens=self.input_lens or cfg.input_lens,
+            output_lens=self.output_lens or cfg.output_lens,
+        )
 
 
 @dataclass(frozen=True)

@@ -99,11 +99,7 @@ class Runner:
             self.profiler.stop()
 
     def _set_sweep(self, cmd: SetSweep) -> None:
-        new = self.cfg.with_changes(
-            batch_sizes=cmd.batch_sizes or self.cfg.batch_sizes,
-            input_lens=cmd.input_lens or self.cfg.input_lens,
-            output_lens=cmd.output_lens or self.cfg.output_lens,
-        )
+        new = cmd.applied_to(self.cfg)
         try:
             for b, i, o in new.sweep():
                 validate_shape(b, i, o, self.engine.config)

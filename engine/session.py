@@ -134,11 +134,7 @@ class Session:
             if isinstance(cmd, Stop):
                 return False
             if isinstance(cmd, SetSweep):
-                self.cfg = self.cfg.with_changes(
-                    batch_sizes=cmd.batch_sizes or self.cfg.batch_sizes,
-                    input_lens=cmd.input_lens or self.cfg.input_lens,
-                    output_lens=cmd.output_lens or self.cfg.output_lens,
-                )
+                self.cfg = cmd.applied_to(self.cfg)
                 self.events.put(Notice(f"next runs: batch {list(self.cfg.batch_sizes)}"))
             if isinstance(cmd, Resume):
                 return True
