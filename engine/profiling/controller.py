@@ -24,8 +24,9 @@ from engine.profiling.timeline import Timeline
 
 Shape = tuple[int, int, int]  # batch, input, output
 # An open-ended capture stops after this many layer-steps (steps x decoder layers): torch's
-# profiler takes ~13 ms per layer-step to stop and export here, so a save stays under ~4 s.
-MAX_LAYER_STEPS = 300
+# profiler takes ~13 ms per layer-step to stop and export here, so a save stays near 2 s
+# (a signal must be handled within 5 s).
+MAX_LAYER_STEPS = 150
 
 
 class ProfileController:
