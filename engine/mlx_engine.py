@@ -11,8 +11,7 @@ import mlx.core as mx
 from engine.backend import MemoryStats, Progress
 from engine.errors import UserError
 from engine.models.mlx_llama import MX_DTYPES, MlxLlama
-from engine.models.weights import open_checkpoint
-from engine.torch_engine import resolve_model
+from engine.models.weights import resolve_model
 
 
 class MlxDevice:
@@ -49,11 +48,11 @@ class MlxEngine:
     ) -> MlxEngine:
         if dtype not in MX_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(MX_DTYPES)}")
-        cfg, directory = resolve_model(spec)
-        if directory is None:
+        cfg, ckpt = resolve_model(spec)
+        if ckpt is None:
             model = MlxLlama.dummy(cfg, MX_DTYPES[dtype], seed=seed, progress=progress)
         else:
-            model = MlxLlama.from_checkpoint(open_checkpoint(directory), MX_DTYPES[dtype], progress)
+            model = MlxLlama.from_checkpoint(ckpt, MX_DTYPES[dtype], progress)
         return cls(model, dtype)
 
     @property

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from engine.backend import MemoryStats, Progress
-from engine.config import ModelConfig, preset
 from engine.devices import TorchDevice, select_device
 from engine.errors import UserError
 from engine.models.torch_llama import TorchLlama
-from engine.models.weights import open_checkpoint
+from engine.models.weights import resolve_model
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_model(spec: str) -> tuple[ModelConfig, Path | None]:
-    """A preset name gives its config and no directory; anything path-like is a local directory."""
-    path = Path(spec).expanduser()
-    looks_like_path = spec.startswith((".", "/", "~")) or path.exists() or "/" in spec
-    if looks_like_path:
-        ckpt = open_checkpoint(path)
-        return ckpt.config, ckpt.directory
-    return preset(spec), None
 
 
 class TorchEngine:
@@ -48,12 +35,11 @@ class TorchEngine:
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
         dev = select_device(device)
-        cfg, directory = resolve_model(spec)
+        cfg, ckpt = resolve_model(spec)
         tdtype = TORCH_DTYPES[dtype]
-        if directory is None:
+        if ckpt is None:
             model = TorchLlama.dummy(cfg, tdtype, dev.torch_device, seed=seed, progress=progress)
         else:
-            ckpt = open_checkpoint(directory)
             model = TorchLlama.from_checkpoint(ckpt, tdtype, dev.torch_device, progress=progress)
         return cls(model, dev, dtype)
 

@@ -103,8 +103,6 @@ class InfertopApp(App[int]):
         self.sweep = tuple(self.cfg.sweep())
         self.batch_sizes = list(self.cfg.batch_sizes)
         self.system: SystemSample | None = None
-        self.errors: list[str] = []
-        self.last_drain_ms = 0.0  # UI cost of the last refresh (drain + repaint)
         self.capture = ""  # "" | armed | recording | saving
         self.saving_line = ""
         self._last_system = 0.0
@@ -145,7 +143,6 @@ class InfertopApp(App[int]):
     # -- the timer ------------------------------------------------------------------------
     def drain(self) -> None:
         """Fold every queued engine event into the statistics, then repaint once."""
-        t0 = time.perf_counter()
         events = self.session.events.drain()
         for ev in events:
             if not isinstance(ev, Sample):
@@ -159,7 +156,6 @@ class InfertopApp(App[int]):
             self.repaint(changed or bool(events))
         except NoMatches:  # the screen is being torn down (quitting): nothing to paint
             return
-        self.last_drain_ms = (time.perf_counter() - t0) * 1e3
 
     def handle_control(self, ev: Event) -> None:
         if isinstance(ev, StateChanged):
@@ -171,7 +167,6 @@ class InfertopApp(App[int]):
         elif isinstance(ev, Notice):
             self.notify(ev.message, severity=_SEVERITY.get(ev.level, "information"))
         elif isinstance(ev, RunSkipped):
-            self.errors.append(ev.reason)
             self.notify(ev.reason, severity="error", timeout=8)
         elif isinstance(ev, ProfileStarted):
             self.capture = "recording"
@@ -187,7 +182,6 @@ class InfertopApp(App[int]):
             if ev.steps == 0:
                 self.notify(f"capture {ev.reason}", severity="warning")
         elif isinstance(ev, EngineError):
-            self.errors.append(ev.message)
             self.notify(
                 f"{ev.message} (press space to resume, - to lower the batch size)",
                 severity="error",

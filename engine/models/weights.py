@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import ModelConfig, config_from_hf_dict, load_config_json
+from engine.config import ModelConfig, config_from_hf_dict, load_config_json, preset
 from engine.errors import UserError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -142,3 +142,13 @@ def read_safetensors_header(path: Path) -> dict[str, list[int]]:
         for name, meta in header.items()
         if name != "__metadata__" and not name.endswith(IGNORED_SUFFIXES)
     }
+
+
+def resolve_model(spec: str) -> tuple[ModelConfig, Checkpoint | None]:
+    """A preset name gives its config and no checkpoint; anything path-like is a local
+    directory, opened (and its headers checked) once."""
+    path = Path(spec).expanduser()
+    if spec.startswith((".", "/", "~")) or path.exists() or "/" in spec:
+        ckpt = open_checkpoint(path)
+        return ckpt.config, ckpt
+    return preset(spec), None
