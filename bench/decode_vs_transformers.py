@@ -68,6 +68,7 @@ TARGET_VS_FLOOR = 1.15  # infertop / engine.model.linear over its weight matrice
 TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
 
 FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.linear
+COMPILED = "[--compile]"  # label suffix of the engine whose decode step is AOTInductor-compiled
 
 Key = tuple[str, int, str]  # (shape label, batch size, what was timed)
 
@@ -174,9 +175,18 @@ def onednn_refused() -> Iterator[None]:
         torch_llama.onednn_usable = saved
 
 
-def build(shape: Shape, root: Path) -> tuple[Contestants, Contestants]:
-    """transformers model with seeded random weights -> save_pretrained -> infertop loads it,
-    once as it builds itself and once with its kernel forced to F.linear."""
+def compiled_engine(spec: str) -> TorchEngine:
+    """What `infertop bench --compile` runs: the engine as it builds itself, decode compiled."""
+    engine = TorchEngine.load(spec, device="cpu", dtype="float32")
+    engine.compile_decode()
+    assert engine.compiled is not None
+    print(f"  compiled {spec}'s decode step in {engine.compiled.compile_seconds:.1f} s")
+    return engine
+
+
+def build(shape: Shape, root: Path) -> tuple[Contestants, Contestants, Contestants]:
+    """transformers model with seeded random weights -> save_pretrained -> infertop loads it
+    three times: as it builds itself, with its kernel forced to F.linear, and with --compile."""
     torch.manual_seed(WEIGHT_SEED)
     hf = LlamaForCausalLM(shape.hf_config()).to(torch.float32).eval()
     directory = root / shape.name
@@ -185,7 +195,12 @@ def build(shape: Shape, root: Path) -> tuple[Contestants, Contestants]:
     with onednn_refused():
         forced = TorchEngine.load(str(directory), device="cpu", dtype="float32")
     assert forced.model.kernel == "F.linear", forced.model.kernel
-    return contestants(shape.name, engine, hf), contestants(shape.name + FORCED, forced, hf)
+    compiled = compiled_engine(str(directory))
+    return (
+        contestants(shape.name, engine, hf),
+        contestants(shape.name + FORCED, forced, hf),
+        contestants(shape.name + COMPILED, compiled, hf),
+    )
 
 
 def infertop_steps(c: Contestants, batch: int) -> list[float]:
@@ -270,19 +285,22 @@ Group = dict[Key, Task]  # measurements interleaved with each other, round by ro
 
 
 def main_groups(
-    cs: list[tuple[Contestants, Contestants]],
+    cs: list[tuple[Contestants, Contestants, Contestants]],
     tiny: Contestants,
     tiny_hfdir: Contestants,
+    tiny_compiled: Contestants,
     reps: int,
 ) -> list[Group]:
-    """Per (shape, batch): infertop, transformers and (for information) infertop with F.linear
-    forced; at B=1 also both engines' matvec floors. Then the tiny preset's fixed cost."""
+    """Per (shape, batch): infertop, infertop --compile, transformers and (for information)
+    infertop with F.linear forced; at B=1 also the matvec floors. Then the tiny preset's
+    fixed cost."""
     groups: list[Group] = []
-    for c, f in cs:
+    for c, f, k in cs:
         n = c.label
         for b in BATCHES:
             g: Group = {
                 (n, b, "infertop"): lambda c=c, b=b: infertop_steps(c, b),
+                (n, b, "infertop" + COMPILED): lambda k=k, b=b: infertop_steps(k, b),
                 (n, b, "transformers"): lambda c=c, b=b: hf_steps(c, b),
                 (n, b, "infertop" + FORCED): lambda f=f, b=b: infertop_steps(f, b),
             }
@@ -295,6 +313,7 @@ def main_groups(
             ("tiny", 1, "infertop"): lambda: infertop_steps(tiny, 1),
             ("tiny", 1, "transformers"): lambda: hf_steps(tiny, 1),
             ("tiny", 1, "infertop-hfdir"): lambda: infertop_steps(tiny_hfdir, 1),
+            ("tiny", 1, "infertop" + COMPILED): lambda: infertop_steps(tiny_compiled, 1),
         }
     )
     return groups
@@ -332,16 +351,14 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
     rows: list[Row] = []
     for s in SHAPES:
         n = s.name
-        for b in BATCHES:
-            hf = (n, b, "transformers")
-            rows.append(Row(n, b, "infertop / transformers", (n, b, "infertop"), hf, TARGET_VS_HF))
-        floor = (n, 1, "floor")
-        rows.append(
-            Row(n, 1, "infertop / matvec floor", (n, 1, "infertop"), floor, TARGET_VS_FLOOR)
-        )
-    rows.append(
-        Row("tiny", 1, "infertop fixed cost", ("tiny", 1, "infertop"), None, TARGET_TINY_MS)
-    )
+        for who in ("infertop", "infertop" + COMPILED):
+            for b in BATCHES:
+                hf = (n, b, "transformers")
+                rows.append(Row(n, b, f"{who} / transformers", (n, b, who), hf, TARGET_VS_HF))
+            floor = (n, 1, "floor")  # the compiled step multiplies by the same packed matrices
+            rows.append(Row(n, 1, f"{who} / matvec floor", (n, 1, who), floor, TARGET_VS_FLOOR))
+    for who in ("infertop", "infertop" + COMPILED):
+        rows.append(Row("tiny", 1, f"{who} fixed cost", ("tiny", 1, who), None, TARGET_TINY_MS))
     tiny_hf = ("tiny", 1, "transformers")
     rows.append(Row("tiny", 1, "infertop / transformers", ("tiny", 1, "infertop"), tiny_hf, None))
     forced = "infertop" + FORCED
@@ -497,28 +514,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         tiny_hf.save_pretrained(root / "tiny")
         tiny = contestants("tiny", TorchEngine.load("tiny", "cpu", "float32"), tiny_hf)
         tiny_hfdir = contestants("tiny-hfdir", TorchEngine.load(str(root / "tiny"), "cpu"), tiny_hf)
-        for c in [*(c for c, _ in cs), tiny]:
+        tiny_compiled = contestants("tiny" + COMPILED, compiled_engine("tiny"), tiny_hf)
+        for c in [*(c for c, _, _ in cs), tiny]:
             print(
                 f"{c.label}: {human_count(c.params)} params (infertop {c.params:,}, "
                 f"transformers {c.hf_params:,}), infertop kernel {c.engine.model.kernel}, "
                 f"transformers attention {c.hf.config._attn_implementation}"
             )
-        kernels = kernels_line([c for c, _ in cs] + [tiny])
+        kernels = kernels_line([c for c, _, _ in cs] + [tiny])
         print(kernels)
         print(f"{FORCED}: a second engine from the same directory, kernel forced to F.linear")
+        print(f"{COMPILED}: a third, its decode step compiled with AOTInductor (--compile)")
         print("tiny: infertop runs the preset's own dummy weights; tiny-hfdir loads transformers'")
 
         print("warming up; greedy tokens equal between infertop and transformers:")
-        for c, f in cs:
+        for c, f, k in cs:
             for b in BATCHES:
                 same, n, theirs = greedy_agreement(c, b)
                 same_f, _, _ = greedy_agreement(f, b, theirs)
-                print(f"  {c.label} B={b}: {same}/{n} ({f.label}: {same_f}/{n})")
+                same_k, _, _ = greedy_agreement(k, b, theirs)
+                print(
+                    f"  {c.label} B={b}: {same}/{n} ({f.label}: {same_f}/{n}, "
+                    f"{k.label}: {same_k}/{n})"
+                )
         same, n, _ = greedy_agreement(tiny_hfdir, 1)
         print(f"  {tiny_hfdir.label} B=1: {same}/{n}")
         infertop_steps(tiny, 1)
         gc.collect()
-        series = run_rounds(main_groups(cs, tiny, tiny_hfdir, floor_reps), rounds, "main")
+        groups = main_groups(cs, tiny, tiny_hfdir, tiny_compiled, floor_reps)
+        series = run_rounds(groups, rounds, "main")
         rows = rows_for(series)
         print()
         print(render(rows, series, markdown=False))
@@ -528,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{time.perf_counter() - t_start:.0f} s in all."
         )
         if args.profile:
-            for c, f in cs:
+            for c, f, _ in cs:
                 for b in BATCHES:
                     profile_decode(c, b)
                     profile_decode(f, b)
@@ -558,7 +582,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"infertop{FORCED} is a second TorchEngine.load of the same directory with "
                 "engine.models.torch_llama.onednn_usable patched to return False while loading, "
                 "so it keeps F.linear on plain weights (what infertop was before the packing); "
-                "its floor is F.linear over its own matrices.",
+                "its floor is F.linear over its own matrices. "
+                f"infertop{COMPILED} is a third load of the directory with "
+                "engine.compile_decode() (what `--compile` does): the decode step exported with "
+                "dynamic batch and cache length and compiled by AOTInductor, calling the same "
+                "packed oneDNN op on the same matrices, so the same floor applies.",
                 "",
             ]
         )

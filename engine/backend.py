@@ -25,7 +25,7 @@ class MemoryStats:
 class Engine(Protocol):
     """A loaded model on a device, able to run a static batch through prefill and decode."""
 
-    backend: str  # "torch" or "mlx"
+    backend: str  # "torch", "torch, compiled" or "mlx"
     config: ModelConfig
     dtype_name: str
     profiler_kind: str  # which profiler module serves it: cpu | cuda | npu | metal

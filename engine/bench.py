@@ -97,7 +97,7 @@ def run_bench(cfg: RunConfig) -> int:
     """Load, check the sweep against the model, run it; exit 2 on bad input."""
     try:
         print(f"Loading {cfg.model} ...", file=sys.stderr)
-        engine = load_engine(cfg, progress=None)
+        engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))
         for b, i, o in cfg.sweep():
             validate_shape(b, i, o, engine.config)
     except UserError as e:

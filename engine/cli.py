@@ -50,6 +50,12 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
     )
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch on CPU: compile the decode step ahead of time with AOTInductor (needs a "
+        "C++ compiler; ~10-30 s at load; decode runs 10-30%% faster at batch 1)",
+    )
     p.add_argument("--batch-size", type=positive_int, nargs="+", default=batch_default)
     p.add_argument("--input-len", type=positive_int, nargs="+", default=[128])
     p.add_argument("--output-len", type=positive_int, nargs="+", default=[32])
@@ -68,6 +74,7 @@ def run_config(args: argparse.Namespace, **extra: object) -> RunConfig:
         backend=args.backend,
         device=args.device,
         dtype=args.dtype,
+        compile=args.compile,
         batch_sizes=tuple(args.batch_size),
         input_lens=tuple(args.input_len),
         output_lens=tuple(args.output_len),

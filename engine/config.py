@@ -315,6 +315,7 @@ class RunConfig:
     backend: str = "auto"
     device: str = "auto"
     dtype: str = "float32"
+    compile: bool = False  # torch on CPU: the decode step compiled ahead of time (AOTInductor)
     batch_sizes: tuple[int, ...] = (1,)
     input_lens: tuple[int, ...] = (128,)
     output_lens: tuple[int, ...] = (32,)

@@ -32,9 +32,9 @@ class Sample(Event):
 
 @dataclass(frozen=True)
 class LoadProgress(Event):
-    stage: str  # "loading weights", "warming up"
+    stage: str  # "loading weights", "compiling the decode step", "warming up"
     done: int
-    total: int
+    total: int  # 0: no count, just the stage
 
 
 @dataclass(frozen=True)

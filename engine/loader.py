@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 
 from engine.backend import Engine, Progress
 from engine.config import RunConfig
@@ -33,8 +34,12 @@ def choose_backend(requested: str) -> str:
     return requested
 
 
-def load_engine(cfg: RunConfig, progress: Progress | None = None) -> Engine:
+def load_engine(
+    cfg: RunConfig, progress: Progress | None = None, stage: Callable[[str], None] | None = None
+) -> Engine:
     backend = choose_backend(cfg.backend)
+    if cfg.compile and backend != "torch":
+        raise UserError(f"--compile is for the torch backend, not {backend}; drop --compile")
     if backend == "mlx":
         if not mlx_installed():
             raise UserError("--backend mlx: MLX is not installed; pip install 'infertop[mlx]'")
@@ -46,4 +51,9 @@ def load_engine(cfg: RunConfig, progress: Progress | None = None) -> Engine:
         return MlxEngine.load(cfg.model, cfg.dtype, seed=cfg.seed, progress=progress)
     from engine.torch_engine import TorchEngine
 
-    return TorchEngine.load(cfg.model, cfg.device, cfg.dtype, seed=cfg.seed, progress=progress)
+    engine = TorchEngine.load(cfg.model, cfg.device, cfg.dtype, seed=cfg.seed, progress=progress)
+    if cfg.compile:
+        if stage:
+            stage("compiling the decode step (AOTInductor, 10-30 s)")
+        engine.compile_decode()
+    return engine

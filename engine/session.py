@@ -79,7 +79,9 @@ class Session:
         try:
             if self.engine is None:
                 self.engine = load_engine(
-                    self.cfg, progress=lambda d, t: emit(LoadProgress("loading weights", d, t))
+                    self.cfg,
+                    progress=lambda d, t: emit(LoadProgress("loading weights", d, t)),
+                    stage=lambda name: emit(LoadProgress(name, 0, 0)),
                 )
         except UserError as e:
             emit(Notice(str(e), "error"))

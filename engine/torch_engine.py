@@ -7,6 +7,7 @@ import torch
 from engine.backend import MemoryStats, Progress
 from engine.devices import TorchDevice, select_device
 from engine.errors import UserError
+from engine.models.compiled_decode import CompiledDecode
 from engine.models.torch_llama import TorchLlama
 from engine.models.weights import resolve_model
 
@@ -14,9 +15,9 @@ TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16":
 
 
 class TorchEngine:
-    backend = "torch"
-
     def __init__(self, model: TorchLlama, device: TorchDevice, dtype_name: str) -> None:
+        self.backend = "torch"
+        self.compiled: CompiledDecode | None = None
         self.model = model
         self.device = device
         self.config = model.cfg
@@ -64,7 +65,14 @@ class TorchEngine:
     def prefill(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model.forward(tokens, 0).argmax(-1)
 
+    def compile_decode(self) -> None:
+        """From now on decode steps run the AOTInductor-compiled step (CPU only)."""
+        self.compiled = CompiledDecode.build(self.model)
+        self.backend = "torch, compiled"
+
     def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        if self.compiled is not None:
+            return self.compiled(tokens, pos)[0]
         return self.model.forward(tokens, pos).argmax(-1)
 
     def wait(self, result: torch.Tensor) -> None:

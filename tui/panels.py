@@ -155,7 +155,8 @@ class ProgressLine(Panel):
             t = Text()
             if load and state in ("loading", "warming up"):
                 stage, done, total = load
-                t.append(f"{stage} {_bar(done, total)} {done}/{total}", style="cyan")
+                count = f" {_bar(done, total)} {done}/{total}" if total else "…"
+                t.append(stage + count, style="cyan")
                 return t
             if p.run_index < 0:
                 t.append(state, style="dim")

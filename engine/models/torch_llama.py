@@ -41,6 +41,30 @@ def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
         return False
 
 
+def rotary(
+    qkv: torch.Tensor,
+    cfg: ModelConfig,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    q_norm: torch.Tensor | None,
+    k_norm: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split fused q/k/v (B, T, ...) into heads and rotate q and k in one pass (after
+    Qwen3's per-head norms). cos/sin: (T, head_dim), rotate_half's sign folded into sin."""
+    bsz, seqlen = qkv.shape[0], qkv.shape[1]
+    nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    qk_width = (nh + nkv) * hd
+    qk = qkv[..., :qk_width].view(bsz, seqlen, nh + nkv, hd)
+    v = qkv[..., qk_width:].view(bsz, seqlen, nkv, hd)
+    if q_norm is not None and k_norm is not None:
+        q = F.rms_norm(qk[:, :, :nh], (hd,), q_norm, cfg.rms_norm_eps)
+        k = F.rms_norm(qk[:, :, nh:], (hd,), k_norm, cfg.rms_norm_eps)
+        qk = torch.cat([q, k], dim=2)
+    rot = qk.view(bsz, seqlen, nh + nkv, 2, hd // 2).flip(-2).view_as(qk)
+    qk = torch.addcmul(qk * cos[:, None, :], rot, sin[:, None, :])
+    return qk[:, :, :nh], qk[:, :, nh:], v
+
+
 @dataclass
 class Layer:
     """One decoder layer's tensors, fused for fewer and larger matmuls."""
@@ -76,7 +100,7 @@ class TorchLlama:
         self.dtype = embed.dtype
         self.k_cache: list[torch.Tensor] = []
         self.v_cache: list[torch.Tensor] = []
-        self._cos = self._sin = torch.empty(0)
+        self.rope_cos = self.rope_sin = torch.empty(0)  # (max_len, head_dim)
         self.cache_batch = 0
         self.cache_len = 0
         self.linear: Linear = F.linear
@@ -212,8 +236,8 @@ class TorchLlama:
         half = cfg.head_dim // 2
         sin = emb.sin()
         sin[:, :half] = -sin[:, :half]  # rotate_half's sign folded into sin
-        self._cos = emb.cos().to(**kw)
-        self._sin = sin.to(**kw)
+        self.rope_cos = emb.cos().to(**kw)
+        self.rope_sin = sin.to(**kw)
         self.cache_batch, self.cache_len = batch_size, max_len
 
     def free_cache(self) -> None:
@@ -229,9 +253,8 @@ class TorchLlama:
         bsz, seqlen = tokens.shape
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         rep = nh // nkv
-        qk_width = (nh + nkv) * hd
         end = pos + seqlen
-        cos, sin = self._cos[pos:end], self._sin[pos:end]
+        cos, sin = self.rope_cos[pos:end], self.rope_sin[pos:end]
         eps = cfg.rms_norm_eps
         norm_shape = (cfg.hidden_size,)
         decode = seqlen == 1
@@ -240,16 +263,7 @@ class TorchLlama:
         for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
             h = F.rms_norm(x, norm_shape, layer.ln1, eps)
             qkv = linear(h, layer.wqkv, layer.bqkv)
-            qk = qkv[..., :qk_width].view(bsz, seqlen, nh + nkv, hd)
-            v = qkv[..., qk_width:].view(bsz, seqlen, nkv, hd)
-            if layer.q_norm is not None:
-                q = F.rms_norm(qk[:, :, :nh], (hd,), layer.q_norm, eps)
-                k = F.rms_norm(qk[:, :, nh:], (hd,), layer.k_norm, eps)
-                qk = torch.cat([q, k], dim=2)
-            # rotary: x*cos + rotate_half(x)*sin, with the sign of rotate_half inside sin
-            rot = qk.view(bsz, seqlen, nh + nkv, 2, hd // 2).flip(-2).view_as(qk)
-            qk = torch.addcmul(qk * cos[:, None, :], rot, sin[:, None, :])
-            q, k = qk[:, :, :nh], qk[:, :, nh:]
+            q, k, v = rotary(qkv, cfg, cos, sin, layer.q_norm, layer.k_norm)
             kc[:, :, pos:end] = k.transpose(1, 2)
             vc[:, :, pos:end] = v.transpose(1, 2)
             if decode:

@@ -1,0 +1,171 @@
+"""An ahead-of-time compiled decode step for TorchLlama (torch's AOTInductor), CPU only.
+
+Why: at batch 1 the eager step spends 20-40% beyond its weight matmuls on ~20 small ops
+per layer and their Python dispatch. AOTInductor fuses those ops into C++ kernels and runs
+the whole step from C++ (bench/RESULTS.md has the figures).
+
+The compiled step shares everything with the eager model: the package is built without
+its weights, which are then handed over "user managed" (no copy), and it writes the same KV
+cache in place, so prefill stays eager and both paths can take turns on one cache. Batch
+size and cache length are dynamic, so one compile serves a whole sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import UserError
+from engine.models.torch_llama import TorchLlama, rotary
+
+EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbolic
+
+
+class DecodeStep(nn.Module):
+    """One decode step over a static cache, written for export: the position is a tensor,
+    new keys/values go in with index_copy_, and attention masks the positions past it
+    instead of slicing the cache (a slice would depend on the position's value)."""
+
+    def __init__(self, model: TorchLlama) -> None:
+        super().__init__()
+        self.model = model  # for its config and kernel; the tensors are registered below
+
+        def param(t: torch.Tensor) -> nn.Parameter:
+            return nn.Parameter(t, requires_grad=False)  # shares the tensor's storage
+
+        self.embed = param(model.embed)
+        self.norm = param(model.norm)
+        self.lm_head = param(model.lm_head)
+        self.layers = nn.ModuleList()
+        for layer in model.layers:
+            holder = nn.Module()
+            for name, t in vars(layer).items():
+                if t is not None:
+                    holder.register_parameter(name, param(t))
+            self.layers.append(holder)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        pos: torch.Tensor,
+        k_cache: list[torch.Tensor],
+        v_cache: list[torch.Tensor],
+        cos_table: torch.Tensor,
+        sin_table: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(next tokens (B, 1), logits (B, 1, V)) for tokens (B, 1) at position pos (1,)."""
+        cfg, linear = self.model.cfg, self.model.linear
+        bsz = tokens.shape[0]
+        nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        eps, norm_shape = cfg.rms_norm_eps, (cfg.hidden_size,)
+        cos, sin = cos_table.index_select(0, pos), sin_table.index_select(0, pos)
+        visible = torch.arange(k_cache[0].shape[2], device=pos.device) <= pos
+        x = F.embedding(tokens, self.embed)
+        for layer, kc, vc in zip(self.layers, k_cache, v_cache, strict=True):
+            h = F.rms_norm(x, norm_shape, layer.ln1, eps)
+            qkv = linear(h, layer.wqkv, getattr(layer, "bqkv", None))
+            q, k, v = rotary(
+                qkv, cfg, cos, sin, getattr(layer, "q_norm", None), getattr(layer, "k_norm", None)
+            )
+            kc.index_copy_(2, pos, k.transpose(1, 2))
+            vc.index_copy_(2, pos, v.transpose(1, 2))
+            # (B, nkv, rep, hd) queries against (B, nkv, L, hd) keys: no head repeat
+            scores = torch.matmul(q.reshape(bsz, nkv, nh // nkv, hd), kc.transpose(2, 3))
+            scores = scores.mul(hd**-0.5).masked_fill(~visible, float("-inf"))
+            o = torch.matmul(scores.softmax(-1), vc).reshape(bsz, 1, nh * hd)
+            x = x + linear(o, layer.wo)
+            h = F.rms_norm(x, norm_shape, layer.ln2, eps)
+            gate, up = linear(h, layer.w13).chunk(2, dim=-1)
+            x = x + linear(F.silu(gate) * up, layer.w2)
+        logits = linear(F.rms_norm(x, norm_shape, self.norm, eps), self.lm_head)
+        return logits.argmax(-1), logits
+
+
+class CompiledDecode:
+    """The AOTInductor-compiled DecodeStep of one model, called like `model.forward` at T=1."""
+
+    def __init__(self, model: TorchLlama, run: Callable[..., Any], seconds: float) -> None:
+        self.model = model
+        self._run = run
+        self.compile_seconds = seconds
+
+    @classmethod
+    def build(cls, model: TorchLlama) -> CompiledDecode:
+        if model.device.type != "cpu":
+            raise UserError(
+                f"--compile runs on the CPU only (not {model.device.type}); drop --compile"
+            )
+        started = time.perf_counter()
+        step = DecodeStep(model)
+        try:
+            run = _compile(step, model)
+        except Exception as exc:  # inductor raises many types; the cause is what matters
+            text = str(exc).strip()
+            cause = text.splitlines()[0][:160] if text else type(exc).__name__
+            if "compiler" in f"{type(exc).__name__} {text}".lower():
+                fix = "AOTInductor needs a working C++ compiler (g++ or clang++ on PATH, or $CXX)"
+                msg = f"--compile failed ({cause}); {fix}: install one or drop --compile"
+                raise UserError(msg) from exc
+            raise UserError(f"--compile failed ({cause}); run without --compile") from exc
+        params = dict(step.named_parameters())
+        run.load_constants(
+            {name: params[name] for name in run.get_constant_fqns()},
+            check_full_update=True,
+            user_managed=True,
+        )
+        return cls(model, run, time.perf_counter() - started)
+
+    def __call__(self, tokens: torch.Tensor, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.model
+        at = torch.tensor([pos], device=m.device)
+        return self._run(tokens, at, m.k_cache, m.v_cache, m.rope_cos, m.rope_sin)
+
+
+def _compile(step: DecodeStep, model: TorchLlama) -> Any:
+    """Export with dynamic batch and cache length, compile without constants, load."""
+    inductor_log = logging.getLogger("torch._inductor")
+    level = inductor_log.level
+    inductor_log.setLevel(logging.ERROR)  # its warnings would print on the user's terminal
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch-internal deprecations
+            warnings.simplefilter("ignore", DeprecationWarning)
+            exported = torch.export.export(
+                step, example_inputs(model), dynamic_shapes=dynamic_shapes(model)
+            )
+            with tempfile.TemporaryDirectory(prefix="infertop-aoti-") as tmp:
+                package = torch._inductor.aoti_compile_and_package(
+                    exported,
+                    package_path=str(Path(tmp) / "decode.pt2"),
+                    inductor_configs={"aot_inductor.package_constants_in_so": False},
+                )
+                return torch._inductor.aoti_load_package(package)
+    finally:
+        inductor_log.setLevel(level)
+
+
+def example_inputs(model: TorchLlama) -> tuple[Any, ...]:
+    cfg = model.cfg
+    kw: dict[str, Any] = {"dtype": model.dtype, "device": model.device}
+    shape = (EXAMPLE_BATCH, cfg.num_key_value_heads, EXAMPLE_LEN, cfg.head_dim)
+    caches = [[torch.zeros(shape, **kw) for _ in model.layers] for _ in "kv"]
+    table = torch.zeros(EXAMPLE_LEN, cfg.head_dim, **kw)
+    tokens = torch.zeros(EXAMPLE_BATCH, 1, dtype=torch.long, device=model.device)
+    pos = torch.tensor([EXAMPLE_LEN - 1], device=model.device)
+    return (tokens, pos, caches[0], caches[1], table, table.clone())
+
+
+def dynamic_shapes(model: TorchLlama) -> tuple[Any, ...]:
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    length = torch.export.Dim("cache_len", min=2, max=max(model.cfg.max_positions, 2))
+    cache = [{0: batch, 2: length} for _ in model.layers]
+    return ({0: batch}, None, cache, list(cache), {0: length}, {0: length})

@@ -1,0 +1,110 @@
+"""The AOTInductor-compiled decode step (--compile) against transformers and the eager path.
+
+Each compile takes ~5-10 s here, so one compiled engine per model kind serves every case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.config import RunConfig
+from engine.errors import UserError
+from engine.loader import load_engine
+from engine.torch_engine import TorchEngine
+from tests.test_parity_torch import STEPS, hf_greedy
+
+KINDS = ["llama", "qwen2", "qwen3"]  # llama3 rope scaling, q/k/v bias, q/k norms; GQA in all
+
+
+@pytest.fixture(scope="module")
+def compiled(hf_models) -> dict[str, TorchEngine]:
+    engines = {}
+    for kind in KINDS:
+        engine = TorchEngine.load(str(hf_models[kind][1]), device="cpu", dtype="float32")
+        if kind == "llama":  # the packed oneDNN kernel goes through the compiler too
+            engine.model.prepack_onednn()
+        engine.compile_decode()
+        engines[kind] = engine
+    return engines
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_compiled_steps_match_transformers(hf_models, compiled, kind: str, batch: int) -> None:
+    """Prefill eager, then 16 compiled steps: every step reads the keys and values the
+    compiled steps before it wrote, so a cache write that did not land shows here."""
+    hf = hf_models[kind][0]
+    engine = compiled[kind]
+    assert engine.compiled is not None and engine.backend == "torch, compiled"
+    prompts = torch.randint(0, 256, (batch, 24), generator=torch.Generator().manual_seed(batch))
+    _, ref_logits, ref_tokens = hf_greedy(hf, prompts, STEPS)
+    n = prompts.shape[1]
+    engine.prepare(batch, n + STEPS + 1)
+    token = engine.logits(prompts, 0)[:, -1:].argmax(-1)
+    tokens = [token]
+    for s in range(STEPS):
+        nxt, logits = engine.compiled(token, n + s)
+        torch.testing.assert_close(logits[:, -1], ref_logits[s], atol=1e-4, rtol=0)
+        assert torch.equal(nxt, engine.decode(token, n + s))  # what the runner calls
+        token = nxt
+        tokens.append(token)
+    assert torch.equal(torch.cat(tokens, dim=1), ref_tokens)
+
+
+def test_compiled_and_eager_write_the_same_cache(compiled) -> None:
+    engine = compiled["qwen3"]
+    model = engine.model
+    prompts = torch.randint(0, 256, (2, 10), generator=torch.Generator().manual_seed(7))
+    engine.prepare(2, 20)
+    caches = []
+    for step in (engine.compiled, lambda t, p: (model.forward(t, p).argmax(-1), None)):
+        token = engine.logits(prompts, 0)[:, -1:].argmax(-1)
+        for pos in range(10, 16):
+            token = step(token, pos)[0]
+        caches.append([k[:, :, :16].clone() for k in model.k_cache + model.v_cache])
+    for a, b in zip(*caches, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_compile_is_for_torch_on_the_cpu() -> None:
+    with pytest.raises(UserError, match="--compile is for the torch backend"):
+        load_engine(RunConfig(model="tiny", backend="mlx", compile=True))
+
+
+def test_bench_compile_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "bench", "--model", "tiny", "--compile"]
+        + ["--batch-size", "1", "3", "--input-len", "8", "--output-len", "4"]
+        + ["--result-filename", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[torch, compiled]" in proc.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["batch_size"] for r in rows] == [1, 3]  # one compile, two batch sizes
+    assert all(r["median_decode_latency"] > 0 for r in rows)
+
+
+def test_no_compiler_is_one_line_naming_the_fix(tmp_path: Path) -> None:
+    env = dict(os.environ, CXX=str(tmp_path / "no-such-g++"), TORCHINDUCTOR_FORCE_DISABLE_CACHES="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "bench", "--model", "tiny", "--compile"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, proc.stderr
+    assert "C++ compiler" in errors[0] and "drop --compile" in errors[0]
