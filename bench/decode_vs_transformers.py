@@ -13,7 +13,7 @@ time of just the weight matrix-vector products: `engine.model.linear(x, w)` over
 For information, a second engine is loaded from the same directory with the kernel forced to
 F.linear (no prepacking), so the table shows what the packing buys.
 
-    python bench/decode_vs_transformers.py             # ~3-4 minutes on 2 quiet cores
+    python bench/decode_vs_transformers.py             # ~4-5 minutes on 2 quiet cores
     python bench/decode_vs_transformers.py --quick     # 2 rounds, ~1.5 minutes
     python bench/decode_vs_transformers.py --profile   # plus torch.profiler op tables
 
