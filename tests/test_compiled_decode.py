@@ -96,7 +96,9 @@ def test_bench_compile_writes_results(tmp_path: Path) -> None:
 
 
 def test_no_compiler_is_one_line_naming_the_fix(tmp_path: Path) -> None:
-    env = dict(os.environ, CXX=str(tmp_path / "no-such-g++"), TORCHINDUCTOR_FORCE_DISABLE_CACHES="1")
+    env = dict(
+        os.environ, CXX=str(tmp_path / "no-such-g++"), TORCHINDUCTOR_FORCE_DISABLE_CACHES="1"
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "tui.cli", "bench", "--model", "tiny", "--compile"],
         capture_output=True,
