@@ -9,16 +9,22 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from engine.channel import EventQueue
 from engine.config import RunConfig
 from engine.errors import UserError
+from engine.events import Event, LoadProgress
 from engine.loader import load_engine
+from engine.session import Session
 from engine.torch_engine import TorchEngine
 from tests.test_parity_torch import STEPS, hf_greedy
+from tui.app import InfertopApp
+from tui.panels import DecodePanel, HeaderBar
 
 KINDS = ["llama", "qwen2", "qwen3"]  # llama3 rope scaling, q/k/v bias, q/k norms; GQA in all
 
@@ -110,3 +116,39 @@ def test_no_compiler_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, proc.stderr
     assert "C++ compiler" in errors[0] and "drop --compile" in errors[0]
+
+
+class StageQueue(EventQueue):
+    """A real EventQueue that also remembers the load stages it carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages: list[str] = []
+
+    def put(self, ev: Event) -> None:
+        if isinstance(ev, LoadProgress):
+            self.stages.append(ev.stage)
+        super().put(ev)
+
+
+async def test_the_live_screen_runs_compiled(tmp_path: Path) -> None:
+    cfg = RunConfig(
+        model="tiny",
+        compile=True,
+        input_lens=(16,),
+        output_lens=(32,),
+        trace_dir=str(tmp_path / "traces"),
+    )
+    queue = StageQueue()
+    session = Session(cfg, queue)
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        end = time.monotonic() + 120
+        while "p99" not in str(app.query_one(DecodePanel).render()):
+            assert time.monotonic() < end, "no decode numbers in time"
+            await pilot.pause(0.1)
+        assert "torch, compiled" in str(app.query_one(HeaderBar).render())
+        await pilot.press("q")
+        await pilot.pause(0.1)
+    assert any(s.startswith("compiling the decode step") for s in queue.stages)
+    assert session.finished.is_set()
