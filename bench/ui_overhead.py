@@ -18,7 +18,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psutil
 import torch
@@ -29,17 +32,39 @@ from engine.session import Session
 from engine.torch_engine import TorchEngine
 from tui.app import InfertopApp
 
+T = TypeVar("T")
+POLL_S = 0.002  # between capture-pane polls: the key-to-screen figures' resolution
+
+
+def in_fresh_thread(fn: Callable[[], T]) -> T:
+    """Run fn in a new thread and wait. torch's OpenMP pool belongs to the thread that first
+    runs a parallel op, and libgomp stops its workers spinning (they sleep after ~1000 spins)
+    once it manages more threads than there are CPUs. In `infertop bench` the engine owns the
+    only pool (main thread) and in the TUI too (the engine thread; the UI thread never runs
+    torch), so the engine must not leave a pool on this process's main thread: measured
+    here, that alone made tiny's steps in the app's worker thread 1.17x slower."""
+    box: list[T] = []
+    thread = threading.Thread(target=lambda: box.append(fn()))
+    thread.start()
+    thread.join()
+    return box[0]
+
 
 def median_decode(results: list) -> float:
     return statistics.median(v for r in results for v in r.decode_latencies)
 
 
 def bench_side(engine: TorchEngine, cfg: RunConfig, runs: int) -> float:
+    """What `infertop bench` runs, in a thread of its own (see in_fresh_thread)."""
     cfg = cfg.with_changes(warmup=False)
-    out = []
-    for _ in range(runs):
-        out += Runner(engine, cfg, lambda ev: None).run()
-    return median_decode(out)
+
+    def timed() -> float:
+        out = []
+        for _ in range(runs):
+            out += Runner(engine, cfg, lambda ev: None).run()
+        return median_decode(out)
+
+    return in_fresh_thread(timed)
 
 
 async def app_side(
@@ -73,9 +98,9 @@ async def app_side(
 
 
 def overhead(preset: str, runs: int, rounds: int, hz: float) -> dict:
-    engine = TorchEngine.load(preset, device="cpu")
+    engine = in_fresh_thread(lambda: TorchEngine.load(preset, device="cpu"))
     cfg = RunConfig(model=preset, batch_sizes=(1,), input_lens=(128,), output_lens=(32,))
-    Runner(engine, cfg, lambda ev: None).run()  # warm up once
+    in_fresh_thread(lambda: Runner(engine, cfg, lambda ev: None).run())  # warm up once
     ratios, per_refresh, bench_ms, app_ms = [], [], [], []
     for _ in range(rounds):
         b = bench_side(engine, cfg, runs)
@@ -114,11 +139,13 @@ def key_to_screen(samples: int) -> list[float]:
             ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
         ).stdout
 
-    def wait_for(text: str, timeout: float = 60.0) -> float:
+    def wait_for(*texts: str, timeout: float = 60.0) -> float:
+        """Seconds until the pane shows any of texts."""
         t0 = time.perf_counter()
-        while text not in screen():
+        while not any(text in screen() for text in texts):
             if time.perf_counter() - t0 > timeout:
-                raise TimeoutError(text)
+                raise TimeoutError(texts)
+            time.sleep(POLL_S)  # a tight loop of tmux clients would take a core from the app
         return time.perf_counter() - t0
 
     latencies = []
@@ -126,9 +153,10 @@ def key_to_screen(samples: int) -> list[float]:
         wait_for("● running")
         time.sleep(2.0)
         for k in range(samples):
-            want = "● pausing" if k % 2 == 0 else "● resuming"
+            # the first sign on screen: the transient state, or the final one if it came first
+            want = ("● pausing", "● paused") if k % 2 == 0 else ("● resuming", "● running")
             subprocess.run(["tmux", "send-keys", "-t", session, "space"], check=True)
-            latencies.append(wait_for(want) * 1e3)
+            latencies.append(wait_for(*want) * 1e3)
             wait_for("● paused" if k % 2 == 0 else "● running")
             time.sleep(0.3)
         subprocess.run(["tmux", "send-keys", "-t", session, "q"])
@@ -161,6 +189,7 @@ def main() -> None:
     p.add_argument("--refresh", type=float, default=3.0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", choices=("overhead", "keys", "rss"), default=None)
+    p.add_argument("--presses", type=int, default=40, help="key presses in the tmux test")
     args = p.parse_args()
     rounds = 2 if args.quick else args.rounds
     print(
@@ -181,7 +210,7 @@ def main() -> None:
             f"per-round {[round(x, 3) for x in r['ratios']]}  "
             f"UI CPU {r['ui_ms_per_refresh']:.2f} ms/refresh"
         )
-    keys = key_to_screen(6 if args.quick else 20) if args.only in (None, "keys") else []
+    keys = key_to_screen(6 if args.quick else args.presses) if args.only in (None, "keys") else []
     if keys:
         keys.sort()
         p50, p90 = keys[len(keys) // 2], keys[int(len(keys) * 0.9)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -13,6 +14,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Event as TextualEvent
+from textual.events import Key
 from textual.widgets import Footer, Tab, TabbedContent, TabPane, Tabs
 
 from engine.backend import MemoryStats
@@ -44,6 +47,8 @@ from tui.panels import DecodePanel, HeaderBar, PrefillPanel, ProgressLine, Syste
 from tui.screens import HelpScreen, ProfileDialog
 from tui.traces import TracesView
 
+UI_SWITCH_INTERVAL = 0.0005  # s: how long a UI thread may wait for the GIL (see on_mount)
+
 
 class SessionLike(Protocol):
     """What the app needs from the engine side (engine.session.Session implements it)."""
@@ -56,6 +61,8 @@ class SessionLike(Protocol):
     def stop(self, timeout: float = 2.0) -> bool: ...
     def memory(self) -> MemoryStats | None: ...
     def capture_steps(self) -> int: ...
+    def hold_steps(self) -> None: ...
+    def release_steps(self) -> None: ...
 
 
 class Sampler(Protocol):
@@ -95,6 +102,7 @@ class InfertopApp(App[int]):
         self.start_worker = start_worker
         self.handle_signals = handle_signals
         self.last_export: Path | None = None
+        self._switch_interval = sys.getswitchinterval()
         self.stats = LiveStats()
         self.ready: EngineReady | None = None
         self.state = "starting"
@@ -129,6 +137,11 @@ class InfertopApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # The engine thread holds the GIL between torch ops and a waiting thread only gets it
+        # after the switch interval (5 ms); a key passes through three threads (input, event
+        # loop, writer), each waiting for the GIL several times. 0.5 ms keeps keys snappy.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(UI_SWITCH_INTERVAL)
         if self.sampler is None:
             self.sampler = SystemMonitor()
         if self.start_worker:
@@ -141,8 +154,22 @@ class InfertopApp(App[int]):
         self.repaint(changed=True)
 
     # -- the timer ------------------------------------------------------------------------
+    def hold_engine_until_painted(self) -> None:
+        """The engine waits between steps until the screen has been painted: on 2 cores a
+        flat-out engine otherwise leaves the UI threads half the GIL and little CPU, and a key
+        took up to ~200 ms to show (bench/RESULTS.md). Steps run before and after are timed
+        as usual; none is stretched by UI work done inside it."""
+        self.session.hold_steps()
+        self.call_after_refresh(self.session.release_steps)
+
+    async def on_event(self, event: TextualEvent) -> None:
+        if isinstance(event, Key):
+            self.hold_engine_until_painted()
+        await super().on_event(event)
+
     def drain(self) -> None:
         """Fold every queued engine event into the statistics, then repaint once."""
+        self.hold_engine_until_painted()
         events = self.session.events.drain()
         for ev in events:
             if not isinstance(ev, Sample):
@@ -188,12 +215,16 @@ class InfertopApp(App[int]):
                 timeout=10,
             )
 
-    def repaint(self, changed: bool) -> None:
-        bs = self.stats.batches.get(self.selected_batch)
+    def repaint_state(self) -> None:
+        """Only the lines that show the engine's state: what a key must update at once."""
         self.query_one(HeaderBar).refresh_from(self.ready, self.cfg.model, self.state, self.rec())
         self.query_one(ProgressLine).refresh_from(
             self.stats.progress, self.sweep, self.state, self.load
         )
+
+    def repaint(self, changed: bool) -> None:
+        bs = self.stats.batches.get(self.selected_batch)
+        self.repaint_state()
         mem = self.session.memory() if self.ready else None
         kind = self.ready.device_name.split()[0].lower() if self.ready else "cpu"
         self.query_one(SystemPanel).refresh_from(
@@ -216,7 +247,7 @@ class InfertopApp(App[int]):
         else:
             self.session.send(Pause())
             self.state = "pausing"
-        self.repaint(changed=False)
+        self.repaint_state()
 
     def action_reset(self) -> None:
         self.stats.reset()
@@ -274,7 +305,7 @@ class InfertopApp(App[int]):
             return
         self.session.send(StartProfile(request))
         self.capture = "armed"
-        self.repaint(changed=False)
+        self.repaint_state()
 
     def action_toggle_view(self) -> None:
         views = self.query_one(TabbedContent)
@@ -320,10 +351,11 @@ class InfertopApp(App[int]):
     def on_unmount(self) -> None:
         # However the app ends (q, an exception, a test failure), the engine thread stops.
         self.session.stop(timeout=2.0)
+        sys.setswitchinterval(self._switch_interval)
 
     async def action_quit(self) -> None:
         self.state = "stopping"
-        self.repaint(changed=False)
+        self.repaint_state()
         # an active capture is saved before the engine stops: give that time, and keep
         # the screen live meanwhile (the wait runs off the event loop)
         timeout = 120.0 if self.capture else 2.0

@@ -190,8 +190,14 @@ def scatter_text(points: list[tuple[int, float, float]], width: int, height: int
     t = Text(no_wrap=True)
     for r in range(plot_h):
         t.append("│", style="dim")
-        for c in range(plot_w):
-            t.append(grid[r][c], style=styles.get((r, c), "grey23"))
+        # one span per run of equal style (cheap to render), and a new span wherever ink
+        # follows blanks: SVG export drops a span's leading blanks, which would shift it
+        row, run_start, run_style = grid[r], 0, styles.get((r, 0), "grey23")
+        for c in range(1, plot_w + 1):
+            style = styles.get((r, c), "grey23") if c < plot_w else ""
+            if style != run_style or (c < plot_w and row[c] != " " and row[c - 1] == " "):
+                t.append("".join(row[run_start:c]), style=run_style)
+                run_start, run_style = c, style
         t.append("\n")
     t.append("└" + "─" * plot_w + "\n", style="dim")
     left, right = f"{x0:.3g} ms", f"{x1:.3g} ms"
