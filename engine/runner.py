@@ -26,7 +26,6 @@ from engine.events import (
     RunStarted,
     StateChanged,
 )
-from engine.gate import StepGate
 from engine.profiling.controller import ProfileController
 from engine.results import append_result
 
@@ -55,11 +54,8 @@ class Runner:
         repeat: bool = False,
         pause_on_oom: bool = False,
         profiler: ProfileController | None = None,
-        gate: StepGate | None = None,
     ) -> None:
-        """`gate`: a live UI holds it to run between steps rather than inside them."""
         self.engine = engine
-        self.gate = gate
         self.cfg = cfg
         self.sink = sink
         self.commands: queue.SimpleQueue[Command] = (
@@ -131,10 +127,6 @@ class Runner:
         if self.stopping:
             raise StopRequested
 
-    def wait_at_gate(self) -> None:
-        if self.gate is not None:
-            self.gate.wait()
-
     # -- the loop -----------------------------------------------------------------------
     def shapes(self) -> Iterator[tuple[int, int, int]]:
         while True:
@@ -205,7 +197,6 @@ class Runner:
         prof = self.profiler
         sink(RunStarted(run, b, i, o))
         engine.wait(prompts)
-        self.wait_at_gate()
         if prof.busy:
             tokens, prefill = self._profiled("prefill", (b, i, o), engine.prefill, prompts)
         else:
@@ -219,7 +210,6 @@ class Runner:
         for step in range(1, o):
             if not self.commands.empty() or self.paused:
                 self.step_boundary()
-            self.wait_at_gate()
             if prof.busy:
                 tokens, lat = self._profiled(
                     "decode", (b, i, o), engine.decode, tokens, i + step - 1

@@ -18,7 +18,6 @@ from engine.commands import Command, Pause, Resume, SetSweep, Stop
 from engine.config import RunConfig
 from engine.errors import UserError
 from engine.events import EngineError, LoadProgress, Notice, StateChanged
-from engine.gate import StepGate
 from engine.loader import load_engine
 from engine.runner import Runner, StopRequested
 
@@ -38,9 +37,6 @@ class Session:
         self.finished = threading.Event()
         self.thread_id = 0  # native id of the engine thread once it runs
         self._stop = threading.Event()
-        # held by the UI while it paints: the engine then waits between steps (not inside
-        # one, and at most MAX_HOLD_S), so the UI gets the GIL and the CPU at once
-        self.gate = StepGate()
 
     # -- called from the UI thread ------------------------------------------------------
     def send(self, cmd: Command) -> None:
@@ -52,12 +48,6 @@ class Session:
         """Ask the worker to stop at the next step boundary; True when it has finished."""
         self.send(Stop())
         return self.finished.wait(timeout)
-
-    def hold_steps(self) -> None:
-        self.gate.hold()
-
-    def release_steps(self) -> None:
-        self.gate.release()
 
     def memory(self) -> MemoryStats | None:
         engine = self.engine
@@ -110,7 +100,6 @@ class Session:
                 self.commands,
                 repeat=True,
                 pause_on_oom=True,
-                gate=self.gate,
             )
             try:
                 self.runner.run()

@@ -59,12 +59,6 @@ class ReplaySession:
     def capture_steps(self) -> int:
         return 0
 
-    def hold_steps(self) -> None:
-        """No engine to hold."""
-
-    def release_steps(self) -> None:
-        """No engine to release."""
-
     def memory(self) -> MemoryStats:
         return MemoryStats(allocated=300 << 20, reserved=300 << 20, peak=310 << 20)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import time
@@ -58,6 +59,7 @@ def panel_text(app: InfertopApp, cls: type) -> str:
 async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -> None:
     session = tiny_session(tmp_path)
     app = InfertopApp(session, refresh_hz=10)
+    gc.unfreeze()
     async with app.run_test(size=SIZE) as pilot:
         await until(
             pilot,
@@ -65,6 +67,9 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
                 "p99" in panel_text(app, PrefillPanel) and "p99" in panel_text(app, DecodePanel)
             ),
         )
+        # the app freezes what is alive once the engine is ready: full GC passes would
+        # otherwise hold the GIL ~100 ms every few seconds (bench/RESULTS.md)
+        assert gc.get_freeze_count() > 100_000
         assert "ms" in panel_text(app, DecodePanel) and "tok/s" in panel_text(app, PrefillPanel)
 
         await pilot.press("space")

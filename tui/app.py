@@ -4,8 +4,8 @@ event queue a few times a second and repaints what changed. Keys become engine c
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -14,8 +14,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.events import Event as TextualEvent
-from textual.events import Key
 from textual.widgets import Footer, Tab, TabbedContent, TabPane, Tabs
 
 from engine.backend import MemoryStats
@@ -47,8 +45,6 @@ from tui.panels import DecodePanel, HeaderBar, PrefillPanel, ProgressLine, Syste
 from tui.screens import HelpScreen, ProfileDialog
 from tui.traces import TracesView
 
-UI_SWITCH_INTERVAL = 0.0005  # s: how long a UI thread may wait for the GIL (see on_mount)
-
 
 class SessionLike(Protocol):
     """What the app needs from the engine side (engine.session.Session implements it)."""
@@ -61,8 +57,6 @@ class SessionLike(Protocol):
     def stop(self, timeout: float = 2.0) -> bool: ...
     def memory(self) -> MemoryStats | None: ...
     def capture_steps(self) -> int: ...
-    def hold_steps(self) -> None: ...
-    def release_steps(self) -> None: ...
 
 
 class Sampler(Protocol):
@@ -102,7 +96,6 @@ class InfertopApp(App[int]):
         self.start_worker = start_worker
         self.handle_signals = handle_signals
         self.last_export: Path | None = None
-        self._switch_interval = sys.getswitchinterval()
         self.stats = LiveStats()
         self.ready: EngineReady | None = None
         self.state = "starting"
@@ -137,11 +130,6 @@ class InfertopApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        # The engine thread holds the GIL between torch ops and a waiting thread only gets it
-        # after the switch interval (5 ms); a key passes through three threads (input, event
-        # loop, writer), each waiting for the GIL several times. 0.5 ms keeps keys snappy.
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(UI_SWITCH_INTERVAL)
         if self.sampler is None:
             self.sampler = SystemMonitor()
         if self.start_worker:
@@ -154,22 +142,8 @@ class InfertopApp(App[int]):
         self.repaint(changed=True)
 
     # -- the timer ------------------------------------------------------------------------
-    def hold_engine_until_painted(self) -> None:
-        """The engine waits between steps until the screen has been painted: on 2 cores a
-        flat-out engine otherwise leaves the UI threads half the GIL and little CPU, and a key
-        took up to ~200 ms to show (bench/RESULTS.md). Steps run before and after are timed
-        as usual; none is stretched by UI work done inside it."""
-        self.session.hold_steps()
-        self.call_after_refresh(self.session.release_steps)
-
-    async def on_event(self, event: TextualEvent) -> None:
-        if isinstance(event, Key):
-            self.hold_engine_until_painted()
-        await super().on_event(event)
-
     def drain(self) -> None:
         """Fold every queued engine event into the statistics, then repaint once."""
-        self.hold_engine_until_painted()
         events = self.session.events.drain()
         for ev in events:
             if not isinstance(ev, Sample):
@@ -191,6 +165,10 @@ class InfertopApp(App[int]):
             self.load = (ev.stage, ev.done, ev.total)
         elif isinstance(ev, EngineReady):
             self.ready = ev
+            # Everything alive now (torch, the model, Textual) lives as long as the app: keep
+            # it out of the GC's full passes. Under a flat-out engine those ran every ~5 s over
+            # ~220k objects, holding the GIL (and a pending key) for 75-105 ms each.
+            gc.freeze()
         elif isinstance(ev, Notice):
             self.notify(ev.message, severity=_SEVERITY.get(ev.level, "information"))
         elif isinstance(ev, RunSkipped):
@@ -351,7 +329,6 @@ class InfertopApp(App[int]):
     def on_unmount(self) -> None:
         # However the app ends (q, an exception, a test failure), the engine thread stops.
         self.session.stop(timeout=2.0)
-        sys.setswitchinterval(self._switch_interval)
 
     async def action_quit(self) -> None:
         self.state = "stopping"
