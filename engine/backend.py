@@ -66,4 +66,5 @@ def ready_event(engine: Engine) -> EngineReady:
         device_name=engine.device_name,
         backend=engine.backend,
         max_positions=cfg.max_positions,
+        device_kind=engine.profiler_kind,
     )

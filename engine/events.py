@@ -50,6 +50,7 @@ class EngineReady(Event):
     device_name: str
     backend: str
     max_positions: int
+    device_kind: str = "cpu"  # the engine's profiler_kind: cpu | cuda | npu | metal
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,24 @@ def test_main_screen_snapshot(snap_compare, replay_app, monkeypatch) -> None:
         await pilot.pause()
 
     assert snap_compare(replay_app, terminal_size=SIZE, run_before=drained)
+
+
+@pytest.mark.parametrize(("kind", "shown"), [("cpu", False), ("cuda", True), ("metal", True)])
+async def test_device_memory_rows_follow_the_engines_device_kind(kind: str, shown: bool) -> None:
+    """Device memory is shown from the engine's kind (on a CPU it would repeat the RSS)."""
+    import dataclasses
+
+    from engine.events import EngineReady
+    from tests.replay import DATA, FixedSampler, ReplaySession, from_json
+
+    events = [
+        dataclasses.replace(e, device_kind=kind) if isinstance(e, EngineReady) else e
+        for e in from_json(DATA.read_text())
+    ]
+    app = InfertopApp(
+        ReplaySession(events), refresh_hz=4, sampler=FixedSampler(), start_worker=False
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.pause()
+        assert ("dev alloc" in panel_text(app, SystemPanel)) is shown

@@ -204,7 +204,7 @@ class InfertopApp(App[int]):
         bs = self.stats.batches.get(self.selected_batch)
         self.repaint_state()
         mem = self.session.memory() if self.ready else None
-        kind = self.ready.device_name.split()[0].lower() if self.ready else "cpu"
+        kind = self.ready.device_kind if self.ready else "cpu"
         self.query_one(SystemPanel).refresh_from(
             self.system, mem, self.session.events.dropped, kind
         )
