@@ -54,7 +54,7 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
         "--compile",
         action="store_true",
         help="torch on CPU: compile the decode step ahead of time with AOTInductor (needs a "
-        "C++ compiler; ~10-30 s at load; decode runs 10-30%% faster at batch 1)",
+        "C++ compiler; 5-40 s at load; batch-1 decode 10-20%% faster)",
     )
     p.add_argument("--batch-size", type=positive_int, nargs="+", default=batch_default)
     p.add_argument("--input-len", type=positive_int, nargs="+", default=[128])

@@ -54,6 +54,6 @@ def load_engine(
     engine = TorchEngine.load(cfg.model, cfg.device, cfg.dtype, seed=cfg.seed, progress=progress)
     if cfg.compile:
         if stage:
-            stage("compiling the decode step (AOTInductor, 10-30 s)")
+            stage("compiling the decode step (AOTInductor, 5-40 s)")
         engine.compile_decode()
     return engine
