@@ -55,6 +55,8 @@ class TorchEngine:
         self.device.reset_peak()
 
     def prepare(self, batch_size: int, max_len: int) -> None:
+        if self.compiled is not None and self.model.cache_len != max_len:
+            self.model.free_cache()  # the compiled step attends over the whole cache: fit it
         self.model.allocate_cache(batch_size, max_len)
 
     def random_prompts(self, batch_size: int, input_len: int, seed: int) -> torch.Tensor:

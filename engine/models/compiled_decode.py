@@ -108,6 +108,12 @@ class CompiledDecode:
         step = DecodeStep(model)
         try:
             run = _compile(step, model)
+            params = dict(step.named_parameters())
+            run.load_constants(
+                {name: params[name] for name in run.get_constant_fqns()},
+                check_full_update=True,
+                user_managed=True,
+            )
         except Exception as exc:  # inductor raises many types; the cause is what matters
             text = str(exc).strip()
             cause = text.splitlines()[0][:160] if text else type(exc).__name__
@@ -116,12 +122,6 @@ class CompiledDecode:
                 msg = f"--compile failed ({cause}); {fix}: install one or drop --compile"
                 raise UserError(msg) from exc
             raise UserError(f"--compile failed ({cause}); run without --compile") from exc
-        params = dict(step.named_parameters())
-        run.load_constants(
-            {name: params[name] for name in run.get_constant_fqns()},
-            check_full_update=True,
-            user_managed=True,
-        )
         return cls(model, run, time.perf_counter() - started)
 
     def __call__(self, tokens: torch.Tensor, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
