@@ -168,6 +168,7 @@ class InfertopApp(App[int]):
             # Everything alive now (torch, the model, Textual) lives as long as the app: keep
             # it out of the GC's full passes. Under a flat-out engine those ran every ~5 s over
             # ~220k objects, holding the GIL (and a pending key) for 75-105 ms each.
+            gc.collect()  # free what loading left unreachable (the compile's graphs) first
             gc.freeze()
         elif isinstance(ev, Notice):
             self.notify(ev.message, severity=_SEVERITY.get(ev.level, "information"))
