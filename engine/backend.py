@@ -67,4 +67,5 @@ def ready_event(engine: Engine) -> EngineReady:
         backend=engine.backend,
         max_positions=cfg.max_positions,
         device_kind=engine.profiler_kind,
+        layers=cfg.num_hidden_layers,
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from engine.backend import ready_event
-from engine.config import RunConfig, human_count, validate_shape
+from engine.config import RunConfig, human_count
 from engine.errors import UserError
 from engine.events import (
     EngineReady,
@@ -23,7 +23,9 @@ from engine.events import (
     TraceSaved,
 )
 from engine.loader import load_engine
+from engine.preflight import preflight
 from engine.runner import Runner
+from engine.text import plural
 
 
 def _print_event(ev: Event) -> None:
@@ -42,10 +44,8 @@ def _print_event(ev: Event) -> None:
             f"throughput: {r.overall_throughput:9.2f} token/s"
         )
     elif isinstance(ev, TraceSaved):
-        print(
-            f"Trace saved ({ev.kind}, {ev.steps} {ev.stage} steps, {ev.size / 1e6:.2f} MB): "
-            f"{ev.path}"
-        )
+        steps = plural(ev.steps, f"{ev.stage} step")
+        print(f"Trace saved ({ev.kind}, {steps}, {ev.size / 1e6:.2f} MB): {ev.path}")
     elif isinstance(ev, ProfileStarted):
         print(f"Profiling {ev.stage} with {ev.kind} at batch {ev.batch_size} ...")
     elif isinstance(ev, Notice):
@@ -60,6 +60,7 @@ def _print_event(ev: Event) -> None:
 
 
 def results_table(results: list[RunResult]) -> str:
+    """One row per run; a run recorded by a capture is marked and explained below the table."""
     head = (
         "batch",
         "input",
@@ -70,6 +71,7 @@ def results_table(results: list[RunResult]) -> str:
         "decode tok/s",
         "total s",
         "overall tok/s",
+        "",
     )
     rows = [head]
     for r in results:
@@ -85,21 +87,28 @@ def results_table(results: list[RunResult]) -> str:
                 "-" if med is None else f"{r.median_decode_throughput:.1f}",
                 f"{r.total_latency:.3f}",
                 f"{r.overall_throughput:.1f}",
+                "captured" if r.captured else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join(
-        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)) for row in rows
+    table = "\n".join(
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows
     )
+    captured = sum(r.captured for r in results)
+    if captured:
+        table += (
+            f"\n\ncaptured: {plural(captured, 'run')} ran (in part) under the profiler; "
+            "their figures carry its overhead and are left out of the result file"
+        )
+    return table
 
 
 def run_bench(cfg: RunConfig) -> int:
     """Load, check the sweep against the model, run it; exit 2 on bad input."""
     try:
+        preflight(cfg)
         print(f"Loading {cfg.model} ...", file=sys.stderr)
         engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))
-        for b, i, o in cfg.sweep():
-            validate_shape(b, i, o, engine.config)
     except UserError as e:
         print(f"infertop bench: error: {e}", file=sys.stderr)
         return 2
@@ -123,8 +132,9 @@ def run_bench(cfg: RunConfig) -> int:
             code = 130 if e.signal_name == "SIGINT" else 0
     print()
     print(results_table(runner.results))
-    if cfg.result_filename and runner.results:
-        print(f"\nResults appended to {cfg.result_filename}")
+    kept = sum(not r.captured for r in runner.results)
+    if cfg.result_filename and kept:
+        print(f"\n{plural(kept, 'result')} appended to {cfg.result_filename}")
     return code
 
 

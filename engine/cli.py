@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from engine.config import BACKENDS, DEFAULT_PRESET, DEVICES, DTYPES, PRESETS, RunConfig, human_count
 from engine.errors import UserError
@@ -13,10 +13,38 @@ from engine.profiling.request import ACTIVITIES, STAGES, CaptureRequest
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments print one line naming the fix and exit with status 2."""
+    """Bad arguments print one line naming the fix and exit with status 2; every option's help
+    shows its default."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kw)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class DefaultsFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends "(default: ...)" to each option's help unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        shown = _shown(action.default).replace("%", "%%")  # argparse %-formats help text
+        return f"{text} (default: {shown})"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "none"
+    if value is False:
+        return "off"
+    if value is True:
+        return "on"
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def int_arg(text: str) -> int:
@@ -36,11 +64,12 @@ def positive_int(text: str) -> int:
 
 
 def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> None:
+    """The flags the live screen and `infertop bench` share."""
     p.add_argument(
         "--model",
+        metavar="PRESET|DIR",
         default=DEFAULT_PRESET,
-        help=f"preset name (see `infertop presets`) or a local Hugging Face "
-        f"directory (default {DEFAULT_PRESET})",
+        help="preset name (see `infertop presets`) or a local Hugging Face directory",
     )
     p.add_argument(
         "--backend",
@@ -48,24 +77,68 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
         default="auto",
         help="auto: MLX where Metal is available, torch otherwise",
     )
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--dtype", choices=DTYPES, default="float32")
+    p.add_argument(
+        "--device", choices=DEVICES, default="auto", help="auto: CUDA, then NPU, then the CPU"
+    )
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="weights and activations")
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="CPU threads for the engine (torch.set_num_threads; for MLX, Accelerate's "
+        "VECLIB_MAXIMUM_THREADS on macOS) (default: the library's own, shown in the header)",
+    )
     p.add_argument(
         "--compile",
         action="store_true",
         help="torch on CPU: compile the decode step ahead of time with AOTInductor (needs a "
         "C++ compiler; 5-40 s at load; batch-1 decode 10-20%% faster)",
     )
-    p.add_argument("--batch-size", type=positive_int, nargs="+", default=batch_default)
-    p.add_argument("--input-len", type=positive_int, nargs="+", default=[128])
-    p.add_argument("--output-len", type=positive_int, nargs="+", default=[32])
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--run-name", default="infertop")
+    p.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=positive_int,
+        nargs="+",
+        default=batch_default,
+        help="batch sizes of the sweep",
+    )
+    p.add_argument(
+        "--input-len",
+        type=positive_int,
+        nargs="+",
+        default=[128],
+        metavar="N",
+        help="prompt lengths",
+    )
+    p.add_argument(
+        "--output-len",
+        metavar="N",
+        type=positive_int,
+        nargs="+",
+        default=[32],
+        help="tokens generated per sequence (1 prefill + output-len - 1 decode steps)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=42, metavar="N", help="seed of the prompts and dummy weights"
+    )
+    p.add_argument(
+        "--run-name", default="infertop", metavar="NAME", help="names the results and traces"
+    )
     p.add_argument(
         "--trace-dir",
+        metavar="DIR",
         default=os.environ.get("INFERTOP_TRACE_DIR", "traces"),
-        help="where traces and logs go (default ./traces or $INFERTOP_TRACE_DIR)",
+        help="where traces, exports and the log go "
+        "(default: ./traces, or $INFERTOP_TRACE_DIR when set)",
     )
+    p.add_argument(
+        "--result-filename",
+        metavar="FILE",
+        default=None,
+        help="append one JSON line per completed run to this file",
+    )
+    p.add_argument("--no-warmup", action="store_true", help="skip the untimed warmup run")
 
 
 def run_config(args: argparse.Namespace, **extra: object) -> RunConfig:
@@ -78,9 +151,12 @@ def run_config(args: argparse.Namespace, **extra: object) -> RunConfig:
         batch_sizes=tuple(args.batch_size),
         input_lens=tuple(args.input_len),
         output_lens=tuple(args.output_len),
+        threads=args.threads,
         seed=args.seed,
         run_name=args.run_name,
         trace_dir=args.trace_dir,
+        result_filename=args.result_filename,
+        warmup=not args.no_warmup,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -92,27 +168,41 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
         "--profile-stage",
         choices=STAGES,
         default="all",
-        help="capture only prefill or only decode steps (default all)",
+        help="capture only prefill or only decode steps",
     )
     g.add_argument(
         "--profile-start-step",
+        metavar="K",
         type=non_negative_int,
         default=0,
         help="steps of the stage to let pass first",
     )
     g.add_argument(
         "--profile-steps",
+        metavar="N",
         type=positive_int,
         default=None,
-        help="stop after this many steps (default: the end of the first run)",
+        help="stop after this many steps (default: the end of the first run, capped at ~150 "
+        "layer-steps)",
     )
     g.add_argument(
-        "--profile-activities", nargs="+", choices=ACTIVITIES, default=["cpu", "device", "timeline"]
+        "--profile-activities",
+        nargs="+",
+        choices=ACTIVITIES,
+        default=["cpu", "device", "timeline"],
+        help="what to record",
     )
-    g.add_argument("--profile-record-shapes", action=argparse.BooleanOptionalAction, default=True)
-    g.add_argument("--profile-with-stack", action="store_true")
-    g.add_argument("--profile-memory", action="store_true")
-    g.add_argument("--profile-prefix", default=None, help="trace name (default: --run-name)")
+    g.add_argument(
+        "--profile-record-shapes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="record op input shapes",
+    )
+    g.add_argument("--profile-with-stack", action="store_true", help="record Python stacks")
+    g.add_argument("--profile-memory", action="store_true", help="record tensor allocations")
+    g.add_argument(
+        "--profile-prefix", metavar="NAME", default=None, help="trace name (default: --run-name)"
+    )
 
 
 def profile_request(args: argparse.Namespace) -> CaptureRequest | None:
@@ -137,18 +227,18 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="infertop", description="Live terminal profiler for LLM inference.")
-    sub = p.add_subparsers(dest="command", parser_class=OneLineParser)
-    bench = sub.add_parser("bench", help="headless benchmark (bench_one_batch.py compatible)")
-    add_run_args(bench, batch_default=[1])
-    bench.add_argument(
-        "--result-filename", default=None, help="append one JSON line per run to this file"
+def bench_parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="infertop bench",
+        description="Headless benchmark with bench_one_batch.py's measurements and JSONL keys.",
     )
-    bench.add_argument("--no-warmup", action="store_true", help="skip the warmup run")
-    add_profile_args(bench)
-    sub.add_parser("presets", help="list the built-in model shapes")
+    add_run_args(p, batch_default=[1])
+    add_profile_args(p)
     return p
+
+
+def presets_parser() -> OneLineParser:
+    return OneLineParser(prog="infertop presets", description="List the built-in model shapes.")
 
 
 def presets_table() -> str:
@@ -172,31 +262,22 @@ def presets_table() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Headless entry: `infertop bench ...` and `infertop presets`."""
-    args = build_parser().parse_args(argv)
-    if args.command == "presets":
+def main(argv: list[str]) -> int:
+    """Headless entry: `infertop bench ...` and `infertop presets` (argv[0] names which)."""
+    if argv[0] == "presets":
+        presets_parser().parse_args(argv[1:])
         print(presets_table())
         print(
             "\nWeights are seeded dummies with each model's exact shapes; pass a local "
             "Hugging Face directory to --model for real weights."
         )
         return 0
-    if args.command == "bench":
-        from engine.bench import run_bench
+    args = bench_parser().parse_args(argv[1:])
+    from engine.bench import run_bench
 
-        try:
-            request = profile_request(args)
-        except UserError as e:
-            print(f"infertop bench: error: {e}", file=sys.stderr)
-            return 2
-        cfg = run_config(
-            args, result_filename=args.result_filename, warmup=not args.no_warmup, profile=request
-        )
-        return run_bench(cfg)
-    build_parser().print_help()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        request = profile_request(args)
+    except UserError as e:
+        print(f"infertop bench: error: {e}", file=sys.stderr)
+        return 2
+    return run_bench(run_config(args, profile=request))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -288,10 +290,28 @@ def preset(name: str) -> ModelConfig:
     try:
         return PRESETS[name]
     except KeyError:
+        guess = closest(name, PRESETS)
+        hint = f"did you mean {guess}? " if guess else ""
         raise UserError(
-            f"unknown preset {name!r}; run `infertop presets` for the list, "
+            f"unknown preset {name!r}; {hint}run `infertop presets` for the list, "
             "or pass a local Hugging Face directory"
         ) from None
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to `word`, ignoring case and punctuation, if one is near enough."""
+
+    def norm(s: str) -> str:
+        return "".join(c for c in s.lower() if c.isalnum() or c == ".")
+
+    by_norm = {norm(c): c for c in choices}
+    if norm(word) in by_norm:
+        return by_norm[norm(word)]
+    prefixed = [c for n, c in by_norm.items() if norm(word) and n.startswith(norm(word))]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    found = difflib.get_close_matches(norm(word), list(by_norm), n=1, cutoff=0.75)
+    return by_norm[found[0]] if found else None
 
 
 def human_count(n: int) -> str:
@@ -316,6 +336,7 @@ class RunConfig:
     device: str = "auto"
     dtype: str = "float32"
     compile: bool = False  # torch on CPU: the decode step compiled ahead of time (AOTInductor)
+    threads: int | None = None  # CPU threads for the engine; None: the library's default
     batch_sizes: tuple[int, ...] = (1,)
     input_lens: tuple[int, ...] = (128,)
     output_lens: tuple[int, ...] = (32,)

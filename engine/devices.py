@@ -41,7 +41,8 @@ class CpuDevice(TorchDevice):
 
     @property
     def name(self) -> str:
-        return f"CPU ({torch.get_num_threads()} threads)"
+        n = torch.get_num_threads()
+        return f"CPU ({n} thread{'' if n == 1 else 's'})"
 
     def synchronize(self) -> None:
         """CPU ops run synchronously; nothing to wait for."""

@@ -22,7 +22,7 @@ RESULT_KEYS = (
 
 @dataclass(frozen=True)
 class Event:
-    """Base of every event; `t` is time.perf_counter() at emission when set by the emitter."""
+    """Base of every event the engine side emits."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ class LoadProgress(Event):
 
 @dataclass(frozen=True)
 class StateChanged(Event):
-    state: str  # loading | warming up | running | paused | stopped | error
+    # loading | warming up | running | paused | stopped | error (resumable) | failed (the
+    # model never loaded: nothing can resume)
+    state: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class EngineReady(Event):
     backend: str
     max_positions: int
     device_kind: str = "cpu"  # the engine's profiler_kind: cpu | cuda | npu | metal
+    layers: int = 1  # decoder layers (open-ended captures are capped in layer-steps)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class PrefillDone(Sample):
     batch_size: int
     input_len: int
     latency: float  # seconds
+    profiled: bool = False  # ran under a capture: shown marked, kept out of the statistics
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class DecodeStep(Sample):
     step: int  # 1 .. output_len - 1
     position: int
     latency: float  # seconds
+    profiled: bool = False  # ran under a capture: shown marked, kept out of the statistics
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ class RunResult:
     output_len: int
     prefill_latency: float
     decode_latencies: tuple[float, ...] = field(repr=False)
+    # Some step ran under a capture: its figures carry the profiler's overhead, so the run is
+    # shown marked and left out of the statistics and the JSONL results.
+    captured: bool = False
 
     @property
     def prefill_throughput(self) -> float:
@@ -143,12 +151,32 @@ class Notice(Event):
 
 @dataclass(frozen=True)
 class EngineError(Event):
-    message: str  # one line
-    traceback: str
+    """The engine stopped: `message` is one line naming the fix. `fatal`: the model never
+    loaded, so nothing can resume; otherwise a resume (space) retries."""
+
+    message: str
+    traceback: str = ""  # empty for bad input; else also written to <trace-dir>/infertop.log
+    fatal: bool = False
 
 
 def event_dict(ev: Event) -> dict[str, Any]:
     return {"type": type(ev).__name__, **asdict(ev)}
+
+
+@dataclass(frozen=True)
+class ProfileArmed(Event):
+    """The engine accepted a capture request; it starts at the next step of its stage."""
+
+    name: str
+    stage: str
+    steps: int | None
+
+
+@dataclass(frozen=True)
+class ProfileFailed(Event):
+    """A capture could not be armed or started: nothing is recording, `message` says why."""
+
+    message: str
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 
 from engine.backend import Engine, Progress
@@ -46,11 +47,18 @@ def load_engine(
         if cfg.device not in ("auto", "cpu"):
             raise UserError(f"--backend mlx runs on Metal or the CPU; drop --device {cfg.device}")
         enable_capture_env()  # before mlx is imported: Metal reads it at start-up
+        if cfg.threads is not None:  # Accelerate's BLAS on macOS (the Linux wheel's is serial)
+            os.environ["VECLIB_MAXIMUM_THREADS"] = str(cfg.threads)
         from engine.mlx_engine import MlxEngine
 
         return MlxEngine.load(cfg.model, cfg.dtype, seed=cfg.seed, progress=progress)
     from engine.torch_engine import TorchEngine
 
+    if cfg.threads is not None:
+        import torch
+
+        # OpenMP keeps the thread count per thread: set it in the thread that runs the model
+        torch.set_num_threads(cfg.threads)
     engine = TorchEngine.load(cfg.model, cfg.device, cfg.dtype, seed=cfg.seed, progress=progress)
     if cfg.compile:
         if stage:

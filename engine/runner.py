@@ -197,34 +197,39 @@ class Runner:
         prof = self.profiler
         sink(RunStarted(run, b, i, o))
         engine.wait(prompts)
+        captured = False  # any step of this run recorded by a capture
         if prof.busy:
-            tokens, prefill = self._profiled("prefill", (b, i, o), engine.prefill, prompts)
+            tokens, prefill, recorded = self._profiled(
+                "prefill", (b, i, o), engine.prefill, prompts
+            )
+            captured |= recorded
         else:
             t0 = clock()
             tokens = engine.prefill(prompts)
             engine.wait(tokens)
-            prefill = clock() - t0
+            prefill, recorded = clock() - t0, False
         self.prefills_done += 1
-        sink(PrefillDone(run, b, i, prefill))
+        sink(PrefillDone(run, b, i, prefill, recorded))
         decode: list[float] = []
         for step in range(1, o):
             if not self.commands.empty() or self.paused:
                 self.step_boundary()
             if prof.busy:
-                tokens, lat = self._profiled(
+                tokens, lat, recorded = self._profiled(
                     "decode", (b, i, o), engine.decode, tokens, i + step - 1
                 )
+                captured |= recorded
             else:
                 t0 = clock()
                 tokens = engine.decode(tokens, i + step - 1)
                 engine.wait(tokens)
-                lat = clock() - t0
+                lat, recorded = clock() - t0, False
             decode.append(lat)
             self.steps_done += 1
-            sink(DecodeStep(run, b, step, i + step - 1, lat))
-        result = RunResult(self.cfg.run_name, b, i, o, prefill, tuple(decode))
+            sink(DecodeStep(run, b, step, i + step - 1, lat, recorded))
+        result = RunResult(self.cfg.run_name, b, i, o, prefill, tuple(decode), captured)
         self.results.append(result)
-        if self.cfg.result_filename:
+        if self.cfg.result_filename and not captured:  # profiler overhead stays out of the JSONL
             append_result(Path(self.cfg.result_filename), result)
         self.run_index += 1
         sink(RunDone(run, result))
@@ -232,10 +237,12 @@ class Runner:
 
     def _profiled(
         self, stage: str, shape: tuple[int, int, int], fn: Callable[..., Any], *args: Any
-    ) -> tuple[Any, float]:
-        """One step inside the capture's annotation; the capture starts/stops outside the timer."""
+    ) -> tuple[Any, float, bool]:
+        """One step inside the capture's annotation; the capture starts/stops outside the timer.
+        Also says whether the step was recorded (a capture may end or not yet start here)."""
         prof, engine, clock = self.profiler, self.engine, time.perf_counter
         ctx = prof.begin_step(stage, shape)
+        recorded = prof.recording
         with ctx:
             t0 = clock()
             out = fn(*args)
@@ -245,4 +252,4 @@ class Runner:
         prof.end_step(
             stage, t0, t1, {"batch_size": b, "input_len": i, "output_len": o, "run": self.run_index}
         )
-        return out, t1 - t0
+        return out, t1 - t0, recorded

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from engine.backend import Engine, MemoryStats, ready_event
 from engine.channel import EventQueue
-from engine.commands import Command, Pause, Resume, SetSweep, Stop
+from engine.commands import Command, Resume, SetSweep, StartProfile, Stop
 from engine.config import RunConfig
 from engine.errors import UserError
-from engine.events import EngineError, LoadProgress, Notice, StateChanged
+from engine.events import EngineError, LoadProgress, Notice, ProfileFailed, StateChanged
 from engine.loader import load_engine
 from engine.runner import Runner, StopRequested
 
@@ -68,7 +68,7 @@ class Session:
         try:
             loaded = self._run()
         finally:
-            if loaded:  # a failed load keeps showing "error" with its message
+            if loaded:  # a failed load keeps showing "failed" with its message
                 self.events.put(StateChanged("stopped"))
             self.finished.set()
 
@@ -84,11 +84,11 @@ class Session:
                     stage=lambda name: emit(LoadProgress(name, 0, 0)),
                 )
         except UserError as e:
-            emit(Notice(str(e), "error"))
-            emit(StateChanged("error"))
+            emit(EngineError(str(e), fatal=True))
+            emit(StateChanged("failed"))
             return False
         except Exception as e:
-            self._report(e)
+            self._report(e, fatal=True)
             return False
         emit(ready_event(self.engine))
         warmup = self.cfg.warmup
@@ -107,7 +107,8 @@ class Session:
             except StopRequested:
                 return True
             except UserError as e:
-                emit(Notice(str(e), "error"))
+                emit(EngineError(str(e)))
+                emit(StateChanged("error"))
             except Exception as e:
                 self._report(e)
             warmup = False
@@ -116,11 +117,12 @@ class Session:
                 return True
         return True
 
-    def _report(self, e: BaseException) -> None:
+    def _report(self, e: BaseException, fatal: bool = False) -> None:
+        """An unexpected exception: one line on screen, the traceback in the log."""
         tb = traceback.format_exc()
         line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
-        self.events.put(EngineError(line, tb))
-        self.events.put(StateChanged("error"))
+        self.events.put(EngineError(line, tb, fatal))
+        self.events.put(StateChanged("failed" if fatal else "error"))
         log_path = Path(self.cfg.trace_dir) / "infertop.log"
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +140,9 @@ class Session:
             if isinstance(cmd, SetSweep):
                 self.cfg = cmd.applied_to(self.cfg)
                 self.events.put(Notice(f"next runs: batch {list(self.cfg.batch_sizes)}"))
+            if isinstance(cmd, StartProfile):
+                self.events.put(
+                    ProfileFailed("the engine is stopped by an error; resume (space), then capture")
+                )
             if isinstance(cmd, Resume):
                 return True
-            if isinstance(cmd, Pause):
-                continue

@@ -55,14 +55,29 @@ class Window:
 
 @dataclass
 class BatchStats:
-    """Rolling figures for one batch size."""
+    """Rolling figures for one batch size. Steps run under a capture carry the profiler's
+    overhead: they stay out of the windows (and their runs out of the results) but are kept,
+    marked, in the histories the charts draw."""
+
+    HISTORY = 300  # points kept for the charts
 
     batch_size: int
     prefill: Window = field(default_factory=lambda: Window(256))
     prefill_tps: Window = field(default_factory=lambda: Window(256))
     decode: Window = field(default_factory=lambda: Window(4096))
     total: Window = field(default_factory=lambda: Window(256))  # run latency
-    runs: int = 0
+    runs: int = 0  # runs completed without a capture
+    captured_runs: int = 0
+    # (step number, seconds, profiled) of the latest decode steps, and (run number, seconds,
+    # profiled) of the latest prefills; numbers count from 1 for this batch size
+    decode_history: deque[tuple[int, float, bool]] = field(
+        default_factory=lambda: deque(maxlen=BatchStats.HISTORY)
+    )
+    prefill_history: deque[tuple[int, float, bool]] = field(
+        default_factory=lambda: deque(maxlen=BatchStats.HISTORY)
+    )
+    decode_steps_seen: int = 0
+    prefills_seen: int = 0
 
     def decode_throughput(self) -> float:
         """Tokens per second from the median decode step (bench_one_batch's definition)."""
@@ -81,20 +96,18 @@ class Progress:
 
 
 class LiveStats:
-    """Folds runner events into bounded per-batch windows and short histories for charts."""
+    """Folds runner events into bounded per-batch windows and histories for the charts."""
 
-    HISTORY = 300  # points kept for the time charts
     RESULTS = 10_000  # run results kept for export (oldest evicted, counted)
 
     def __init__(self) -> None:
         self.batches: dict[int, BatchStats] = {}
-        self.decode_history: deque[float] = deque(maxlen=self.HISTORY)  # seconds
-        self.prefill_history: deque[float] = deque(maxlen=self.HISTORY)
         self.results: deque[RunResult] = deque(maxlen=self.RESULTS)
         self.results_evicted = 0
         self.progress = Progress()
-        self.steps_seen = 0
+        self.steps_seen = 0  # decode samples folded in (captured ones too)
         self.prefills_seen = 0
+        self.generation = 0  # bumped by reset(): whatever drew the old figures redraws
 
     def batch(self, b: int) -> BatchStats:
         if b not in self.batches:
@@ -106,21 +119,29 @@ class LiveStats:
         changed = False
         for ev in events:
             if isinstance(ev, DecodeStep):
-                self.batch(ev.batch_size).decode.add(ev.latency)
-                self.decode_history.append(ev.latency)
+                bs = self.batch(ev.batch_size)
+                if not ev.profiled:
+                    bs.decode.add(ev.latency)
+                bs.decode_steps_seen += 1
+                bs.decode_history.append((bs.decode_steps_seen, ev.latency, ev.profiled))
                 self.progress.step = ev.step
                 self.steps_seen += 1
             elif isinstance(ev, PrefillDone):
                 bs = self.batch(ev.batch_size)
-                bs.prefill.add(ev.latency)
-                bs.prefill_tps.add(ev.batch_size * ev.input_len / ev.latency)
-                self.prefill_history.append(ev.latency)
+                if not ev.profiled:
+                    bs.prefill.add(ev.latency)
+                    bs.prefill_tps.add(ev.batch_size * ev.input_len / ev.latency)
+                bs.prefills_seen += 1
+                bs.prefill_history.append((bs.prefills_seen, ev.latency, ev.profiled))
                 self.prefills_seen += 1
                 self.progress.prefilled = True
             elif isinstance(ev, RunStarted):
                 self.progress = Progress(ev.run_index, ev.batch_size, ev.input_len, ev.output_len)
             elif isinstance(ev, RunDone):
                 bs = self.batch(ev.result.batch_size)
+                if ev.result.captured:
+                    bs.captured_runs += 1
+                    continue
                 bs.total.add(ev.result.total_latency)
                 bs.runs += 1
                 if len(self.results) == self.results.maxlen:
@@ -134,7 +155,6 @@ class LiveStats:
     def reset(self) -> None:
         """Empty the statistics and charts; run results stay for export."""
         self.batches.clear()
-        self.decode_history.clear()
-        self.prefill_history.clear()
         self.steps_seen = 0
         self.prefills_seen = 0
+        self.generation += 1

@@ -2,7 +2,11 @@
 
 The runner asks `busy` once per step; when no capture is armed that is all it costs.
 A stage capture ("prefill" or "decode") starts at the next step of its stage and is saved
-when that stage ends, so it holds only that stage.
+when that stage ends, so it holds only that stage. Every capture is saved when the run shape
+changes, so a trace never holds a shape its name does not list.
+
+Every request gets an answer the UI can show: ProfileArmed, or ProfileFailed with the reason;
+then ProfileStarted, ProfileSaving..., TraceSaved, ProfileStopped.
 """
 
 from __future__ import annotations
@@ -15,7 +19,17 @@ from typing import Any
 
 from engine.backend import MemoryStats
 from engine.errors import UserError
-from engine.events import Event, Notice, ProfileSaving, ProfileStarted, ProfileStopped, TraceSaved
+from engine.events import (
+    Event,
+    Notice,
+    ProfileArmed,
+    ProfileFailed,
+    ProfileSaving,
+    ProfileStarted,
+    ProfileStopped,
+    TraceSaved,
+)
+from engine.memory import release_freed_memory
 from engine.profiling.base import Capture, SavedTrace
 from engine.profiling.factory import make_capture
 from engine.profiling.naming import trace_stem
@@ -27,6 +41,11 @@ Shape = tuple[int, int, int]  # batch, input, output
 # profiler takes ~13 ms per layer-step to stop and export here, so a save stays near 2 s
 # (a signal must be handled within 5 s).
 MAX_LAYER_STEPS = 150
+
+
+def open_ended_cap(layers: int) -> int:
+    """Steps an open-ended capture of a model with `layers` decoder layers records at most."""
+    return max(5, MAX_LAYER_STEPS // max(layers, 1))
 
 
 class ProfileController:
@@ -42,7 +61,7 @@ class ProfileController:
         self.trace_dir = Path(trace_dir)
         self.device_kind = device_kind
         self.memory = memory
-        self.max_steps = max(5, MAX_LAYER_STEPS // max(layers, 1))
+        self.max_steps = open_ended_cap(layers)
         self.busy = False  # armed or recording
         self.recording = False
         self.steps = 0  # steps captured so far
@@ -51,6 +70,7 @@ class ProfileController:
         self.timeline: Timeline | None = None
         self._to_skip = 0
         self._stem = ""
+        self._shape: Shape | None = None  # the shape being recorded (the trace's name says it)
 
     # -- commands -----------------------------------------------------------------------
     def arm(self, request: CaptureRequest) -> None:
@@ -61,12 +81,13 @@ class ProfileController:
             self._check_trace_dir()
             self.capture = make_capture(request, self.device_kind)
         except UserError as e:
-            self.sink(Notice(str(e), "error"))
+            self.sink(ProfileFailed(str(e)))
             return
         except Exception as e:  # a vendor profiler that cannot start here
-            self.sink(Notice(f"profiler unavailable: {e}", "error"))
+            self.sink(ProfileFailed(f"profiler unavailable: {e}"))
             return
         self.request, self.busy, self.steps, self._to_skip = request, True, 0, request.start_step
+        self.sink(ProfileArmed(request.name, request.stage, request.steps))
 
     def stop(self, reason: str = "stopped") -> None:
         if not self.busy:
@@ -98,6 +119,9 @@ class ProfileController:
             if req.stage != "all" and stage != req.stage:
                 self.finish(f"{req.stage} stage ended")
                 return nullcontext()
+            if shape != self._shape:
+                self.finish("its run shape ended")
+                return nullcontext()
         else:
             if req.stage != "all" and stage != req.stage:
                 return nullcontext()
@@ -125,7 +149,7 @@ class ProfileController:
 
     # -- start / save ---------------------------------------------------------------------
     def _start(self, req: CaptureRequest, shape: Shape) -> bool:
-        self._stem = trace_stem(req.name, req.stage, *shape)
+        self._stem, self._shape = trace_stem(req.name, req.stage, *shape), shape
         try:
             if self.capture is not None:
                 self.capture.start(self.trace_dir, self._stem)
@@ -159,6 +183,8 @@ class ProfileController:
                 )
             )
         self._reset()
+        # the profiler's events are garbage now: give their memory back (bench/RESULTS.md)
+        release_freed_memory()
         for s in saved:
             self.sink(TraceSaved(str(s.path), s.kind, req.stage, size_of(s.path), steps, s.top_ops))
         self.sink(ProfileStopped(reason, steps))
@@ -168,12 +194,12 @@ class ProfileController:
         if self.capture is not None:
             self.capture.abandon()
         self._reset()
-        self.sink(Notice(message, "error"))
+        self.sink(ProfileFailed(message))
 
     def _reset(self) -> None:
         self.busy = self.recording = False
         self.capture = self.timeline = None
-        self.request = None
+        self.request = self._shape = None
 
 
 def size_of(path: Path) -> int:

@@ -43,6 +43,12 @@ def trace_stem(
     )
 
 
+def results_stem(name: str, now: float | None = None) -> str:
+    """`{name}-results-{YYYYmmdd-HHMMSS}-{salt}`: an export holds every shape that ran."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{safe_name(name)}-results-{stamp}-{secrets.token_hex(3)}"
+
+
 def unique_path(directory: Path, stem: str, ext: str) -> Path:
     """A final path inside `directory` that does not exist yet (re-salted on the rare clash)."""
     path = directory / f"{stem}.{ext}"
