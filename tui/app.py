@@ -1,5 +1,6 @@
 """The live screen. The engine session runs in a Textual thread worker; a timer drains its
-event queue a few times a second and repaints what changed. Keys become engine commands."""
+event queue a few times a second and repaints what changed. Keys become engine commands, and
+what the screen says about the engine (state, capture) comes from the engine's answers."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import gc
 import signal
 import time
+import traceback
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -14,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Tab, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, Footer, Tab, TabbedContent, TabPane, Tabs
 
 from engine.backend import MemoryStats
 from engine.channel import EventQueue
@@ -26,6 +28,8 @@ from engine.events import (
     Event,
     LoadProgress,
     Notice,
+    ProfileArmed,
+    ProfileFailed,
     ProfileSaving,
     ProfileStarted,
     ProfileStopped,
@@ -34,14 +38,17 @@ from engine.events import (
     StateChanged,
     TraceSaved,
 )
-from engine.profiling.naming import safe_name, trace_stem, unique_path
+from engine.profiling.controller import open_ended_cap
+from engine.profiling.naming import results_stem, unique_path
 from engine.profiling.request import CaptureRequest
 from engine.results import append_results
 from engine.stats import LiveStats
 from engine.sysmon import SystemMonitor, SystemSample
-from tui.charts import HistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from engine.text import plural
+from tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from tui.keys import bindings
 from tui.messages import BatchSelected
-from tui.panels import DecodePanel, HeaderBar, PrefillPanel, ProgressLine, SystemPanel
+from tui.panels import DecodePanel, HeaderBar, PrefillPanel, StatusLine, SystemPanel
 from tui.screens import HelpScreen, ProfileDialog
 from tui.traces import TracesView
 
@@ -63,22 +70,16 @@ class Sampler(Protocol):
     def sample(self) -> SystemSample: ...
 
 
+LOG_NAME = "infertop.log"
+
+
 class InfertopApp(App[int]):
     CSS_PATH = "infertop.tcss"
     TITLE = "infertop"
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_pause", "Pause/Resume"),
-        Binding("r", "reset", "Reset stats"),
-        Binding("plus,equals_sign", "batch(2)", "Batch ×2", key_display="+"),
-        Binding("minus", "batch(0.5)", "Batch ÷2", key_display="-"),
-        Binding("p", "profile", "Profile"),
-        Binding("e", "export", "Export"),
-        Binding("t", "toggle_view", "Charts/Traces"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    ]
+    ENABLE_COMMAND_PALETTE = False  # every action has its own key; ^p would only take room
+    BINDINGS: ClassVar[list[BindingType]] = list(bindings())
+    # below 34 rows the screen keeps one chart per column (tui/infertop.tcss)
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (34, "-tall")]
 
     def __init__(
         self,
@@ -95,17 +96,21 @@ class InfertopApp(App[int]):
         self.sampler = sampler
         self.start_worker = start_worker
         self.handle_signals = handle_signals
-        self.last_export: Path | None = None
         self.stats = LiveStats()
         self.ready: EngineReady | None = None
         self.state = "starting"
+        self.error: EngineError | None = None  # what stopped the engine, shown until it runs
         self.load: tuple[str, int, int] | None = None
         self.selected_batch = self.cfg.batch_sizes[0]
         self.sweep = tuple(self.cfg.sweep())
         self.batch_sizes = list(self.cfg.batch_sizes)
         self.system: SystemSample | None = None
-        self.capture = ""  # "" | armed | recording | saving
+        self.capture = ""  # "" | requested | armed | recording | saving
         self.saving_line = ""
+        self.last_export: Path | None = None
+        self.exported = 0  # results in the last export
+        self.farewell: list[str] = []  # printed once the terminal is restored
+        self.crash: str | None = None  # the one line printed after a crash
         self._last_system = 0.0
 
     # -- layout ---------------------------------------------------------------------------
@@ -113,20 +118,20 @@ class InfertopApp(App[int]):
         yield HeaderBar(id="header")
         yield Tabs(*[Tab(f"bs {b}", id=f"bs-{b}") for b in self.batch_sizes], id="batches")
         with Horizontal(id="numbers"):
-            yield PrefillPanel("Prefill", id="prefill")
-            yield DecodePanel("Decode", id="decode")
+            yield PrefillPanel("Prefill (ms)", id="prefill")
+            yield DecodePanel("Decode step (ms)", id="decode")
             yield SystemPanel("System", id="system")
         with TabbedContent(id="views"):
             with TabPane("Charts", id="tab-charts"), Horizontal(id="charts"):
                 with Vertical(id="time-charts"):
-                    yield HistoryChart(id="history")
+                    yield DecodeHistoryChart(id="history")
                     yield PrefillChart(id="prefill-history")
                 with Vertical(id="side-charts"):
                     yield LatencyHistogram(id="histogram")
                     yield ThroughputChart(id="throughput")
             with TabPane("Traces", id="tab-traces"):
                 yield TracesView(id="traces")
-        yield ProgressLine(id="progress")
+        yield StatusLine(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -139,6 +144,7 @@ class InfertopApp(App[int]):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(self.hang_up(s)))
+        self.query_one("#batches", Tabs).focus()
         self.repaint(changed=True)
 
     # -- the timer ------------------------------------------------------------------------
@@ -159,50 +165,71 @@ class InfertopApp(App[int]):
             return
 
     def handle_control(self, ev: Event) -> None:
-        if isinstance(ev, StateChanged):
-            self.state = ev.state
-        elif isinstance(ev, LoadProgress):
-            self.load = (ev.stage, ev.done, ev.total)
-        elif isinstance(ev, EngineReady):
-            self.ready = ev
-            # Everything alive now (torch, the model, Textual) lives as long as the app: keep
-            # it out of the GC's full passes. Under a flat-out engine those ran every ~5 s over
-            # ~220k objects, holding the GIL (and a pending key) for 75-105 ms each.
-            gc.collect()  # free what loading left unreachable (the compile's graphs) first
-            gc.freeze()
-        elif isinstance(ev, Notice):
-            self.notify(ev.message, severity=_SEVERITY.get(ev.level, "information"))
-        elif isinstance(ev, RunSkipped):
-            self.notify(ev.reason, severity="error", timeout=8)
-        elif isinstance(ev, ProfileStarted):
-            self.capture = "recording"
-            self.notify(f"capturing {ev.stage} with the {ev.kind} profiler (p to stop)")
-        elif isinstance(ev, ProfileSaving):
-            self.capture, self.saving_line = "saving", ev.message
-        elif isinstance(ev, TraceSaved):
-            self.query_one(TracesView).add(ev)
-            if ev.kind != "ops":
-                self.notify(f"saved {ev.path}", timeout=6)
-        elif isinstance(ev, ProfileStopped):
-            self.capture, self.saving_line = "", ""
-            if ev.steps == 0:
-                self.notify(f"capture {ev.reason}", severity="warning")
-        elif isinstance(ev, EngineError):
-            self.notify(
-                f"{ev.message} (press space to resume, - to lower the batch size)",
-                severity="error",
-                timeout=10,
-            )
+        match ev:
+            case StateChanged(state=state):
+                if self.state != "stopping":
+                    self.state = state
+                if state in ("running", "warming up"):
+                    self.error = None
+            case LoadProgress(stage=stage, done=done, total=total):
+                self.load = (stage, done, total)
+            case EngineReady():
+                self.ready = ev
+                # Everything alive now (torch, the model, Textual) lives as long as the app:
+                # keep it out of the GC's full passes. Under a flat-out engine those ran every
+                # ~5 s over ~220k objects, holding the GIL (and a pending key) for 75-105 ms.
+                gc.collect()  # free what loading left unreachable (the compile's graphs) first
+                gc.freeze()
+            case EngineError():
+                self.error = ev
+            case Notice(message=message, level=level):
+                self.notify(message, severity=_SEVERITY.get(level, "information"))
+            case RunSkipped(reason=reason):
+                self.notify(reason, severity="error", timeout=8)
+            case ProfileArmed(stage=stage, steps=steps):
+                self.capture = "armed"
+                window = plural(steps, "step") if steps else "until p"
+                self.notify(f"capture armed: {stage}, {window}; it starts at the next step")
+            case ProfileFailed(message=message):
+                self.capture, self.saving_line = "", ""
+                self.notify(f"capture not started: {message}", severity="error", timeout=8)
+            case ProfileStarted(kind=kind, stage=stage):
+                self.capture = "recording"
+                self.notify(f"capturing {stage} with the {kind} profiler (p to stop)")
+            case ProfileSaving(message=message):
+                self.capture, self.saving_line = "saving", message
+            case TraceSaved():
+                self.query_one(TracesView).add(ev)
+                if ev.kind != "ops":
+                    self.notify(f"saved {ev.path}", timeout=6)
+            case ProfileStopped(reason=reason, steps=steps):
+                self.capture, self.saving_line = "", ""
+                if steps == 0:
+                    self.notify(f"capture {reason}", severity="warning")
+                elif reason == "its run shape ended":  # a trace holds one shape
+                    self.notify(f"capture saved after {plural(steps, 'step')}: {reason}")
+
+    def error_line(self) -> tuple[str, str] | None:
+        """The persistent line while the engine is stopped by an error: what, and what to do."""
+        if self.error is None or self.state not in ("error", "failed"):
+            return None
+        log = (
+            f" · traceback in {Path(self.cfg.trace_dir) / LOG_NAME}" if self.error.traceback else ""
+        )
+        if self.error.fatal:
+            return self.error.message, f"q quits; fix it and start infertop again{log}"
+        return self.error.message, f"space retries; - lowers the batch size{log}"
 
     def repaint_state(self) -> None:
         """Only the lines that show the engine's state: what a key must update at once."""
         self.query_one(HeaderBar).refresh_from(self.ready, self.cfg.model, self.state, self.rec())
-        self.query_one(ProgressLine).refresh_from(
-            self.stats.progress, self.sweep, self.state, self.load
+        self.query_one(StatusLine).refresh_from(
+            self.stats.progress, self.sweep, self.state, self.load, self.error_line()
         )
 
     def repaint(self, changed: bool) -> None:
-        bs = self.stats.batches.get(self.selected_batch)
+        batch = self.selected_batch
+        bs = self.stats.batches.get(batch)
         self.repaint_state()
         mem = self.session.memory() if self.ready else None
         kind = self.ready.device_kind if self.ready else "cpu"
@@ -210,16 +237,30 @@ class InfertopApp(App[int]):
             self.system, mem, self.session.events.dropped, kind
         )
         # charts check their own cheap keys and throttle, so they are asked every tick
-        self.query_one(HistoryChart).refresh_from(self.stats)
-        self.query_one(PrefillChart).refresh_from(self.stats)
-        self.query_one(LatencyHistogram).refresh_from(bs)
-        self.query_one(ThroughputChart).refresh_from(self.stats)
+        self.query_one(DecodeHistoryChart).refresh_from(self.stats, batch)
+        self.query_one(PrefillChart).refresh_from(self.stats, batch)
+        self.query_one(LatencyHistogram).refresh_from(self.stats, batch)
+        self.query_one(ThroughputChart).refresh_from(self.stats, batch)
         if changed:
             self.query_one(PrefillPanel).refresh_from(bs)
             self.query_one(DecodePanel).refresh_from(bs)
 
     # -- keys -----------------------------------------------------------------------------
+    def refused(self, what: str) -> bool:
+        """Say why a key cannot apply in the engine's state; True when it cannot."""
+        if self.state == "failed":
+            self.notify(f"cannot {what}: the model did not load (see the red line); q quits")
+        elif self.state in ("starting", "loading"):
+            self.notify(f"cannot {what} yet: the model is still loading", severity="warning")
+        elif self.state == "stopping":
+            self.notify(f"cannot {what}: quitting", severity="warning")
+        else:
+            return False
+        return True
+
     def action_toggle_pause(self) -> None:
+        if self.refused("pause or resume"):
+            return
         if self.state in ("paused", "error"):
             self.session.send(Resume())
             self.state = "resuming"
@@ -231,91 +272,140 @@ class InfertopApp(App[int]):
     def action_reset(self) -> None:
         self.stats.reset()
         self.repaint(changed=True)
-        self.notify("statistics reset")
+        self.notify("statistics and charts reset")
 
-    def action_batch(self, factor: float) -> None:
+    async def action_batch(self, factor: float) -> None:
+        if self.state in ("failed", "stopping") and self.refused("change the batch size"):
+            return
         old = self.selected_batch
         new = max(1, int(old * factor))
         if new == old:
             self.notify("batch size is already 1", severity="warning")
             return
-        sizes = [new if b == old else b for b in self.batch_sizes]
-        sizes = list(dict.fromkeys(sizes))  # no duplicate tabs
+        sizes = list(dict.fromkeys(new if b == old else b for b in self.batch_sizes))
+        if new in self.batch_sizes:
+            self.notify(f"batch size {new} is already in the sweep: bs {old} merges into it")
         self.session.send(SetSweep(batch_sizes=tuple(sizes)))
-        self.set_batch_sizes(sizes, select=new)
+        await self.set_batch_sizes(sizes, select=new)
 
-    def set_batch_sizes(self, sizes: list[int], select: int) -> None:
+    async def set_batch_sizes(self, sizes: list[int], select: int) -> None:
+        """Rebuild the batch tabs; the old ones are gone before the new ones mount (their
+        ids are the batch sizes, and a size may stay)."""
         self.batch_sizes = sizes
         self.sweep = tuple(self.cfg.with_changes(batch_sizes=tuple(sizes)).sweep())
-        tabs = self.query_one(Tabs)
-        tabs.clear()
+        tabs = self.query_one("#batches", Tabs)
+        await tabs.clear()
         for b in sizes:
-            tabs.add_tab(Tab(f"bs {b}", id=f"bs-{b}"))
+            await tabs.add_tab(Tab(f"bs {b}", id=f"bs-{b}"))
         tabs.active = f"bs-{select}"
         self.selected_batch = select
+        self.repaint(changed=True)
+
+    def action_select_batch(self, delta: int) -> None:
+        sizes = self.batch_sizes
+        k = sizes.index(self.selected_batch) if self.selected_batch in sizes else 0
+        self.query_one("#batches", Tabs).active = f"bs-{sizes[(k + delta) % len(sizes)]}"
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
-        if event.tab is not None and event.tab.id:
-            self.post_message(BatchSelected(int(event.tab.id.removeprefix("bs-"))))
+        tab = event.tab
+        if tab is not None and tab.id and tab.id.startswith("bs-"):
+            self.post_message(BatchSelected(int(tab.id.removeprefix("bs-"))))
 
     def on_batch_selected(self, message: BatchSelected) -> None:
         self.selected_batch = message.batch_size
         self.repaint(changed=True)
 
     def rec(self) -> str:
-        if self.capture == "recording":
-            return f"{self.session.capture_steps()} steps"
-        if self.capture == "saving":
-            return f"saving: {self.saving_line}"
-        return "armed" if self.capture == "armed" else ""
+        match self.capture:
+            case "recording":
+                return plural(self.session.capture_steps(), "step")
+            case "saving":
+                return f"saving: {self.saving_line}"
+            case "requested" | "armed":
+                return self.capture
+        return ""
 
     def action_profile(self) -> None:
         if self.capture in ("armed", "recording"):
             self.session.send(StopProfile())
             return
+        if self.capture == "requested":
+            self.notify("waiting for the engine to take the capture", severity="warning")
+            return
         if self.capture == "saving":
             self.notify("a trace is being saved; wait for it", severity="warning")
             return
-        device = self.ready.device_name if self.ready else "device"
-        self.push_screen(ProfileDialog(self.cfg.run_name, device), self._start_capture)
+        if self.refused("capture"):
+            return
+        if self.state == "error":
+            self.notify("cannot capture: the engine is stopped by an error; space resumes it")
+            return
+        kind = self.ready.device_kind if self.ready else "cpu"
+        cap = open_ended_cap(self.ready.layers if self.ready else 1)
+        self.push_screen(ProfileDialog(self.cfg.run_name, kind, cap), self._start_capture)
 
     def _start_capture(self, request: CaptureRequest | None) -> None:
         if request is None:
             return
         self.session.send(StartProfile(request))
-        self.capture = "armed"
+        self.capture = "requested"
         self.repaint_state()
 
     def action_toggle_view(self) -> None:
         views = self.query_one(TabbedContent)
         views.active = "tab-traces" if views.active == "tab-charts" else "tab-charts"
 
-    def action_export(self) -> None:
-        self.export_results(quiet=False)
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # the arrows go where the eyes are: the trace list, or the batch tabs; a short
+        # terminal gives the list the number panels' rows (tui/infertop.tcss)
+        self.screen.set_class(event.pane.id == "tab-traces", "-traces")
+        if event.pane.id == "tab-traces":
+            self.query_one("#traces-table", DataTable).focus()
+        else:
+            self.query_one("#batches", Tabs).focus()
 
-    def export_results(self, quiet: bool) -> None:
-        results = list(self.stats.results)
-        if not results:
-            if not quiet:
-                self.notify("no completed run to export yet", severity="warning")
+    def action_export(self) -> None:
+        if not self.stats.results:
+            self.notify("no completed run to export yet", severity="warning")
             return
+        path = self.export_results()
+        if path is not None:
+            self.notify(f"{plural(self.exported, 'result')} → {path}")
+
+    def export_results(self) -> Path | None:
+        """Write every run result kept so far to a new JSONL file in the trace dir."""
+        results = list(self.stats.results)
         directory = Path(self.cfg.trace_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            b, i, o = self.sweep[0]
-            stem = trace_stem(safe_name(self.cfg.run_name), "results", b, i, o)
-            path = unique_path(directory, stem, "jsonl")
+            path = unique_path(directory, results_stem(self.cfg.run_name), "jsonl")
             append_results(path, results)
         except OSError as e:
             self.notify(
                 f"export failed: {e.strerror or e}; pass a writable --trace-dir", severity="error"
             )
-            return
-        self.last_export = path
-        self.notify(f"{len(results)} results → {path}")
+            return None
+        self.last_export, self.exported = path, len(results)
+        return path
+
+    def keep_results(self) -> None:
+        """On the way out: make sure the results are on disk, and say where."""
+        n = len(self.stats.results)
+        if self.cfg.result_filename and n:
+            self.farewell.append(
+                f"infertop: {plural(n, 'result')} appended to {self.cfg.result_filename}"
+            )
+        elif n > self.exported:
+            path = self.export_results()
+            if path is not None:
+                self.farewell.append(f"infertop: {plural(n, 'result')} saved to {path}")
+        elif self.last_export is not None:
+            self.farewell.append(f"infertop: results exported to {self.last_export}")
+        else:
+            self.farewell.append("infertop: no run completed; no results to save")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
 
     async def hang_up(self, sig: int) -> None:
         """SIGTERM or SIGHUP (an SSH link that dropped): save the capture and the results,
@@ -323,8 +413,7 @@ class InfertopApp(App[int]):
         self.state = "stopping"
         await asyncio.to_thread(self.session.stop, 4.0)
         self.drain()  # fold in the last results and the saved traces
-        if self.stats.results:
-            self.export_results(quiet=True)
+        self.keep_results()
         self.exit(0)
 
     def on_unmount(self) -> None:
@@ -340,7 +429,28 @@ class InfertopApp(App[int]):
         if self.capture:
             self.notify("saving the capture before quitting…", timeout=timeout)
         stopped = await asyncio.to_thread(self.session.stop, timeout)
+        self.drain()  # the last results and traces
+        self.keep_results()
         self.exit(0 if stopped else 1)
+
+    # -- crashes --------------------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in the app: the traceback goes to the log, one line to the terminal once it
+        is restored (Textual would print a screenful of traceback), and the exit status is 1.
+        Overrides Textual's App._handle_exception (textual/app.py), which sets the status."""
+        log = Path(self.cfg.trace_dir) / LOG_NAME
+        tb = "".join(traceback.format_exception(error))
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as f:
+                f.write(f"infertop crashed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n{tb}\n")
+            where = f"traceback in {log}"
+        except OSError:
+            where = "the traceback could not be written"
+        first = str(error).splitlines()[0] if str(error) else ""
+        self.crash = f"infertop crashed: {type(error).__name__}: {first} ({where})"
+        super()._handle_exception(error)
+        self._exit_renderables.clear()  # the one line above is printed instead
 
 
 _SEVERITY = {"info": "information", "warning": "warning", "error": "error"}

@@ -1,4 +1,5 @@
-"""`infertop [flags]`: parse the run flags, build the session and open the live screen."""
+"""`infertop [flags]`: parse the run flags, check them, build the session and open the live
+screen; once the terminal is restored, say where the results went (or why the app crashed)."""
 
 from __future__ import annotations
 
@@ -7,38 +8,72 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli import OneLineParser, add_run_args, run_config
+from engine.errors import UserError
+from engine.preflight import preflight
 from engine.session import Session
+
+if TYPE_CHECKING:
+    from tui.app import InfertopApp
+
+SUBCOMMANDS = """\
+subcommands:
+  infertop bench ...   headless benchmark, bench_one_batch.py compatible (infertop bench --help)
+  infertop presets     list the built-in model shapes
+
+keys on the live screen: press ? once it is open."""
 
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(
         prog="infertop",
-        description="Live terminal profiler for LLM inference. "
-        "Subcommands: `infertop bench ...` (headless), `infertop presets`.",
+        description="Live terminal profiler for LLM inference: runs the model in a worker\n"
+        "thread, shows prefill and decode latencies live, captures profiler traces on a key.",
+        epilog=SUBCOMMANDS,
     )
     add_run_args(p, batch_default=[1, 8])
     p.add_argument(
-        "--refresh", type=float, default=3.0, help="screen refreshes per second (default 3)"
+        "--refresh",
+        type=float,
+        default=3.0,
+        metavar="HZ",
+        help="screen refreshes per second, 0.5-30",
     )
-    p.add_argument("--no-warmup", action="store_true", help="skip the warmup run")
     return p
 
 
 def launch(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not 0.5 <= args.refresh <= 30:
-        build_parser().error(f"--refresh {args.refresh} is out of range; use 0.5 to 30")
+        parser.error(f"--refresh {args.refresh} is out of range; use 0.5 to 30")
+    cfg = run_config(args)
+    try:
+        preflight(cfg)  # bad input: one line and status 2 before a screen opens
+    except UserError as e:
+        print(f"infertop: error: {e}", file=sys.stderr)
+        return 2
     from tui.app import InfertopApp
 
-    cfg = run_config(args, warmup=not args.no_warmup)
     session = Session(cfg)
     app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)
-    with native_stderr_to(Path(cfg.trace_dir) / "infertop.log"):
-        code = app.run()
-        session.stop(timeout=2.0)
-    return code or 0
+    return run_app(app, Path(cfg.trace_dir) / "infertop.log")
+
+
+def run_app(app: InfertopApp, log: Path, headless: bool = False) -> int:
+    """Run the app with native stderr in the log; then print its farewell lines, or the one
+    line of a crash. The status: the app's (non-zero after a crash)."""
+    with native_stderr_to(log):
+        app.run(headless=headless)
+        app.session.stop(timeout=2.0)
+    if app.crash:
+        print(app.crash, file=sys.stderr)
+        return app.return_code or 1
+    for line in app.farewell:
+        print(line)
+    return app.return_code or 0
 
 
 @contextmanager
@@ -49,7 +84,7 @@ def native_stderr_to(path: Path) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         log = path.open("a")
     except OSError:
-        yield  # an unwritable trace dir is reported in the app; keep stderr as it is
+        yield  # an unwritable trace dir is refused before this; keep stderr as it is
         return
     saved = os.dup(2)
     # Textual draws on sys.__stderr__: point it at a copy of the terminal's descriptor

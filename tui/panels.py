@@ -1,6 +1,9 @@
-"""The text panels: header, prefill, decode, system, progress. Each repaints only on change."""
+"""The text panels: header, prefill, decode, system, and the status line (progress, or the
+error that stopped the engine). Each repaints only when what it shows changed."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -11,7 +14,7 @@ from engine.config import human_count
 from engine.events import EngineReady
 from engine.stats import BatchStats, Progress
 from engine.sysmon import SystemSample
-from tui.format import ms, nbytes, pct, rate
+from tui.format import ms, nbytes, nbytes_of, pct, rate
 
 
 class Panel(Widget):
@@ -27,21 +30,27 @@ class Panel(Widget):
     def render(self) -> RenderableType:
         return self._content
 
-    def show(self, key: object, render: object) -> bool:
+    def show(self, key: object, render: Callable[[], RenderableType] | RenderableType) -> bool:
         """`key` summarises the content; `render()` builds it only when the key changed."""
         if key == self._key:
             return False
         self._key = key
-        self._content = render() if callable(render) else render  # type: ignore[assignment]
+        self._content = render() if callable(render) else render
         self.refresh()
         return True
+
+    @property
+    def text(self) -> str:
+        """What the panel shows, as plain text (for tests and logs)."""
+        content = self._content
+        return content.plain if isinstance(content, Text) else str(content)
 
 
 def _grid(rows: list[tuple[str, str]]) -> Text:
     """Label/value rows; plain Text because a rich Table costs ~10x more to render."""
     width = max(len(k) for k, _ in rows)
     vwidth = max(len(v) for _, v in rows)
-    t = Text(no_wrap=True, overflow="ellipsis")
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
     for n, (k, v) in enumerate(rows):
         if n:
             t.append("\n")
@@ -50,26 +59,34 @@ def _grid(rows: list[tuple[str, str]]) -> Text:
     return t
 
 
+STATE_STYLES = {
+    "running": "green",
+    "paused": "yellow",
+    "error": "red bold",
+    "failed": "red bold",
+}
+STATE_LABELS = {"failed": "load failed"}
+
+
 class HeaderBar(Panel):
     def __init__(self, **kw: object) -> None:
         super().__init__("", **kw)
 
     def refresh_from(self, ready: EngineReady | None, model: str, state: str, rec: str) -> None:
         def render() -> Text:
-            t = Text(no_wrap=True, overflow="ellipsis")
+            t = Text(no_wrap=True, overflow="ellipsis", end="")
             t.append(" infertop ", style="bold reverse")
             # state and REC first: they must stay visible in an 80-column terminal
-            style = {"running": "green", "paused": "yellow", "error": "red bold"}.get(state, "cyan")
-            t.append(f" ● {state}", style=style)
+            t.append(f" ● {STATE_LABELS.get(state, state)} ", style=STATE_STYLES.get(state, "cyan"))
             if rec:
-                t.append(f"  ● REC {rec}", style="bold white on red")
-            t.append("  │  ", style="dim")
+                t.append(f" ● REC {rec} ", style="bold white on red")
+            t.append(" │ ", style="dim")
             if ready:
-                t.append(ready.model_name, style="bold")
-                t.append(f" {human_count(ready.param_count)} {ready.dtype}")
-                t.append("  │  ", style="dim")
-                t.append(ready.device_name, style="bold")
-                t.append(f" [{ready.backend}]")
+                t.append(f"{ready.model_name} ", style="bold")
+                t.append(f"{human_count(ready.param_count)} {ready.dtype}")
+                t.append(" │ ", style="dim")
+                t.append(f"{ready.device_name} ", style="bold")
+                t.append(f"[{ready.backend}]")
             else:
                 t.append(model, style="bold")
             return t
@@ -77,40 +94,48 @@ class HeaderBar(Panel):
         self.show((ready, model, state, rec), render)
 
 
+def _captured(bs: BatchStats) -> str:
+    return f", {bs.captured_runs} captured" if bs.captured_runs else ""
+
+
 class PrefillPanel(Panel):
+    """Prefill latency of the selected batch size, in milliseconds (the title says so)."""
+
     def refresh_from(self, bs: BatchStats | None) -> None:
         if bs is None or not len(bs.prefill):
-            self.show(None, Text("waiting for the first prefill…", style="dim"))
+            self.show(None, Text("no prefill yet", style="dim"))
             return
         w = bs.prefill
         p50, p90, p99 = w.percentiles(50, 90, 99)
         (tps,) = bs.prefill_tps.percentiles(50)
         rows = [
-            ("last", f"{ms(w.last)} ms"),
-            ("mean", f"{ms(w.mean())} ms"),
-            ("p50", f"{ms(p50)} ms"),
-            ("p90", f"{ms(p90)} ms"),
-            ("p99", f"{ms(p99)} ms"),
-            ("throughput", f"{rate(tps)} tok/s"),
-            ("runs", f"{w.count}"),
+            ("last", ms(w.last)),
+            ("mean", ms(w.mean())),
+            ("p50", ms(p50)),
+            ("p90", ms(p90)),
+            ("p99", ms(p99)),
+            ("tok/s", rate(tps)),
+            ("runs", f"{bs.runs:,}{_captured(bs)}"),  # completed
         ]
-        self.show((bs.batch_size, w.count), lambda: _grid(rows))
+        self.show((bs.batch_size, w.count, bs.runs, bs.captured_runs), lambda: _grid(rows))
 
 
 class DecodePanel(Panel):
+    """Decode step latency of the selected batch size, in milliseconds."""
+
     def refresh_from(self, bs: BatchStats | None) -> None:
         if bs is None or not len(bs.decode):
-            self.show(None, Text("waiting for the first decode step…", style="dim"))
+            self.show(None, Text("no decode step yet", style="dim"))
             return
         w = bs.decode
         p50, p90, p99 = w.percentiles(50, 90, 99)
         rows = [
-            ("last", f"{ms(w.last)} ms"),
-            ("p50", f"{ms(p50)} ms"),
-            ("p90", f"{ms(p90)} ms"),
-            ("p99", f"{ms(p99)} ms"),
-            ("throughput", f"{rate(bs.decode_throughput())} tok/s"),
-            ("run total", f"{ms(bs.total.last)} ms"),
+            ("last", ms(w.last)),
+            ("p50", ms(p50)),
+            ("p90", ms(p90)),
+            ("p99", ms(p99)),
+            ("tok/s", rate(bs.decode_throughput())),
+            ("run total", ms(bs.total.last)),
             ("steps", f"{w.count:,}"),
         ]
         self.show((bs.batch_size, w.count, bs.total.count), lambda: _grid(rows))
@@ -126,21 +151,23 @@ class SystemPanel(Panel):
             ("process CPU", pct(s.process_cpu)),
             ("process RSS", nbytes(s.process_rss)),
             ("system CPU", pct(s.system_cpu)),
-            ("system mem", f"{nbytes(s.system_mem_used)} / {nbytes(s.system_mem_total)}"),
+            ("system mem", nbytes_of(s.system_mem_used, s.system_mem_total)),
         ]
         if mem is not None and device_kind != "cpu":
             rows += [
-                ("dev alloc", nbytes(mem.allocated)),
-                ("dev reserved", nbytes(mem.reserved)),
+                ("dev alloc/res", nbytes_of(mem.allocated, mem.reserved)),
                 ("dev peak", nbytes(mem.peak)),
             ]
         elif mem is not None:
             rows.append(("peak RSS", nbytes(mem.peak)))
-        rows.append(("UI dropped", f"{dropped:,} samples"))
+        rows.append(("UI dropped", f"{dropped:,}"))
         self.show(tuple(rows), lambda: _grid(rows))
 
 
-class ProgressLine(Panel):
+class StatusLine(Panel):
+    """The current run and its place in the sweep, the load progress, or, while the engine is
+    stopped by an error, that error and what to do (it stays until the engine runs again)."""
+
     def __init__(self, **kw: object) -> None:
         super().__init__("", **kw)
 
@@ -150,9 +177,15 @@ class ProgressLine(Panel):
         sweep: tuple[tuple[int, int, int], ...],
         state: str,
         load: tuple[str, int, int] | None,
+        error: tuple[str, str] | None,
     ) -> None:
         def render() -> Text:
-            t = Text()
+            t = Text(no_wrap=True, overflow="ellipsis", end="")
+            if error is not None:
+                message, hint = error
+                t.append(f"✖ {message} ", style="bold red")
+                t.append(f" {hint}", style="red")
+                return t
             if load and state in ("loading", "warming up"):
                 stage, done, total = load
                 count = f" {_bar(done, total)} {done}/{total}" if total else "…"
@@ -163,17 +196,18 @@ class ProgressLine(Panel):
                 return t
             shape = (p.batch_size, p.input_len, p.output_len)
             pos = sweep.index(shape) + 1 if shape in sweep else 0
-            t.append(f"run {p.run_index + 1}", style="bold")
-            t.append(f"  bs {p.batch_size} in {p.input_len} out {p.output_len}  ")
+            t.append(f"run {p.run_index + 1} ", style="bold")
+            t.append(f" bs {p.batch_size} in {p.input_len} out {p.output_len}  ")
             if not p.prefilled:
                 t.append("prefill…", style="yellow")
             else:
                 steps = max(p.output_len - 1, 1)
                 t.append(f"decode {_bar(p.step, steps)} {p.step}/{steps}")
-            t.append(f"   sweep {pos}/{len(sweep)}", style="dim")
+            where = f"   sweep {pos}/{len(sweep)}" if pos else "   (sweep changed)"
+            t.append(where, style="dim")
             return t
 
-        self.show((p.run_index, p.step, p.prefilled, sweep, state, load), render)
+        self.show((p.run_index, p.step, p.prefilled, sweep, state, load, error), render)
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:

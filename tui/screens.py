@@ -1,95 +1,136 @@
-"""Modal screens: the key help and the capture dialog."""
+"""Modal screens: the key help (generated from the app's bindings) and the capture dialog."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from engine.errors import UserError
 from engine.profiling.request import STAGES, CaptureRequest
-
-KEYS = [
-    ("space", "pause / resume the engine (at the next step boundary)"),
-    ("r", "reset the statistics and charts (run results are kept for export)"),
-    ("+ / -", "double / halve the selected tab's batch size from the next run"),
-    ("p", "start / stop a profiler capture"),
-    ("e", "export the results so far as JSONL (the keys of infertop bench)"),
-    ("t", "switch between the charts and the saved traces"),
-    ("← / →", "switch batch tab"),
-    ("?", "this help"),
-    ("q", "quit (stops the engine and saves any active capture first)"),
-]
+from tui.keys import help_rows
 
 
 class HelpScreen(ModalScreen[None]):
+    """Every key of the app with what it does, from the same bindings the footer shows."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss", "Close"),
     ]
 
+    def __init__(self, bound: list[Binding]) -> None:
+        super().__init__()
+        self.rows = help_rows(bound)
+
     def compose(self) -> ComposeResult:
-        t = Table.grid(padding=(0, 2))
-        t.add_column(style="bold cyan", no_wrap=True)
-        t.add_column()
-        for k, v in KEYS:
-            t.add_row(k, v)
-        with Vertical(id="help"):
-            yield Static(t)
-            yield Static("[dim]esc to close[/]")
+        width = max(len(k) for k, _ in self.rows)
+        t = Text(end="")
+        for n, (key, what) in enumerate(self.rows):
+            if n:
+                t.append("\n")
+            t.append(key.ljust(width + 2), style="bold cyan")
+            t.append(what)
+        with VerticalScroll(id="help") as box:
+            box.border_title = "Keys"
+            box.border_subtitle = "esc, ? or q closes"
+            yield Static(t, id="help-keys")
+
+
+# What the "cpu" and "device" activities record on each kind of device; None: not offered.
+ACTIVITY_LABELS: dict[str, tuple[str | None, str | None]] = {
+    "cpu": ("CPU ops (torch profiler)", None),
+    "cuda": ("CPU ops (torch profiler)", "CUDA kernels"),
+    "npu": ("CPU ops", "NPU ops (torch_npu profiler)"),
+    "metal": (None, "Metal GPU capture (.gputrace)"),
+}
 
 
 class ProfileDialog(ModalScreen[CaptureRequest | None]):
-    """Name, stage, step window and activities of a capture; Enter starts, Esc cancels."""
+    """Name, stage, step window and activities of a capture, all settable with keys alone:
+    Tab moves between fields, Enter opens the stage list or ticks a box, and Enter in a text
+    field or on the Start button starts the capture; Esc cancels."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("enter", "start", "Start", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, name: str, device_label: str) -> None:
+    def __init__(self, name: str, device_kind: str, max_steps: int | None = None) -> None:
         super().__init__()
         self.default_name = name
-        self.device_label = device_label
+        self.cpu_label, self.device_label = ACTIVITY_LABELS.get(device_kind, ACTIVITY_LABELS["cpu"])
+        self.max_steps = max_steps
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="profile-dialog"):
-            yield Static("[b]Start a capture[/b]  (Enter start, Esc cancel)")
-            yield Label("name")
-            yield Input(self.default_name, id="profile-name")
-            yield Label("stage")
-            yield Select(
-                [(s, s) for s in STAGES], value="all", allow_blank=False, id="profile-stage"
+        cap = f"capped at {self.max_steps}" if self.max_steps else "capped"
+        with Vertical(id="profile-dialog") as box:
+            box.border_title = "Start a capture"
+            box.border_subtitle = "Tab: next field · Esc: cancel"
+            with Horizontal(classes="field"):
+                yield Label("name", classes="field-label")
+                yield Input(self.default_name, id="profile-name", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("stage", classes="field-label")
+                yield Select(
+                    [(s, s) for s in STAGES],
+                    value="all",
+                    allow_blank=False,
+                    id="profile-stage",
+                    compact=True,
+                )
+            with Horizontal(classes="field"):
+                yield Label("steps", classes="field-label")
+                yield Input(
+                    "", placeholder="e.g. 5", id="profile-steps", type="integer", compact=True
+                )
+            yield Static(f"blank: until p is pressed again ({cap})", classes="hint")
+            yield Label("record", classes="field-label")
+            if self.cpu_label:
+                yield Checkbox(self.cpu_label, True, id="act-cpu", compact=True)
+            if self.device_label:
+                yield Checkbox(self.device_label, True, id="act-device", compact=True)
+            yield Checkbox(
+                "infertop step timeline (Perfetto)", True, id="act-timeline", compact=True
             )
-            yield Label("steps (blank: until p again; capped to keep the save short)")
-            yield Input("", placeholder="e.g. 5", id="profile-steps", type="integer")
-            yield Checkbox("CPU ops", True, id="act-cpu")
-            yield Checkbox(f"device ({self.device_label})", True, id="act-device")
-            yield Checkbox("infertop step timeline", True, id="act-timeline")
             yield Static("", id="profile-error")
+            with Horizontal(id="profile-buttons"):
+                yield Button("Start capture", id="profile-start", variant="primary", compact=True)
+                yield Static("Enter in a text field starts it too", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#profile-name", Input).focus()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    def action_start(self) -> None:
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.start()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.start()
+
+    def start(self) -> None:
         steps_text = self.query_one("#profile-steps", Input).value.strip()
         activities = tuple(
-            a for a in ("cpu", "device", "timeline") if self.query_one(f"#act-{a}", Checkbox).value
+            a
+            for a in ("cpu", "device", "timeline")
+            for box in self.query(f"#act-{a}").results(Checkbox)
+            if box.value
         )
         try:
+            if not activities:
+                raise UserError("tick at least one thing to record")
             request = CaptureRequest(
-                name=self.query_one("#profile-name", Input).value or self.default_name,
+                name=self.query_one("#profile-name", Input).value.strip() or self.default_name,
                 stage=str(self.query_one("#profile-stage", Select).value),
                 steps=int(steps_text) if steps_text else None,
                 activities=activities,
             )
-            if not activities:
-                raise UserError("tick at least one activity")
         except (UserError, ValueError) as e:
-            self.query_one("#profile-error", Static).update(f"[red]{e}[/]")
+            self.query_one("#profile-error", Static).update(Text(str(e), style="red"))
             return
         self.dismiss(request)

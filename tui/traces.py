@@ -6,38 +6,47 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from engine.events import TraceSaved
 from tui.format import nbytes
 
+HINT = "↑/↓ select a trace · t back to the charts"
 
-class TracesView(Horizontal):
+
+class TracesView(Vertical):
+    """The table of saved files on top (short columns first, so the long file name is what a
+    narrow terminal cuts), the selected trace's top ops below."""
+
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.saved: list[TraceSaved] = []
 
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="traces-table", cursor_type="row")
+        table: DataTable[str] = DataTable(id="traces-table", cursor_type="row", zebra_stripes=True)
         table.border_title = "Saved traces"
+        table.border_subtitle = HINT
         yield table
-        ops = Static("Select a trace to see its top ops.", id="top-ops")
+        ops = Static(Text("No trace saved yet: press p to capture one.", style="dim"), id="top-ops")
         ops.border_title = "Top 15 ops by self time"
         yield ops
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("file", "kind", "stage", "steps", "size")
+        self.query_one(DataTable).add_columns("kind", "stage", "steps", "size", "file")
+
+    @property
+    def table(self) -> DataTable[str]:
+        return self.query_one("#traces-table", DataTable)
 
     def add(self, ev: TraceSaved) -> None:
         self.saved.append(ev)
-        table = self.query_one(DataTable)
-        table.add_row(
-            Path(ev.path).name,
+        self.table.add_row(
             ev.kind,
             ev.stage,
-            str(ev.steps),
+            f"{ev.steps:,}",
             nbytes(ev.size),
+            Path(ev.path).name,
             key=str(len(self.saved) - 1),
         )
         if len(self.saved) == 1:
@@ -55,5 +64,5 @@ class TracesView(Horizontal):
         else:
             t.append(f"{'self ms':>9} {'calls':>6}  op\n", style="bold")
             for name, us, calls in ev.top_ops[:15]:
-                t.append(f"{us / 1e3:9.3f} {calls:6d}  {name}\n")
+                t.append(f"{us / 1e3:9.3f} {calls:6,d}  {name}\n")
         self.query_one("#top-ops", Static).update(t)
