@@ -28,6 +28,8 @@ def from_json(text: str) -> list[ev_mod.Event]:
     out: list[ev_mod.Event] = []
     for d in json.loads(text):
         cls = getattr(ev_mod, d.pop("type"))
+        if "top_ops" in d:
+            d["top_ops"] = tuple(tuple(op) for op in d["top_ops"])
         if "result" in d:
             r = d["result"]
             r["decode_latencies"] = tuple(r["decode_latencies"])
@@ -69,15 +71,34 @@ class FixedSampler:
 
 
 def record() -> None:
+    """Six runs alternating batch 1 and 4, with a 6-step decode capture in the fourth (so
+    the stream holds profiled steps and the traces it saved, under ./traces)."""
+    import tempfile
+
     from engine.backend import ready_event
     from engine.events import StateChanged
+    from engine.profiling.request import CaptureRequest
     from engine.runner import Runner
     from engine.torch_engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     events: list[ev_mod.Event] = [StateChanged("loading"), ready_event(engine)]
-    Runner(engine, dataclasses.replace(CONFIG, warmup=True), events.append).run()
+    capture = CaptureRequest(name="replay", stage="decode", start_step=3 * 23 + 4, steps=6)
+    cfg = dataclasses.replace(
+        CONFIG,
+        batch_sizes=CONFIG.batch_sizes * 3,
+        warmup=True,
+        profile=capture,
+        trace_dir=tempfile.mkdtemp(),
+    )
+    Runner(engine, cfg, events.append).run()
     events = [e for e in events if not isinstance(e, ev_mod.LoadProgress)]
+    events = [
+        dataclasses.replace(e, path=f"traces/{Path(e.path).name}")
+        if isinstance(e, ev_mod.TraceSaved)
+        else e
+        for e in events
+    ]
     events[-1] = StateChanged("running")  # freeze the screen mid-session
     DATA.write_text(to_json(events))
 

@@ -112,3 +112,38 @@ def test_bench_loads_a_local_directory(hf_models, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text())["batch_size"] == 1
     assert "bfloat16" in p.stdout
+
+
+def test_bench_marks_captured_runs_and_keeps_them_out_of_the_result_file(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    p = infertop(
+        "bench",
+        "--model",
+        "tiny",
+        "--batch-size",
+        "1",
+        "2",
+        "--input-len",
+        "8",
+        "--output-len",
+        "4",
+        "--no-warmup",
+        "--result-filename",
+        str(out),
+        "--trace-dir",
+        str(tmp_path / "traces"),
+        "--profile",
+        "--profile-activities",
+        "cpu",
+    )
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    head = next(k for k, line in enumerate(lines) if line.split()[:2] == ["batch", "input"])
+    rows = [line.split() for line in lines[head + 1 : head + 3]]
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert rows[0][-1] == "captured" and rows[1][-1] != "captured"
+    assert "captured: 1 run ran (in part) under the profiler" in p.stdout
+    assert "1 result appended to" in p.stdout
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["batch_size"] for r in kept] == [2]
+    assert "Trace saved (torch, 4 all steps" in p.stdout

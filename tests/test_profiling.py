@@ -14,7 +14,17 @@ import pytest
 import torch
 
 from engine.config import RunConfig
-from engine.events import Notice, ProfileStarted, ProfileStopped, TraceSaved
+from engine.events import (
+    DecodeStep,
+    Notice,
+    PrefillDone,
+    ProfileArmed,
+    ProfileFailed,
+    ProfileStarted,
+    ProfileStopped,
+    RunDone,
+    TraceSaved,
+)
 from engine.profiling.controller import ProfileController
 from engine.profiling.naming import safe_name, trace_stem, unique_path
 from engine.profiling.request import CaptureRequest
@@ -158,14 +168,52 @@ def test_start_while_running_and_stop_when_idle_are_messages(tmp_path: Path) -> 
     assert notices == ["no capture is running", "a capture is already running; stop it first (p)"]
 
 
-def test_unwritable_trace_dir_is_a_message(tmp_path: Path) -> None:
+def test_unwritable_trace_dir_fails_the_capture_with_the_reason(tmp_path: Path) -> None:
     events = []
     blocker = tmp_path / "file"
     blocker.write_text("")
     ctl = ProfileController(events.append, blocker / "traces", "cpu")
     ctl.arm(CaptureRequest())
     assert not ctl.busy
-    assert "pass a writable --trace-dir" in events[0].message
+    (failed,) = events
+    assert isinstance(failed, ProfileFailed) and "pass a writable --trace-dir" in failed.message
+    blocker.unlink()  # fixed: the next request is armed
+    ctl.trace_dir = tmp_path / "traces"
+    ctl.arm(CaptureRequest())
+    assert ctl.busy and isinstance(events[-1], ProfileArmed)
+
+
+def test_a_capture_never_spans_shapes_its_name_does_not_list(tiny, tmp_path: Path) -> None:
+    """An open-ended `all` capture used to run on into the next batch size's steps while its
+    name said bs1. It now ends with its shape; the steps it recorded are marked, their run is
+    captured, and that run stays out of the result file."""
+    results = tmp_path / "runs.jsonl"
+    events: list = []
+    cfg = RunConfig(
+        model="tiny",
+        batch_sizes=(1, 2, 1),
+        input_lens=(8,),
+        output_lens=(6,),
+        trace_dir=str(tmp_path),
+        warmup=False,
+        result_filename=str(results),
+        profile=CaptureRequest(name="span", activities=("cpu", "timeline")),
+    )
+    Runner(tiny, cfg, events.append).run()
+    (stopped,) = [e for e in events if isinstance(e, ProfileStopped)]
+    assert stopped.reason == "its run shape ended" and stopped.steps == 6
+    saved = {e.kind: e for e in events if isinstance(e, TraceSaved)}
+    assert Path(saved["torch"].path).name.startswith("span-all-bs1-in8-out6-")
+    timeline = json.loads(Path(saved["timeline"].path).read_text())
+    slices = [e for e in timeline["traceEvents"] if e["ph"] == "X"]
+    assert len(slices) == 6 and {s["args"]["batch_size"] for s in slices} == {1}
+    assert len(annotations(trace_events(saved["torch"].path))) == 6
+    steps = [e for e in events if isinstance(e, PrefillDone | DecodeStep)]
+    assert [e.profiled for e in steps] == [True] * 6 + [False] * 12
+    runs = [e.result for e in events if isinstance(e, RunDone)]
+    assert [r.captured for r in runs] == [True, False, False]
+    kept = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["batch_size"] for r in kept] == [2, 1]
 
 
 @pytest.mark.parametrize(

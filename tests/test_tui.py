@@ -1,4 +1,5 @@
-"""The live screen driven by Textual's Pilot, on the real engine with the tiny preset."""
+"""The live screen driven by Textual's Pilot: on the real engine with the tiny preset, or on a
+recorded event stream (tests/data/tiny_events.json) where the picture must be deterministic."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from pathlib import Path
 import pytest
 
 from engine.channel import EventQueue
+from engine.commands import SetSweep
 from engine.config import RunConfig
 from engine.events import RESULT_KEYS, Event, RunStarted
 from engine.session import Session
+from tests.replay import DATA, FixedSampler, ReplaySession, from_json
 from tui.app import InfertopApp
-from tui.panels import DecodePanel, PrefillPanel, SystemPanel
+from tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from tui.panels import DecodePanel, HeaderBar, PrefillPanel, SystemPanel
 
 SIZE = (120, 40)
 
@@ -34,18 +38,18 @@ class RecordingQueue(EventQueue):
 
 
 def tiny_session(tmp_path: Path, **kw: object) -> Session:
-    cfg = RunConfig(
-        model="tiny",
-        batch_sizes=(1,),
-        input_lens=(16,),
-        output_lens=(32,),
-        trace_dir=str(tmp_path / "traces"),
+    settings: dict[str, object] = {
+        "model": "tiny",
+        "batch_sizes": (1,),
+        "input_lens": (16,),
+        "output_lens": (32,),
+        "trace_dir": str(tmp_path / "traces"),
         **kw,
-    )  # type: ignore[arg-type]
-    return Session(cfg, RecordingQueue())
+    }
+    return Session(RunConfig(**settings), RecordingQueue())  # type: ignore[arg-type]
 
 
-async def until(pilot, pred, timeout: float = 15.0) -> None:
+async def until(pilot, pred, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < end, "condition not met in time"
@@ -53,7 +57,12 @@ async def until(pilot, pred, timeout: float = 15.0) -> None:
 
 
 def panel_text(app: InfertopApp, cls: type) -> str:
-    return str(app.query_one(cls).render())
+    return app.query_one(cls).text
+
+
+def replay_app(**kw: object) -> InfertopApp:
+    session = ReplaySession(from_json(DATA.read_text()))
+    return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False, **kw)
 
 
 async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -> None:
@@ -70,7 +79,8 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
         # the app freezes what is alive once the engine is ready: full GC passes would
         # otherwise hold the GIL ~100 ms every few seconds (bench/RESULTS.md)
         assert gc.get_freeze_count() > 100_000
-        assert "ms" in panel_text(app, DecodePanel) and "tok/s" in panel_text(app, PrefillPanel)
+        assert app.query_one(DecodePanel).border_title == "Decode step (ms)"
+        assert "tok/s" in panel_text(app, PrefillPanel)
 
         await pilot.press("space")
         await until(pilot, lambda: app.state == "paused")
@@ -80,7 +90,10 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
 
         await pilot.press("r")
         assert app.stats.batches == {}
-        assert "waiting" in panel_text(app, DecodePanel)
+        assert panel_text(app, DecodePanel) == "no decode step yet"
+        await pilot.pause(0.3)  # the charts redraw at once after a reset, axes included
+        history = app.query_one(DecodeHistoryChart)
+        assert history.points == [] and "┤" not in str(history.render())
 
         await pilot.press("space")
         await until(pilot, lambda: session.steps_done > frozen + 10)
@@ -92,30 +105,109 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
     assert app.return_code == 0
 
 
-async def test_plus_changes_the_next_runs_batch_size(tmp_path: Path) -> None:
-    session = tiny_session(tmp_path)
+@pytest.mark.parametrize("sizes", [(1, 8), (1, 4, 8)])
+async def test_plus_and_minus_with_several_batch_sizes(tmp_path: Path, sizes) -> None:
+    """The default sweep has two batch sizes: + rebuilt the tabs before the old ones were
+    gone (DuplicateIds) and the app died. The engine takes the new sweep from the next run."""
+    session = tiny_session(tmp_path, batch_sizes=sizes, output_lens=(8,), warmup=False)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(session.events.runs) >= 1)
-        await pilot.press("plus")
-        await until(pilot, lambda: session.events.runs[-1].batch_size == 2)
+
+        def tabs() -> list[str]:
+            return [str(t.label) for t in app.query("#batches Tab").results()]
+
+        await pilot.press("plus")  # bs 1 -> 2
+        await until(pilot, lambda: tabs() == [f"bs {b}" for b in (2, *sizes[1:])])
+        assert app.selected_batch == 2
+        await until(pilot, lambda: {r.batch_size for r in session.events.runs[-2:]} & {2})
+        await pilot.press("right")  # the next tab
+        assert app.selected_batch == sizes[1]
         await pilot.press("minus")
-        await until(pilot, lambda: session.events.runs[-1].batch_size == 1)
-        await pilot.press("minus")  # already 1: a message, nothing sent
+        expected = [b for b in dict.fromkeys((2, sizes[1] // 2, *sizes[2:]))]
+        await until(pilot, lambda: tabs() == [f"bs {b}" for b in expected])
+        await pilot.press("plus")
+        await pilot.press("plus")
+        await pilot.pause(0.3)
+        await until(pilot, lambda: session.events.runs[-1].batch_size in app.batch_sizes)
         await pilot.press("q")
+    assert app.return_code == 0 and app.crash is None
 
 
-async def test_export_writes_jsonl_with_bench_keys(tmp_path: Path) -> None:
+async def test_charts_and_panels_follow_the_selected_batch_tab() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.pause()
+        for batch in (1, 4):
+            if app.selected_batch != batch:
+                await pilot.press("right")
+                await pilot.pause()
+            bs = app.stats.batches[batch]
+            history, prefill = app.query_one(DecodeHistoryChart), app.query_one(PrefillChart)
+            assert history.points == list(bs.decode_history)
+            assert prefill.points == list(bs.prefill_history)
+            assert app.query_one(LatencyHistogram).values == [v * 1e3 for v in bs.decode.values]
+            for chart in (history, prefill, app.query_one(LatencyHistogram)):
+                assert str(chart.border_title).endswith(f"· bs {batch}")
+            assert [n for n, _, _ in prefill.points] == [1, 2, 3]  # its own runs, numbered
+        throughput = app.query_one(ThroughputChart)
+        assert "all batch sizes" in str(throughput.border_title)
+        assert "bs 1" in str(throughput.border_subtitle) and "bs 4" in str(
+            throughput.border_subtitle
+        )  # the legend
+
+
+async def test_profiled_steps_are_marked_on_the_chart_and_left_out_of_the_figures() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.press("right")  # bs 4, whose fourth run was captured
+        await pilot.pause()
+        bs = app.stats.batches[4]
+        marked = [v for _, v, m in bs.decode_history if m]
+        assert len(marked) == 6
+        assert not set(marked) & set(bs.decode.values)  # not in the statistics
+        assert bs.runs == 2 and bs.captured_runs == 1
+        assert "1 captured" in panel_text(app, PrefillPanel)
+        assert all(not r.captured for r in app.stats.results) and len(app.stats.results) == 5
+        chart = app.query_one(DecodeHistoryChart)
+        assert "captured" in str(chart.border_subtitle)
+        assert any(span.style == "red" for span in chart.render().spans)
+
+
+async def test_export_and_quit_keep_the_results(tmp_path: Path) -> None:
     session = tiny_session(tmp_path)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(app.stats.results) >= 2)
         await pilot.press("e")
-        path = app.last_export
+        exported = app.last_export
+        assert exported is not None
+        await until(pilot, lambda: len(app.stats.results) > app.exported)
         await pilot.press("q")
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
     assert len(lines) >= 2 and all(tuple(d) == RESULT_KEYS for d in lines)
-    assert path.parent == tmp_path / "traces" and path.name.startswith("infertop-results-bs1")
+    assert exported.parent == tmp_path / "traces" and exported.name.startswith("infertop-results-")
+    # q saved everything, including the runs after the export, and says where
+    (farewell,) = app.farewell
+    saved = Path(farewell.rsplit(" ", 1)[1])
+    assert saved != exported and saved.exists()
+    rows = saved.read_text().splitlines()
+    assert len(rows) == len(app.stats.results) > len(lines)
+    assert farewell == f"infertop: {len(rows)} results saved to {saved}"
+
+
+async def test_quit_with_a_result_file_says_where_the_runs_went(tmp_path: Path) -> None:
+    results = tmp_path / "runs.jsonl"
+    session = tiny_session(tmp_path, result_filename=str(results))
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.stats.results) >= 1)
+        await pilot.press("q")
+    n = len(results.read_text().splitlines())
+    assert n == len(app.stats.results)
+    assert app.farewell == [f"infertop: {n} result{'s' if n > 1 else ''} appended to {results}"]
 
 
 async def test_a_stalled_ui_does_not_block_the_engine(tmp_path: Path) -> None:
@@ -129,53 +221,77 @@ async def test_a_stalled_ui_does_not_block_the_engine(tmp_path: Path) -> None:
         assert session.steps_done > before + 60  # more than the queue holds
         await pilot.pause(0.3)
         assert session.events.dropped > 0
-        shown = re.search(r"UI dropped\s+([\d,]+) samples", panel_text(app, SystemPanel))
+        shown = re.search(r"UI dropped\s+([\d,]+)", panel_text(app, SystemPanel))
         assert shown and 0 < int(shown[1].replace(",", "")) <= session.events.dropped
         await pilot.press("q")
 
 
-async def test_help_screen_opens_and_closes(tmp_path: Path) -> None:
-    session = tiny_session(tmp_path)
+async def test_threads_flag_sets_the_engines_threads_and_the_header_says_so(
+    tmp_path: Path,
+) -> None:
+    session = tiny_session(tmp_path, threads=1)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("question_mark")
-        assert app.screen.__class__.__name__ == "HelpScreen"
-        await pilot.press("escape")
-        assert app.screen.__class__.__name__ != "HelpScreen"
+        await until(pilot, lambda: app.ready is not None)
+        await pilot.pause(0.2)
+        assert "CPU (1 thread) [torch]" in app.query_one(HeaderBar).text
         await pilot.press("q")
 
 
-async def test_bad_model_is_shown_and_the_app_stays_up(tmp_path: Path) -> None:
-    cfg = RunConfig(model="./no/such/dir", trace_dir=str(tmp_path))
-    app = InfertopApp(Session(cfg), refresh_hz=10)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state == "error")
-        await pilot.pause(0.2)  # notify() lands on the next message cycle
-        messages = [n.message for n in app._notifications]
-        assert any("no such model directory" in m for m in messages), (messages, app.state)
-        await pilot.press("q")
-    assert app.return_code == 0
+def test_header_words_are_spaced() -> None:
+    from engine.events import EngineReady
+
+    header = HeaderBar()
+    ready = EngineReady("smollm2-135m", 134_515_008, "float32", "CPU (2 threads)", "torch", 8192)
+    header.refresh_from(ready, "smollm2-135m", "running", "")
+    assert header.text == (
+        " infertop  ● running  │ smollm2-135m 134.5M float32 │ CPU (2 threads) [torch]"
+    )
 
 
-@pytest.fixture
-def replay_app():
-    from tests.replay import DATA, FixedSampler, ReplaySession, from_json
-
-    session = ReplaySession(from_json(DATA.read_text()))
-    return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False)
-
-
-def test_main_screen_snapshot(snap_compare, replay_app, monkeypatch) -> None:
-    from tui import charts
-
-    for chart in (charts.HistoryChart, charts.PrefillChart, charts.LatencyHistogram):
-        monkeypatch.setattr(chart, "MIN_INTERVAL", 0.0)  # no time-dependent throttling
+def test_main_screen_snapshot(snap_compare) -> None:
+    """Two batch tabs, bs 1 selected: every chart shows bs 1 only."""
+    app = replay_app()
 
     async def drained(pilot) -> None:
-        replay_app.drain()
+        app.drain()
+        await pilot.pause()
+        app.clear_notifications()
         await pilot.pause()
 
-    assert snap_compare(replay_app, terminal_size=SIZE, run_before=drained)
+    assert snap_compare(app, terminal_size=SIZE, run_before=drained)
+
+
+def test_main_screen_snapshot_80x24(snap_compare) -> None:
+    app = replay_app()
+
+    async def drained(pilot) -> None:
+        app.drain()
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.press("right")  # bs 4, with the captured steps marked
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=drained)
+
+
+async def test_at_80x24_numbers_fit_and_the_footer_keeps_the_main_keys() -> None:
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.drain()
+        await pilot.pause()
+        for cls in (PrefillPanel, DecodePanel, SystemPanel):
+            panel = app.query_one(cls)
+            width = panel.content_size.width
+            assert all(len(row) <= width for row in panel.text.split("\n")), (cls, width)
+            assert "…" not in panel.text
+        shown = [
+            key.key_display
+            for key in app.query("FooterKey").results()
+            if key.region.right <= 80 and key.region.width > 0
+        ]
+        assert {"space", "p", "?", "q"} <= set(shown), shown
+        assert app.query_one(DecodeHistoryChart).content_size.height >= 4  # room to draw
 
 
 @pytest.mark.parametrize(("kind", "shown"), [("cpu", False), ("cuda", True), ("metal", True)])
@@ -184,7 +300,6 @@ async def test_device_memory_rows_follow_the_engines_device_kind(kind: str, show
     import dataclasses
 
     from engine.events import EngineReady
-    from tests.replay import DATA, FixedSampler, ReplaySession, from_json
 
     events = [
         dataclasses.replace(e, device_kind=kind) if isinstance(e, EngineReady) else e
@@ -197,3 +312,15 @@ async def test_device_memory_rows_follow_the_engines_device_kind(kind: str, show
         app.drain()
         await pilot.pause()
         assert ("dev alloc" in panel_text(app, SystemPanel)) is shown
+
+
+async def test_minus_merging_into_an_existing_size_says_so() -> None:
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.press("right")  # bs 4
+        await pilot.press("minus", "minus")  # 4 -> 2 -> 1, which is in the sweep
+        await pilot.pause()
+        assert app.batch_sizes == [1]
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(1,))
+        assert any("already in the sweep" in n.message for n in app._notifications)

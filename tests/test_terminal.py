@@ -1,0 +1,125 @@
+"""The real app in a real terminal (tmux), as a new user drives it: the default sweep (batch
+sizes 1 and 8), every key the help lists, at 80x24 and 160x48. Nothing may crash, every key
+must show its effect, and quitting restores the terminal and says where the results went."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.binding import Binding
+
+from tui.app import InfertopApp
+from tui.keys import help_rows
+
+pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux for a terminal")
+
+# tmux key names for the keys the help shows
+TMUX_KEYS = {"space": "Space", "←": "Left", "→": "Right", "ctrl+c": "C-c"}
+
+
+class Terminal:
+    def __init__(self, name: str, width: int, height: int, command: str) -> None:
+        self.name = name
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height)]
+            + ["sh", "-c", command],
+            check=True,
+        )
+
+    def screen(self, joined: bool = False) -> str:
+        """What the pane shows; `joined`: lines the terminal wrapped are joined again."""
+        flags = ["-p", "-J"] if joined else ["-p"]
+        done = subprocess.run(
+            ["tmux", "capture-pane", *flags, "-t", self.name], capture_output=True, text=True
+        )
+        return done.stdout
+
+    def press(self, key: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, TMUX_KEYS.get(key, key)], check=True)
+
+    def wait(self, pred: Callable[[str], object], what: str, timeout: float = 60) -> str:
+        end = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            assert "Traceback" not in text, text
+            if pred(text):
+                return text
+            assert time.monotonic() < end, f"timed out waiting for {what}:\n{text}"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def header(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+@pytest.mark.parametrize(("width", "height", "last_key"), [(80, 24, "ctrl+c"), (160, 48, "q")])
+def test_every_key_in_the_help_in_a_real_terminal(
+    tmp_path: Path, width: int, height: int, last_key: str
+) -> None:
+    keys = [k for k, _ in help_rows([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])]
+    status = tmp_path / "status"
+    command = (
+        f"{sys.executable} -m tui.cli --model tiny --trace-dir {tmp_path / 'traces'}; "
+        f"echo $? > {status}; sleep 30"
+    )
+    term = Terminal(f"infertop-keys-{width}-{time.monotonic_ns()}", width, height, command)
+    pressed: list[str] = []
+    try:
+        term.wait(lambda s: "● running" in header(s), "the engine running")
+        term.wait(lambda s: re.search(r"runs\s+[1-9]", s), "a completed run")
+        for key in keys:
+            if key in ("q", "ctrl+c"):
+                continue  # one of them ends the session, below
+            pressed.append(key)
+            term.press(key)
+            if key == "space":
+                term.wait(lambda s: "● paused" in header(s), "paused")
+                term.press("space")
+                term.wait(lambda s: "● running" in header(s), "running again")
+            elif key == "p":
+                term.wait(lambda s: "Start a capture" in s, "the capture dialog")
+                term.press("Enter")
+                term.wait(lambda s: "REC" in header(s), "REC")
+                term.press("p")
+                term.wait(lambda s: "REC" not in header(s), "the capture saved")
+            elif key == "?":
+                term.wait(lambda s: "this help" in s, "the help")
+                term.press("Escape")
+                term.wait(lambda s: "this help" not in s, "the help closed")
+            elif key == "+":
+                term.wait(lambda s: "bs 2" in s.splitlines()[1], "bs 2 in the tabs")
+            elif key == "-":
+                term.wait(lambda s: "bs 2" not in s.splitlines()[1], "bs 1 again")
+            elif key in ("←", "→"):
+                term.wait(lambda s: "· bs" in s, "the charts of a batch size")
+            elif key == "r":
+                term.wait(lambda s: "reset" in s or "no decode step yet" in s, "the reset")
+            elif key == "e":
+                term.wait(lambda s: "results →" in s or "no completed run" in s, "the export")
+            elif key == "t":
+                term.wait(lambda s: "Saved traces" in s, "the Traces view")
+                term.press("t")
+                term.wait(lambda s: "Saved traces" not in s, "the charts again")
+        term.press(last_key)
+        deadline = time.monotonic() + 30
+        while not status.exists():
+            assert time.monotonic() < deadline, term.screen()
+            time.sleep(0.1)
+        time.sleep(0.2)
+        final = term.screen(joined=True)
+    finally:
+        term.close()
+    assert status.read_text().strip() == "0"
+    assert set(pressed) | {"q", "ctrl+c"} == set(keys)
+    assert "Traceback" not in final
+    assert re.search(r"infertop: [\d,]+ results? saved to \S+\.jsonl", final), final

@@ -1,0 +1,240 @@
+"""What the live screen does when something fails: bad input is refused before the screen
+opens (one line, status 2); a load that fails stays on screen with what to do and keys that
+cannot apply say so; a capture that cannot start says why and clears; a crash of the app
+restores the terminal, prints one line, logs the traceback and exits non-zero."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.config import RunConfig
+from engine.session import Session
+from tui.app import InfertopApp
+from tui.panels import HeaderBar, StatusLine
+
+
+def infertop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def until(pilot, pred, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (["--model", "tiny", "--input-len", "100000"], "use shorter lengths"),
+        (["--device", "cuda", "--model", "tiny"], "use --device cpu"),
+        (["--model", "smollm2-135"], "did you mean smollm2-135m?"),
+        (["--model", "Qwen2.5-0.5B"], "did you mean qwen2.5-0.5b?"),
+        (["--model", "llama3.1-8b"], "did you mean llama-3.1-8b?"),
+        (["--model", "tiny", "--threads", "0"], "use 1 or more"),
+        (["--model", "tiny", "--backend", "mlx", "--compile"], "drop --compile"),
+    ],
+)
+def test_what_can_be_checked_before_loading_is_refused_before_the_screen(
+    tmp_path: Path, args: list[str], fix: str
+) -> None:
+    done = infertop(*args, "--trace-dir", str(tmp_path / "t"))
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("infertop: error:") and fix in line
+    assert "\x1b[" not in done.stdout  # no screen was drawn
+
+
+def test_a_trace_dir_that_is_a_file_and_a_bad_result_file_are_refused(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    done = infertop("--model", "tiny", "--trace-dir", str(a_file))
+    assert done.returncode == 2 and "is a file; pass a directory" in done.stderr
+    done = infertop("--model", "tiny", "--trace-dir", str(tmp_path), "--result-filename", "/")
+    assert done.returncode == 2 and "is a directory; pass a file name" in done.stderr
+
+
+async def test_a_failed_load_stays_on_screen_and_keys_say_why_they_cannot_apply(
+    tmp_path: Path,
+) -> None:
+    cfg = RunConfig(model=str(tmp_path / "no-such-dir"), trace_dir=str(tmp_path))
+    session = Session(cfg)
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state == "failed")
+        await pilot.pause(0.2)
+        status = app.query_one(StatusLine).text
+        assert "no such model directory" in status and "q quits" in status
+        assert "resume" not in status and "batch size" not in status
+        for key in ("space", "p", "plus"):
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            header = app.query_one(HeaderBar).text
+            assert "load failed" in header
+            assert not any(w in header for w in ("loading", "resuming", "pausing", "REC"))
+            assert app.capture == "" and app.screen is app.screen_stack[0]
+        messages = [str(n.message) for n in app._notifications]
+        assert sum("the model did not load" in m for m in messages) == 3
+        await pilot.pause(1.0)  # the line stays, it is no toast
+        assert "no such model directory" in app.query_one(StatusLine).text
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_a_capture_that_cannot_start_clears_and_says_why(tmp_path: Path) -> None:
+    blocker = tmp_path / "traces"
+    blocker.write_text("a file where the trace dir should be")
+    cfg = RunConfig(
+        model="tiny",
+        batch_sizes=(1,),
+        input_lens=(8,),
+        output_lens=(16,),
+        trace_dir=str(blocker),
+        warmup=False,
+    )
+    session = Session(cfg)
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state == "running")
+        await pilot.press("p", "enter")
+        await until(
+            pilot, lambda: any("capture not started" in n.message for n in app._notifications)
+        )
+        await pilot.pause(0.2)
+        assert app.capture == "" and "REC" not in app.query_one(HeaderBar).text
+        await pilot.press("p")  # opens the dialog again: nothing is stuck
+        await pilot.pause(0.1)
+        assert app.screen.__class__.__name__ == "ProfileDialog"
+        blocker.unlink()
+        await pilot.press("enter")  # the defaults: all stages, until p or the cap
+        await until(pilot, lambda: "REC" in app.query_one(HeaderBar).text)
+        await until(pilot, lambda: any(t.kind == "torch" for t in app.query_one("#traces").saved))
+        await pilot.press("q")
+
+
+async def test_a_runtime_error_shows_what_stopped_the_engine_until_it_runs_again(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from engine.torch_engine import TorchEngine
+
+    engine = TorchEngine.load("tiny", device="cpu")
+    fail = threading.Event()
+    real_decode = engine.decode
+
+    def decode(tokens, pos: int):
+        if fail.is_set():
+            raise RuntimeError("boom in decode")
+        return real_decode(tokens, pos)
+
+    engine.decode = decode  # type: ignore[method-assign]
+    cfg = RunConfig(
+        model="tiny", input_lens=(8,), output_lens=(16,), trace_dir=str(tmp_path), warmup=False
+    )
+    session = Session(cfg, engine=engine)
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: session.steps_done > 5)
+        fail.set()
+        await until(pilot, lambda: app.state == "error")
+        await pilot.pause(0.2)
+        status = app.query_one(StatusLine).text
+        assert "RuntimeError: boom in decode" in status and "space retries" in status
+        assert str(tmp_path / "infertop.log") in status
+        await pilot.press("p")  # no capture while stopped by an error
+        assert app.screen is app.screen_stack[0] and app.capture == ""
+        fail.clear()
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "running")
+        await pilot.pause(0.2)
+        assert "boom" not in app.query_one(StatusLine).text
+        await pilot.press("q")
+
+
+def test_a_crash_of_the_app_prints_one_line_logs_and_exits_non_zero(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.replay import DATA, FixedSampler, ReplaySession, from_json
+    from tui.launch import run_app
+
+    session = ReplaySession(from_json(DATA.read_text()))
+    session.cfg = session.cfg.with_changes(trace_dir=str(tmp_path))
+    app = InfertopApp(session, refresh_hz=20, sampler=FixedSampler(), start_worker=False)
+
+    def broken_drain() -> None:
+        raise ValueError("a bug in the app")
+
+    app.drain = broken_drain  # type: ignore[method-assign]
+    code = run_app(app, tmp_path / "infertop.log", headless=True)
+    assert code == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == [
+        f"infertop crashed: ValueError: a bug in the app (traceback in {tmp_path}/infertop.log)"
+    ]
+    log = (tmp_path / "infertop.log").read_text()
+    assert "Traceback (most recent call last)" in log and "broken_drain" in log
+
+
+def test_help_shows_the_live_screens_flags_with_defaults_and_the_subcommands() -> None:
+    done = infertop("--help")
+    assert done.returncode == 0
+    out = done.stdout
+    assert "--batch-size N [N ...]" in out and "(default: 1 8)" in out
+    assert "infertop bench" in out and "infertop presets" in out
+    for text in (out, infertop("bench", "--help").stdout):
+        options = re.split(r"\n  (?=-)", text.split("options:", 1)[1])[1:]
+        for option in options:
+            if not option.startswith("-h,"):
+                assert "default" in option, option
+
+
+def test_typos_point_to_the_right_help() -> None:
+    done = infertop("bench", "--batch-sizes", "1")
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert "unrecognized arguments: --batch-sizes" in line and "infertop bench --help" in line
+    done = infertop("bnech")
+    assert done.returncode == 2 and "did you mean `infertop bench`?" in done.stderr
+
+
+def test_the_readme_usage_lines_show_the_real_defaults() -> None:
+    from tui.launch import build_parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    usage = readme.split("```text\ninfertop [", 1)[1].split("```", 1)[0]
+    defaults = {a.option_strings[-1]: a.default for a in build_parser()._actions}
+    shown = re.findall(r"\[(--[a-z-]+) ([^\]|A-Z]+)\]", usage)
+    assert len(shown) >= 7
+    for flag, value in shown:
+        default = defaults[flag]
+        text = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+        assert value == text or value == text.removesuffix(".0"), (flag, value, default)
+
+
+def test_screenshot_svgs_are_converted_as_a_terminal_draws_them() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "screenshots"))
+    from svg_to_png import fixed_svg
+
+    svg = (
+        '<svg width="10"><text class="t" x="10.0" y="5" textLength="24.4" '
+        'clip-path="url(#c)">&#160;tiny</text><text class="t" x="34.4" y="5" '
+        'textLength="36.6" clip-path="url(#c)">⠤⣀⡀</text></svg>'
+    )
+    fixed = fixed_svg(svg)
+    assert fixed.startswith('<svg xml:space="preserve" ')  # leading blanks are kept
+    assert fixed.count("<text") == 4  # the braille run is placed glyph by glyph
+    assert 'x="46.6"' in fixed and 'x="58.8"' in fixed

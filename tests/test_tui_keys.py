@@ -1,0 +1,171 @@
+"""Keys and dialogs of the live screen, on the recorded event stream: the help lists every
+binding (and agrees with the footer and the README), the capture dialog is driven with keys
+alone, and the Traces view takes the arrows."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from textual.binding import Binding
+from textual.widgets import Checkbox, DataTable, Input, Static
+
+from engine.commands import StartProfile
+from engine.profiling.request import CaptureRequest
+from tests.replay import DATA, FixedSampler, ReplaySession, from_json
+from tui.app import InfertopApp
+from tui.keys import help_rows, markdown_table
+from tui.screens import HelpScreen, ProfileDialog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def replay_app() -> InfertopApp:
+    session = ReplaySession(from_json(DATA.read_text()))
+    return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False)
+
+
+def bound(app: InfertopApp) -> list[Binding]:
+    return [b for b in app.BINDINGS if isinstance(b, Binding)]
+
+
+async def test_help_lists_every_key_of_the_app_with_what_it_does() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.drain()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = str(app.screen.query_one("#help-keys", Static).render())
+        rows = help_rows(bound(app))
+        assert len(rows) >= 10
+        for key, does in rows:
+            assert re.search(rf"^{re.escape(key)}\s+{re.escape(does)}$", shown, re.M), key
+        help_box = app.screen.query_one("#help")
+        assert help_box.region.width > 60 and help_box.region.height >= len(rows) + 2
+        # every key the footer shows is in the help, with the same key
+        footer = {k.key_display for k in app.query("FooterKey").results()}
+        assert footer <= {k for k, _ in rows}
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+def test_readme_key_table_is_the_apps_bindings() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = markdown_table([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])
+    assert table in readme, "regenerate with: python -c 'from tui.keys import *; ...' (README)"
+
+
+def test_help_snapshot(snap_compare) -> None:
+    app = replay_app()
+
+    async def opened(pilot) -> None:
+        app.drain()
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=opened)
+
+
+async def test_the_capture_dialog_is_driven_with_keys_alone() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.drain()
+        await pilot.press("p")
+        assert isinstance(app.screen, ProfileDialog)
+        await pilot.press("ctrl+a", "ctrl+k", *"mycap")  # the name field has the focus
+        await pilot.press("tab", "enter", "down", "down", "enter")  # stage: all -> decode
+        await pilot.press("tab", *"5")  # steps
+        await pilot.press("tab", "tab", "space")  # CPU ops stays, the timeline is unticked
+        await pilot.press("tab", "enter")  # the Start button
+        await pilot.pause()
+        assert not isinstance(app.screen, ProfileDialog)
+    (sent,) = [c for c in app.session.sent if isinstance(c, StartProfile)]
+    assert sent.request == CaptureRequest(
+        name="mycap", stage="decode", steps=5, activities=("cpu",)
+    )
+    assert app.capture == "requested"  # armed only once the engine answers
+
+
+async def test_enter_in_a_text_field_starts_and_a_bad_value_keeps_the_dialog_open() -> None:
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.drain()
+        await pilot.press("p", "tab", "tab", "0", "enter")  # steps 0 is out of range
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ProfileDialog)
+        error = dialog.query_one("#profile-error", Static)
+        assert "use 1 to 500" in str(error.render())
+        # the dialog and its error line fit an 80x24 terminal
+        box = dialog.query_one("#profile-dialog")
+        assert box.region.bottom <= 24 and box.region.right <= 80
+        assert error.region.height >= 1 and box.region.contains_region(error.region)
+        hint = dialog.query_one(".hint", Static)
+        assert hint.region.width >= len(str(hint.render()))  # the steps hint is not cut
+        await pilot.press("backspace", "3", "enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ProfileDialog)
+    (sent,) = [c for c in app.session.sent if isinstance(c, StartProfile)]
+    assert sent.request.steps == 3 and sent.request.stage == "all"
+
+
+async def test_capture_dialog_names_what_each_activity_records_on_this_device() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.drain()
+        await pilot.press("p")
+        labels = [str(box.label) for box in app.screen.query(Checkbox).results()]
+        assert labels == ["CPU ops (torch profiler)", "infertop step timeline (Perfetto)"]
+        assert app.screen.query_one("#profile-name", Input).has_focus
+
+
+def test_capture_dialog_snapshot(snap_compare) -> None:
+    app = replay_app()
+
+    async def opened(pilot) -> None:
+        app.drain()
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.press("p")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=opened)
+
+
+async def test_traces_view_takes_the_arrows_and_shows_its_columns_whole() -> None:
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.drain()
+        await pilot.press("t")
+        await pilot.pause()
+        table = app.query_one("#traces-table", DataTable)
+        assert table.has_focus and table.row_count == 3
+        header = [str(c.label) for c in table.columns.values()]
+        assert header == ["kind", "stage", "steps", "size", "file"]
+        # the short columns come first and are never clipped, even at 80 columns
+        assert sum(c.get_render_width(table) for c in list(table.columns.values())[:4]) < 78
+        ops = app.query_one("#top-ops", Static)
+        first = str(ops.render())
+        assert "trace.json.gz" in first.splitlines()[0]
+        await pilot.press("down")
+        assert table.cursor_row == 1 and "ops.txt" in str(ops.render()).splitlines()[0]
+        assert app.selected_batch == 1  # the arrows did not go to the batch tabs
+        assert "↑/↓ select a trace" in str(table.border_subtitle)
+        assert table.region.height >= 6  # at 80x24 the list takes the number panels' rows
+        await pilot.press("t")
+        assert app.query_one("#batches").has_focus
+
+
+def test_traces_view_snapshot(snap_compare) -> None:
+    app = replay_app()
+
+    async def opened(pilot) -> None:
+        app.drain()
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.press("t")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=opened)
