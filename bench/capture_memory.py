@@ -4,7 +4,7 @@ worker thread (as in the live screen) and an open-ended capture (`p`, Enter) is 
 
 python bench/capture_memory.py                        # tiny, 5 minutes, a capture every 20 s
 python bench/capture_memory.py --model smollm2-135m
-python bench/capture_memory.py --minutes 0.5 --every 3 --json   # what the test runs
+python bench/capture_memory.py --minutes 0.15 --every 2 --json  # what the test runs
 
 Prints RSS before the first capture, after each one, and the largest growth over the level
 after the first capture (the figure the live screen promises to keep under 100 MiB).

@@ -33,6 +33,11 @@ class Engine(Protocol):
     @property
     def device_name(self) -> str: ...
 
+    @property
+    def cpu_threads(self) -> int:
+        """CPU threads the engine computes with (0: not known)."""
+        ...
+
     def memory(self) -> MemoryStats: ...
 
     def reset_peak_memory(self) -> None: ...
@@ -68,4 +73,5 @@ def ready_event(engine: Engine) -> EngineReady:
         max_positions=cfg.max_positions,
         device_kind=engine.profiler_kind,
         layers=cfg.num_hidden_layers,
+        threads=engine.cpu_threads,
     )

@@ -54,6 +54,7 @@ class EngineReady(Event):
     max_positions: int
     device_kind: str = "cpu"  # the engine's profiler_kind: cpu | cuda | npu | metal
     layers: int = 1  # decoder layers (open-ended captures are capped in layer-steps)
+    threads: int = 0  # CPU threads the engine computes with (0: not known)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Metal reads MTL_CAPTURE_ENABLED when it starts (engine.loader does this)."""
 
 from __future__ import annotations
 
+import os
+
 import mlx.core as mx
 
 from engine.backend import MemoryStats, Progress
@@ -58,6 +60,11 @@ class MlxEngine:
     @property
     def device_name(self) -> str:
         return self.device.name
+
+    @property
+    def cpu_threads(self) -> int:
+        """What --threads asked of Accelerate (macOS); MLX itself does not say."""
+        return int(os.environ.get("VECLIB_MAXIMUM_THREADS", "0") or 0)
 
     def memory(self) -> MemoryStats:
         return self.device.memory()

@@ -7,13 +7,13 @@ one line and exit status 2 from either, before a screen opens or a second is spe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from engine.config import ModelConfig, RunConfig, validate_shape
 from engine.errors import UserError
 from engine.loader import choose_backend, mlx_installed
 from engine.models.weights import resolve_model
+from engine.profiling.controller import check_trace_dir
 
 
 def preflight(cfg: RunConfig) -> ModelConfig:
@@ -42,18 +42,6 @@ def preflight(cfg: RunConfig) -> ModelConfig:
     if cfg.result_filename:
         check_result_file(Path(cfg.result_filename))
     return model
-
-
-def check_trace_dir(path: Path) -> None:
-    """The trace directory exists (created if need be) and takes new files."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UserError(f"--trace-dir {path} is a file; pass a directory") from None
-    except OSError as e:
-        raise UserError(f"--trace-dir {path}: {e.strerror}; pass a writable directory") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"--trace-dir {path} is not writable; pass a writable directory")
 
 
 def check_result_file(path: Path) -> None:

@@ -64,6 +64,7 @@ class Runner:
         self.repeat = repeat
         self.pause_on_oom = pause_on_oom  # live use: let the user lower the batch size
         self.paused = False
+        self.phase = "running"  # what a resume returns to: "warming up" or "running"
         self.stopping = False
         self.run_index = 0
         self.steps_done = 0  # decode steps ever run, warmup excluded
@@ -88,7 +89,7 @@ class Runner:
             self.sink(StateChanged("paused"))
         elif isinstance(cmd, Resume) and self.paused:
             self.paused = False
-            self.sink(StateChanged("running"))
+            self.sink(StateChanged(self.phase))
         elif isinstance(cmd, Stop):
             self.stopping = True
         elif isinstance(cmd, SetSweep):
@@ -140,9 +141,11 @@ class Runner:
             validate_shape(b, i, o, self.engine.config)
         try:
             if self.cfg.warmup:
+                self.phase = "warming up"
                 self.warmup()
             if self.cfg.profile is not None:
                 self.profiler.arm(self.cfg.profile)
+            self.phase = "running"
             self.sink(StateChanged("running"))
             for b, i, o in self.shapes():
                 self.step_boundary()

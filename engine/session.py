@@ -23,6 +23,25 @@ from engine.runner import Runner, StopRequested
 
 log = logging.getLogger("infertop")
 
+LOG_NAME = "infertop.log"  # in the trace dir: tracebacks, load failures, native stderr
+
+
+def log_path(cfg: RunConfig) -> Path:
+    return Path(cfg.trace_dir) / LOG_NAME
+
+
+def append_to_log(cfg: RunConfig, text: str) -> bool:
+    """Append to <trace-dir>/infertop.log; False when it cannot be written."""
+    path = log_path(cfg)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(text.rstrip("\n") + "\n")
+    except OSError:
+        log.exception("could not write %s", path)
+        return False
+    return True
+
 
 class Session:
     def __init__(
@@ -84,6 +103,7 @@ class Session:
                     stage=lambda name: emit(LoadProgress(name, 0, 0)),
                 )
         except UserError as e:
+            append_to_log(self.cfg, f"the model did not load: {e}")
             emit(EngineError(str(e), fatal=True))
             emit(StateChanged("failed"))
             return False
@@ -121,15 +141,9 @@ class Session:
         """An unexpected exception: one line on screen, the traceback in the log."""
         tb = traceback.format_exc()
         line = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        append_to_log(self.cfg, tb)
         self.events.put(EngineError(line, tb, fatal))
         self.events.put(StateChanged("failed" if fatal else "error"))
-        log_path = Path(self.cfg.trace_dir) / "infertop.log"
-        try:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with log_path.open("a", encoding="utf-8") as f:
-                f.write(tb + "\n")
-        except OSError:
-            log.exception("could not write %s", log_path)
 
     def _wait_for_retry(self) -> bool:
         """After an error, wait until the user resumes (or changes the sweep) or stops."""

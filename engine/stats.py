@@ -141,6 +141,7 @@ class LiveStats:
                 bs = self.batch(ev.result.batch_size)
                 if ev.result.captured:
                     bs.captured_runs += 1
+                    changed = True
                     continue
                 bs.total.add(ev.result.total_latency)
                 bs.runs += 1

@@ -48,6 +48,10 @@ class TorchEngine:
     def device_name(self) -> str:
         return self.device.name
 
+    @property
+    def cpu_threads(self) -> int:
+        return torch.get_num_threads()  # read in the engine thread: OpenMP keeps it per thread
+
     def memory(self) -> MemoryStats:
         return self.device.memory()
 

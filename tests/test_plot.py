@@ -14,8 +14,8 @@ from tui.plot import (
     histogram,
     line_chart,
     nice_step,
-    outliers,
     scatter,
+    spread,
     too_small,
 )
 
@@ -69,19 +69,24 @@ def test_marked_points_are_drawn_in_their_own_colour_and_clipped_to_the_scale() 
 
 
 def test_histogram_empty_bins_are_empty() -> None:
-    values = [1.0] * 60 + [2.0] * 60  # two bars and nothing between them
-    rows = lines(histogram(values, 60, 10))[:-2]
-    columns_with_ink = {c for row in rows for c, ch in enumerate(row) if ch in "▁▂▃▄▅▆▇█"}
-    first, last = min(columns_with_ink), max(columns_with_ink)
-    gap = [c for c in range(first, last) if c not in columns_with_ink]
-    assert len(gap) > 20  # an empty range stays blank, not a one-cell band
+    values = [1.0] * 60 + [2.0] * 60 + [3.0] * 60  # three bars and nothing between them
+    text = histogram(values, 60, 10)
+    rows = lines(text)[:-2]
+    ink = sorted({c for row in rows for c, ch in enumerate(row) if ch in "▁▂▃▄▅▆▇█"})
+    gaps = [b - a for a, b in zip(ink, ink[1:], strict=False) if b - a > 1]
+    assert len(gaps) == 2 and min(gaps) > 10  # two empty ranges stay blank, not a band
+    assert not any(span.style == "yellow" for span in text.spans)  # ties are no outliers
+    sp = spread(values)
+    assert (sp.lo, sp.hi, sp.under, sp.over) == (1.0, 3.0, 0, 0)
 
 
 def test_an_outlier_does_not_squash_the_histogram_into_one_bar() -> None:
     rng = random.Random(1)
     values = [rng.gauss(20.0, 1.0) for _ in range(1000)] + [2000.0]  # one warmup outlier
-    lo, hi, under, over = outliers(values)
-    assert hi < 30 and over >= 1 and under >= 1
+    sp = spread(values)
+    lo, hi = sp.lo, sp.hi
+    assert hi < 30 and sp.over >= 1 and sp.under >= 1
+    assert sp.over == sum(v > hi for v in values) and sp.over_from > hi
     text = histogram(values, 60, 12)
     rows = lines(text)
     body = {c for row in rows[:-2] for c, ch in enumerate(row) if ch == "█"}

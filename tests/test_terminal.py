@@ -93,15 +93,17 @@ def test_every_key_in_the_help_in_a_real_terminal(
                 term.press("p")
                 term.wait(lambda s: "REC" not in header(s), "the capture saved")
             elif key == "?":
-                term.wait(lambda s: "this help" in s, "the help")
+                term.wait(lambda s: "show every key" in s, "the help")
                 term.press("Escape")
-                term.wait(lambda s: "this help" not in s, "the help closed")
+                term.wait(lambda s: "show every key" not in s, "the help closed")
             elif key == "+":
                 term.wait(lambda s: "bs 2" in s.splitlines()[1], "bs 2 in the tabs")
             elif key == "-":
                 term.wait(lambda s: "bs 2" not in s.splitlines()[1], "bs 1 again")
-            elif key in ("←", "→"):
-                term.wait(lambda s: "· bs" in s, "the charts of a batch size")
+            elif key == "←":  # from bs 1 (after + and -) round to the last tab, bs 8
+                term.wait(lambda s: "· bs 8" in s and "· bs 1" not in s, "bs 8's charts")
+            elif key == "→":
+                term.wait(lambda s: "· bs 1" in s and "· bs 8" not in s, "bs 1's charts")
             elif key == "r":
                 term.wait(lambda s: "reset" in s or "no decode step yet" in s, "the reset")
             elif key == "e":

@@ -16,6 +16,7 @@ from engine.commands import SetSweep
 from engine.config import RunConfig
 from engine.events import RESULT_KEYS, Event, RunStarted
 from engine.session import Session
+from tests.helpers import replay_app, until
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
 from tui.app import InfertopApp
 from tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
@@ -49,20 +50,8 @@ def tiny_session(tmp_path: Path, **kw: object) -> Session:
     return Session(RunConfig(**settings), RecordingQueue())  # type: ignore[arg-type]
 
 
-async def until(pilot, pred, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, "condition not met in time"
-        await pilot.pause(0.05)
-
-
 def panel_text(app: InfertopApp, cls: type) -> str:
     return app.query_one(cls).text
-
-
-def replay_app(**kw: object) -> InfertopApp:
-    session = ReplaySession(from_json(DATA.read_text()))
-    return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False, **kw)
 
 
 async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -> None:
@@ -91,9 +80,8 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
         await pilot.press("r")
         assert app.stats.batches == {}
         assert panel_text(app, DecodePanel) == "no decode step yet"
-        await pilot.pause(0.3)  # the charts redraw at once after a reset, axes included
-        history = app.query_one(DecodeHistoryChart)
-        assert history.points == [] and "┤" not in str(history.render())
+        history = app.query_one(DecodeHistoryChart)  # its axes go too, at the next drain
+        await until(pilot, lambda: history.points == [] and "┤" not in str(history.render()))
 
         await pilot.press("space")
         await until(pilot, lambda: session.steps_done > frozen + 10)
@@ -128,7 +116,6 @@ async def test_plus_and_minus_with_several_batch_sizes(tmp_path: Path, sizes) ->
         await until(pilot, lambda: tabs() == [f"bs {b}" for b in expected])
         await pilot.press("plus")
         await pilot.press("plus")
-        await pilot.pause(0.3)
         await until(pilot, lambda: session.events.runs[-1].batch_size in app.batch_sizes)
         await pilot.press("q")
     assert app.return_code == 0 and app.crash is None
@@ -217,12 +204,19 @@ async def test_a_stalled_ui_does_not_block_the_engine(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: session.steps_done > 10)
         before = session.steps_done
-        time.sleep(1.5)  # the UI thread is stuck: nothing drains the queue
-        assert session.steps_done > before + 60  # more than the queue holds
-        await pilot.pause(0.3)
-        assert session.events.dropped > 0
-        shown = re.search(r"UI dropped\s+([\d,]+)", panel_text(app, SystemPanel))
-        assert shown and 0 < int(shown[1].replace(",", "")) <= session.events.dropped
+        # the UI thread is stuck (nothing drains the queue) until the engine has run more
+        # steps than the queue holds: it never waited for the UI
+        deadline = time.monotonic() + 60
+        while session.steps_done <= before + 60:
+            assert time.monotonic() < deadline, "the engine stalled with the UI"
+            time.sleep(0.01)
+
+        def shown_drops() -> int:
+            found = re.search(r"UI dropped\s+([\d,]+)", panel_text(app, SystemPanel))
+            return int(found[1].replace(",", "")) if found else 0
+
+        await until(pilot, lambda: shown_drops() > 0)  # the panel counts what was lost
+        assert shown_drops() <= session.events.dropped
         await pilot.press("q")
 
 
@@ -232,9 +226,7 @@ async def test_threads_flag_sets_the_engines_threads_and_the_header_says_so(
     session = tiny_session(tmp_path, threads=1)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.ready is not None)
-        await pilot.pause(0.2)
-        assert "CPU (1 thread) [torch]" in app.query_one(HeaderBar).text
+        await until(pilot, lambda: "CPU (1 thread) [torch]" in app.query_one(HeaderBar).text)
         await pilot.press("q")
 
 
@@ -324,3 +316,13 @@ async def test_minus_merging_into_an_existing_size_says_so() -> None:
         assert app.batch_sizes == [1]
         assert app.session.sent[-1] == SetSweep(batch_sizes=(1,))
         assert any("already in the sweep" in n.message for n in app._notifications)
+
+
+def test_header_names_the_cpu_threads_beside_a_device() -> None:
+    from engine.events import EngineReady
+
+    header = HeaderBar()
+    ready = EngineReady("qwen2.5-0.5b", 494_032_768, "bfloat16", "NVIDIA H100", "torch", 32768,
+                        device_kind="cuda", threads=1)  # fmt: skip
+    header.refresh_from(ready, "qwen2.5-0.5b", "running", "")
+    assert header.text.endswith("NVIDIA H100 [torch] · 1 CPU thread")

@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from engine.config import RunConfig
 from engine.session import Session
+from tests.helpers import until
 from tui.app import InfertopApp
 from tui.panels import HeaderBar, StatusLine
 
@@ -29,18 +29,17 @@ def infertop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
     )
 
 
-async def until(pilot, pred, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, "condition not met in time"
-        await pilot.pause(0.05)
-
-
 @pytest.mark.parametrize(
     ("args", "fix"),
     [
         (["--model", "tiny", "--input-len", "100000"], "use shorter lengths"),
-        (["--device", "cuda", "--model", "tiny"], "use --device cpu"),
+        pytest.param(
+            ["--device", "cuda", "--model", "tiny"],
+            "use --device cpu",
+            marks=pytest.mark.skipif(
+                __import__("torch").cuda.is_available(), reason="this machine has a GPU"
+            ),
+        ),
         (["--model", "smollm2-135"], "did you mean smollm2-135m?"),
         (["--model", "Qwen2.5-0.5B"], "did you mean qwen2.5-0.5b?"),
         (["--model", "llama3.1-8b"], "did you mean llama-3.1-8b?"),
@@ -73,25 +72,56 @@ async def test_a_failed_load_stays_on_screen_and_keys_say_why_they_cannot_apply(
     cfg = RunConfig(model=str(tmp_path / "no-such-dir"), trace_dir=str(tmp_path))
     session = Session(cfg)
     app = InfertopApp(session, refresh_hz=10)
+
+    def refusals() -> int:
+        return sum("the engine is not running" in str(n.message) for n in app._notifications)
+
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.state == "failed")
-        await pilot.pause(0.2)
-        status = app.query_one(StatusLine).text
-        assert "no such model directory" in status and "q quits" in status
-        assert "resume" not in status and "batch size" not in status
-        for key in ("space", "p", "plus"):
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: "no such model directory" in status.text)
+        assert app.state == "failed" and "q quits" in status.text
+        assert "resume" not in status.text and "batch size" not in status.text
+        for n, key in enumerate(("space", "p", "plus"), start=1):
             await pilot.press(key)
-            await pilot.pause(0.1)
+            await until(pilot, lambda n=n: refusals() == n)  # each key says why it cannot
             header = app.query_one(HeaderBar).text
             assert "load failed" in header
             assert not any(w in header for w in ("loading", "resuming", "pausing", "REC"))
             assert app.capture == "" and app.screen is app.screen_stack[0]
-        messages = [str(n.message) for n in app._notifications]
-        assert sum("the model did not load" in m for m in messages) == 3
-        await pilot.pause(1.0)  # the line stays, it is no toast
-        assert "no such model directory" in app.query_one(StatusLine).text
+        assert "no such model directory" in status.text  # a line that stays, not a toast
         await pilot.press("q")
-    assert app.return_code == 0
+    assert app.return_code == 2  # bad input, as from the command line
+    (farewell,) = app.farewell
+    assert farewell.startswith("infertop: error: ") and "no such model directory" in farewell
+    assert "the model did not load" in (tmp_path / "infertop.log").read_text()
+
+
+async def test_an_engine_thread_that_dies_is_shown_as_failed(tmp_path: Path) -> None:
+    """An exception Session.run does not catch (here: from building the ready event) ends
+    the worker; the screen says the engine died instead of showing its last state."""
+    import engine.session
+
+    def broken_ready_event(engine: object) -> object:
+        raise RuntimeError("ready event exploded")
+
+    cfg = RunConfig(model="tiny", batch_sizes=(1,), trace_dir=str(tmp_path), warmup=False)
+    session = Session(cfg)
+    app = InfertopApp(session, refresh_hz=10)
+    original = engine.session.ready_event
+    engine.session.ready_event = broken_ready_event  # type: ignore[assignment]
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            status = app.query_one(StatusLine)
+            await until(pilot, lambda: "engine thread died" in status.text)
+            assert app.state == "failed" and "ready event exploded" in status.text
+            await pilot.press("space")
+            await until(pilot, lambda: any("not running" in n.message for n in app._notifications))
+            assert "resuming" not in app.query_one(HeaderBar).text
+            await pilot.press("q")
+    finally:
+        engine.session.ready_event = original
+    assert app.return_code == 1
+    assert "ready event exploded" in (tmp_path / "infertop.log").read_text()
 
 
 async def test_a_capture_that_cannot_start_clears_and_says_why(tmp_path: Path) -> None:
@@ -113,11 +143,10 @@ async def test_a_capture_that_cannot_start_clears_and_says_why(tmp_path: Path) -
         await until(
             pilot, lambda: any("capture not started" in n.message for n in app._notifications)
         )
-        await pilot.pause(0.2)
-        assert app.capture == "" and "REC" not in app.query_one(HeaderBar).text
+        await until(pilot, lambda: "REC" not in app.query_one(HeaderBar).text)
+        assert app.capture == ""
         await pilot.press("p")  # opens the dialog again: nothing is stuck
-        await pilot.pause(0.1)
-        assert app.screen.__class__.__name__ == "ProfileDialog"
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ProfileDialog")
         blocker.unlink()
         await pilot.press("enter")  # the defaults: all stages, until p or the cap
         await until(pilot, lambda: "REC" in app.query_one(HeaderBar).text)
@@ -150,18 +179,16 @@ async def test_a_runtime_error_shows_what_stopped_the_engine_until_it_runs_again
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: session.steps_done > 5)
         fail.set()
-        await until(pilot, lambda: app.state == "error")
-        await pilot.pause(0.2)
-        status = app.query_one(StatusLine).text
-        assert "RuntimeError: boom in decode" in status and "space retries" in status
-        assert str(tmp_path / "infertop.log") in status
+        line = app.query_one(StatusLine)
+        await until(pilot, lambda: "RuntimeError: boom in decode" in line.text)
+        assert app.state == "error" and "space retries" in line.text
+        assert str(tmp_path / "infertop.log") in line.text
         await pilot.press("p")  # no capture while stopped by an error
         assert app.screen is app.screen_stack[0] and app.capture == ""
         fail.clear()
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
-        await pilot.pause(0.2)
-        assert "boom" not in app.query_one(StatusLine).text
+        await until(pilot, lambda: "boom" not in line.text)
         await pilot.press("q")
 
 
@@ -211,18 +238,28 @@ def test_typos_point_to_the_right_help() -> None:
     assert done.returncode == 2 and "did you mean `infertop bench`?" in done.stderr
 
 
-def test_the_readme_usage_lines_show_the_real_defaults() -> None:
+def test_the_readme_usage_lines_show_the_real_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `[--flag VALUE]` of the README's usage: VALUE, or its first alternative, is the
+    default; an all-capitals placeholder (N, FILE) stands for a flag without one."""
     from tui.launch import build_parser
 
+    monkeypatch.delenv("INFERTOP_TRACE_DIR", raising=False)
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     usage = readme.split("```text\ninfertop [", 1)[1].split("```", 1)[0]
-    defaults = {a.option_strings[-1]: a.default for a in build_parser()._actions}
-    shown = re.findall(r"\[(--[a-z-]+) ([^\]|A-Z]+)\]", usage)
-    assert len(shown) >= 7
-    for flag, value in shown:
+    parser = build_parser()
+    defaults = {a.option_strings[-1]: a.default for a in parser._actions if a.option_strings}
+    shown = dict(re.findall(r"\[(--[a-z-]+)(?: ([^\]]+))?\]", "[" + usage))
+    assert set(shown) == set(defaults) - {"--help"}  # every flag is in the usage
+    for flag, value in shown.items():
         default = defaults[flag]
-        text = " ".join(map(str, default)) if isinstance(default, list) else str(default)
-        assert value == text or value == text.removesuffix(".0"), (flag, value, default)
+        if not value:
+            assert default is False, flag  # a switch, off by default
+        elif value.isupper():
+            assert default is None, flag
+        else:
+            first = value.split("|")[0]
+            text = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+            assert first == text.removesuffix(".0"), (flag, value, default)
 
 
 def test_screenshot_svgs_are_converted_as_a_terminal_draws_them() -> None:

@@ -12,17 +12,12 @@ from textual.widgets import Checkbox, DataTable, Input, Static
 
 from engine.commands import StartProfile
 from engine.profiling.request import CaptureRequest
-from tests.replay import DATA, FixedSampler, ReplaySession, from_json
+from tests.helpers import replay_app
 from tui.app import InfertopApp
 from tui.keys import help_rows, markdown_table
 from tui.screens import HelpScreen, ProfileDialog
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def replay_app() -> InfertopApp:
-    session = ReplaySession(from_json(DATA.read_text()))
-    return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False)
 
 
 def bound(app: InfertopApp) -> list[Binding]:
@@ -103,7 +98,9 @@ async def test_enter_in_a_text_field_starts_and_a_bad_value_keeps_the_dialog_ope
         assert box.region.bottom <= 24 and box.region.right <= 80
         assert error.region.height >= 1 and box.region.contains_region(error.region)
         hint = dialog.query_one(".hint", Static)
-        assert hint.region.width >= len(str(hint.render()))  # the steps hint is not cut
+        hint_lines = str(hint.render()).splitlines()
+        assert hint.region.height >= len(hint_lines) == 2  # the steps hint is not cut
+        assert all(len(line) <= hint.region.width for line in hint_lines)
         await pilot.press("backspace", "3", "enter")
         await pilot.pause()
         assert not isinstance(app.screen, ProfileDialog)

@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Tab, TabbedContent, TabPane, Tabs
+from textual.worker import Worker, WorkerState
 
 from engine.backend import MemoryStats
 from engine.channel import EventQueue
@@ -42,6 +43,7 @@ from engine.profiling.controller import open_ended_cap
 from engine.profiling.naming import results_stem, unique_path
 from engine.profiling.request import CaptureRequest
 from engine.results import append_results
+from engine.session import append_to_log, log_path
 from engine.stats import LiveStats
 from engine.sysmon import SystemMonitor, SystemSample
 from engine.text import plural
@@ -68,9 +70,6 @@ class SessionLike(Protocol):
 
 class Sampler(Protocol):
     def sample(self) -> SystemSample: ...
-
-
-LOG_NAME = "infertop.log"
 
 
 class InfertopApp(App[int]):
@@ -147,6 +146,21 @@ class InfertopApp(App[int]):
         self.query_one("#batches", Tabs).focus()
         self.repaint(changed=True)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The engine thread ended with an exception Session.run did not catch: say so, as a
+        failed engine, instead of showing the last state it reported."""
+        if event.worker.name != "engine" or event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        assert error is not None
+        tb = "".join(traceback.format_exception(error))
+        append_to_log(self.cfg, f"the engine thread died\n{tb}")
+        first = str(error).splitlines()[0] if str(error) else ""
+        self.error = EngineError(f"engine thread died: {type(error).__name__}: {first}", tb, True)
+        self.state = "failed"
+        self.capture = ""
+        self.repaint_state()
+
     # -- the timer ------------------------------------------------------------------------
     def drain(self) -> None:
         """Fold every queued engine event into the statistics, then repaint once."""
@@ -167,7 +181,8 @@ class InfertopApp(App[int]):
     def handle_control(self, ev: Event) -> None:
         match ev:
             case StateChanged(state=state):
-                if self.state != "stopping":
+                # stopping and a dead engine are final: a late event must not hide them
+                if self.state != "stopping" and not self.engine_dead():
                     self.state = state
                 if state in ("running", "warming up"):
                     self.error = None
@@ -180,8 +195,10 @@ class InfertopApp(App[int]):
                 # ~5 s over ~220k objects, holding the GIL (and a pending key) for 75-105 ms.
                 gc.collect()  # free what loading left unreachable (the compile's graphs) first
                 gc.freeze()
-            case EngineError():
+            case EngineError(fatal=fatal):
                 self.error = ev
+                if fatal:
+                    self.state = "failed"
             case Notice(message=message, level=level):
                 self.notify(message, severity=_SEVERITY.get(level, "information"))
             case RunSkipped(reason=reason):
@@ -211,11 +228,9 @@ class InfertopApp(App[int]):
 
     def error_line(self) -> tuple[str, str] | None:
         """The persistent line while the engine is stopped by an error: what, and what to do."""
-        if self.error is None or self.state not in ("error", "failed"):
+        if self.error is None or (self.state not in ("error", "failed") and not self.engine_dead()):
             return None
-        log = (
-            f" · traceback in {Path(self.cfg.trace_dir) / LOG_NAME}" if self.error.traceback else ""
-        )
+        log = f" · traceback in {log_path(self.cfg)}" if self.error.traceback else ""
         if self.error.fatal:
             return self.error.message, f"q quits; fix it and start infertop again{log}"
         return self.error.message, f"space retries; - lowers the batch size{log}"
@@ -249,7 +264,7 @@ class InfertopApp(App[int]):
     def refused(self, what: str) -> bool:
         """Say why a key cannot apply in the engine's state; True when it cannot."""
         if self.state == "failed":
-            self.notify(f"cannot {what}: the model did not load (see the red line); q quits")
+            self.notify(f"cannot {what}: the engine is not running (see the red line); q quits")
         elif self.state in ("starting", "loading"):
             self.notify(f"cannot {what} yet: the model is still loading", severity="warning")
         elif self.state == "stopping":
@@ -355,6 +370,14 @@ class InfertopApp(App[int]):
         views = self.query_one(TabbedContent)
         views.active = "tab-traces" if views.active == "tab-charts" else "tab-charts"
 
+    def on_resize(self) -> None:
+        # below 34 rows the prefill and throughput charts are hidden (tui/infertop.tcss): say so
+        short = self.size.height < 34
+        label = "Charts (2 more at 34+ rows)" if short else "Charts"
+        tab = self.query_one(TabbedContent).get_tab("tab-charts")
+        if str(tab.label) != label:
+            tab.label = label
+
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # the arrows go where the eyes are: the trace list, or the batch tabs; a short
         # terminal gives the list the number panels' rows (tui/infertop.tcss)
@@ -388,8 +411,22 @@ class InfertopApp(App[int]):
         self.last_export, self.exported = path, len(results)
         return path
 
+    def engine_dead(self) -> bool:
+        """The model never loaded, or the engine thread died: nothing can resume."""
+        return self.error is not None and self.error.fatal
+
+    def exit_status(self) -> int:
+        """0, or for a dead engine: 2 for bad input, 1 for anything else."""
+        if self.error is not None and self.error.fatal:
+            return 1 if self.error.traceback else 2
+        return 0
+
     def keep_results(self) -> None:
-        """On the way out: make sure the results are on disk, and say where."""
+        """On the way out: make sure the results are on disk, and say where (or why the
+        engine never ran)."""
+        if self.error is not None and self.error.fatal:
+            self.farewell.append(f"infertop: error: {self.error.message}")
+            return
         n = len(self.stats.results)
         if self.cfg.result_filename and n:
             self.farewell.append(
@@ -409,12 +446,12 @@ class InfertopApp(App[int]):
 
     async def hang_up(self, sig: int) -> None:
         """SIGTERM or SIGHUP (an SSH link that dropped): save the capture and the results,
-        then exit with status 0, within a few seconds."""
+        then exit (status 0 unless the engine never ran), within a few seconds."""
         self.state = "stopping"
         await asyncio.to_thread(self.session.stop, 4.0)
         self.drain()  # fold in the last results and the saved traces
         self.keep_results()
-        self.exit(0)
+        self.exit(return_code=self.exit_status())
 
     def on_unmount(self) -> None:
         # However the app ends (q, an exception, a test failure), the engine thread stops.
@@ -431,24 +468,20 @@ class InfertopApp(App[int]):
         stopped = await asyncio.to_thread(self.session.stop, timeout)
         self.drain()  # the last results and traces
         self.keep_results()
-        self.exit(0 if stopped else 1)
+        self.exit(return_code=self.exit_status() if stopped else 1)
 
     # -- crashes --------------------------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
         """A bug in the app: the traceback goes to the log, one line to the terminal once it
         is restored (Textual would print a screenful of traceback), and the exit status is 1.
         Overrides Textual's App._handle_exception (textual/app.py), which sets the status."""
-        log = Path(self.cfg.trace_dir) / LOG_NAME
-        tb = "".join(traceback.format_exception(error))
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as f:
-                f.write(f"infertop crashed at {time.strftime('%Y-%m-%d %H:%M:%S')}\n{tb}\n")
-            where = f"traceback in {log}"
-        except OSError:
-            where = "the traceback could not be written"
-        first = str(error).splitlines()[0] if str(error) else ""
-        self.crash = f"infertop crashed: {type(error).__name__}: {first} ({where})"
+        if self.crash is None:  # the first error is the cause; later ones are its echoes
+            tb = "".join(traceback.format_exception(error))
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            written = append_to_log(self.cfg, f"infertop crashed at {stamp}\n{tb}")
+            where = f"traceback in {log_path(self.cfg)}" if written else "no log: trace dir"
+            first = str(error).splitlines()[0] if str(error) else ""
+            self.crash = f"infertop crashed: {type(error).__name__}: {first} ({where})"
         super()._handle_exception(error)
         self._exit_renderables.clear()  # the one line above is printed instead
 

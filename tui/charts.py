@@ -133,11 +133,11 @@ class LatencyHistogram(Chart):
         self.border_title = f"{self.title} · bs {batch}"
         marks = []
         if self.values:
-            _, _, under, over = plot.outliers(self.values)
-            if under:
-                marks.append(f"[yellow]<[/]p1: {under:,}")
-            if over:
-                marks.append(f"[yellow]≥[/]p99: {over:,}")
+            sp = plot.spread(self.values)
+            if sp.under:
+                marks.append(f"[yellow]<[/]{plot.axis_number(sp.lo)}: {sp.under:,}")
+            if sp.over:
+                marks.append(f"[yellow]≥[/]{plot.axis_number(sp.over_from)}: {sp.over:,}")
         self.border_subtitle = " · ".join(marks)
 
     def draw(self, width: int, height: int) -> Text:

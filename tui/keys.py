@@ -1,5 +1,5 @@
 """The live screen's keys: one table that the app binds, the footer shows, the help screen
-lists and the README's key table is checked against (tests/test_help.py)."""
+lists and the README's key table is checked against (tests/test_tui_keys.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("space", "toggle_pause", "Pause", "pause / resume the engine at the next step boundary"),
     Key("p", "profile", "Profile", "start a profiler capture (a dialog), or stop the one running"),
-    Key("question_mark", "help", "Help", "this help"),
+    Key("question_mark", "help", "Help", "show every key and what it does"),
     Key("q", "quit", "Quit", "quit: saves an active capture and the results first"),
     Key("plus,equals_sign", "batch(2)", "Batch×2", "double the selected tab's batch size"),
     Key("minus", "batch(0.5)", "Batch÷2", "halve the selected tab's batch size"),

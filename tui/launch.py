@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from engine.cli import OneLineParser, add_run_args, run_config
 from engine.errors import UserError
 from engine.preflight import preflight
-from engine.session import Session
+from engine.session import Session, log_path
 
 if TYPE_CHECKING:
     from tui.app import InfertopApp
@@ -59,7 +59,7 @@ def launch(argv: list[str]) -> int:
 
     session = Session(cfg)
     app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)
-    return run_app(app, Path(cfg.trace_dir) / "infertop.log")
+    return run_app(app, log_path(cfg))
 
 
 def run_app(app: InfertopApp, log: Path, headless: bool = False) -> int:

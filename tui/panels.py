@@ -14,6 +14,7 @@ from engine.config import human_count
 from engine.events import EngineReady
 from engine.stats import BatchStats, Progress
 from engine.sysmon import SystemSample
+from engine.text import plural
 from tui.format import ms, nbytes, nbytes_of, pct, rate
 
 
@@ -87,6 +88,8 @@ class HeaderBar(Panel):
                 t.append(" │ ", style="dim")
                 t.append(f"{ready.device_name} ", style="bold")
                 t.append(f"[{ready.backend}]")
+                if ready.device_kind != "cpu" and ready.threads:  # a CPU's name says it
+                    t.append(f" · {plural(ready.threads, 'CPU thread')}")
             else:
                 t.append(model, style="bold")
             return t
@@ -103,7 +106,8 @@ class PrefillPanel(Panel):
 
     def refresh_from(self, bs: BatchStats | None) -> None:
         if bs is None or not len(bs.prefill):
-            self.show(None, Text("no prefill yet", style="dim"))
+            waiting = "only captured runs so far" if bs and bs.captured_runs else "no prefill yet"
+            self.show(waiting, Text(waiting, style="dim"))
             return
         w = bs.prefill
         p50, p90, p99 = w.percentiles(50, 90, 99)

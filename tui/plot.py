@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
 
@@ -208,26 +209,28 @@ def _x_axis(
 _EIGHTHS = " ▁▂▃▄▅▆▇█"
 
 
-def robust_range(values: Sequence[float]) -> tuple[float, float]:
-    """The 1st to 99th percentile (all of it for small samples), never empty."""
+@dataclass(frozen=True)
+class Spread:
+    """Where a histogram's body lies, and what falls outside it."""
+
+    lo: float  # the body's first edge: the 1st percentile (the minimum for small samples)
+    hi: float  # its last edge, inclusive: the 99th percentile (the maximum)
+    under: int  # values below lo: the `<` bin
+    over: int  # values above hi: the `≥` bin ...
+    over_from: float  # ... which holds every value from this one (the smallest of them) up
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """The 1st-99th percentile body (everything for samples under 50, too few for tails).
+    Values tied at a percentile stay in the body."""
     s = sorted(values)
-    if len(s) >= 50:
-        lo, hi = _quantile(s, 0.01), _quantile(s, 0.99)
-    else:
-        lo, hi = s[0], s[-1]
+    lo, hi = (_quantile(s, 0.01), _quantile(s, 0.99)) if len(s) >= 50 else (s[0], s[-1])
+    under = sum(v < lo for v in s)
+    above = [v for v in s if v > hi]
     if hi <= lo:
         pad = max(abs(lo) * 0.05, 1e-3)
         lo, hi = lo - pad, hi + pad
-    return lo, hi
-
-
-def outliers(values: Sequence[float]) -> tuple[float, float, int, int]:
-    """The robust range and how many values fall below it and at or above its top (the top
-    bin is kept only for samples big enough to have a 99th percentile)."""
-    lo, hi = robust_range(values)
-    under = sum(v < lo for v in values)
-    over = sum(v >= hi for v in values) if len(values) >= 50 else 0
-    return lo, hi, under, over
+    return Spread(lo, hi, under, len(above), above[0] if above else math.nan)
 
 
 def _quantile(s: Sequence[float], q: float) -> float:
@@ -238,14 +241,16 @@ def _quantile(s: Sequence[float], q: float) -> float:
 
 
 def histogram(values: Sequence[float], width: int, height: int, *, color: str = "cyan") -> Text:
-    """Bars over the robust range; values below it count in a `<` bin at the left, values at
-    or above its top in a `≥` bin at the right (both in yellow). Empty bins stay empty."""
+    """Bars over the 1st-99th percentile; values below count in a `<` bin at the left, values
+    above in a `≥` bin at the right (both in yellow; `spread` says from where). Empty bins
+    stay empty."""
     if width < MIN_WIDTH or height < MIN_HEIGHT:
         return too_small(width, height)
     if not values:
         return waiting("no data yet")
-    lo, hi, under, over = outliers(values)
-    body = [v for v in values if lo <= v < hi or (not over and v == hi)]
+    sp = spread(values)
+    lo, hi, under, over = sp.lo, sp.hi, sp.under, sp.over
+    body = [v for v in values if lo <= v <= hi]
     count_w = len(f"{len(values):,}")
     plot_w, plot_h = width - count_w - 2, height - 2
     outlier_cols = (2 if under else 0) + (2 if over else 0)

@@ -64,7 +64,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
         self.max_steps = max_steps
 
     def compose(self) -> ComposeResult:
-        cap = f"capped at {self.max_steps}" if self.max_steps else "capped"
+        cap = f"at most {self.max_steps}" if self.max_steps else "capped"
         with Vertical(id="profile-dialog") as box:
             box.border_title = "Start a capture"
             box.border_subtitle = "Tab: next field · Esc: cancel"
@@ -85,7 +85,11 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
                 yield Input(
                     "", placeholder="e.g. 5", id="profile-steps", type="integer", compact=True
                 )
-            yield Static(f"blank: until p is pressed again ({cap})", classes="hint")
+            yield Static(
+                f"blank: until p is pressed again ({cap} steps).\n"
+                "Either way it ends when the batch size or lengths change.",
+                classes="hint",
+            )
             yield Label("record", classes="field-label")
             if self.cpu_label:
                 yield Checkbox(self.cpu_label, True, id="act-cpu", compact=True)
@@ -124,13 +128,15 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
         try:
             if not activities:
                 raise UserError("tick at least one thing to record")
+            if steps_text and not steps_text.isdigit():
+                raise UserError("steps: a whole number from 1 to 500, or blank")
             request = CaptureRequest(
                 name=self.query_one("#profile-name", Input).value.strip() or self.default_name,
                 stage=str(self.query_one("#profile-stage", Select).value),
                 steps=int(steps_text) if steps_text else None,
                 activities=activities,
             )
-        except (UserError, ValueError) as e:
+        except UserError as e:
             self.query_one("#profile-error", Static).update(Text(str(e), style="red"))
             return
         self.dismiss(request)

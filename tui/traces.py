@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from engine.events import TraceSaved
@@ -16,8 +16,9 @@ HINT = "↑/↓ select a trace · t back to the charts"
 
 
 class TracesView(Vertical):
-    """The table of saved files on top (short columns first, so the long file name is what a
-    narrow terminal cuts), the selected trace's top ops below."""
+    """The table of saved files on top, as tall as its rows (short columns first, so the long
+    file name is what a narrow terminal cuts); the selected trace's top ops below, scrolling
+    when the terminal is short."""
 
     def __init__(self, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
@@ -28,9 +29,11 @@ class TracesView(Vertical):
         table.border_title = "Saved traces"
         table.border_subtitle = HINT
         yield table
-        ops = Static(Text("No trace saved yet: press p to capture one.", style="dim"), id="top-ops")
-        ops.border_title = "Top 15 ops by self time"
-        yield ops
+        with VerticalScroll(id="top-ops-box") as box:
+            box.border_title = "Top 15 ops by self time"
+            yield Static(
+                Text("No trace saved yet: press p to capture one.", style="dim"), id="top-ops"
+            )
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("kind", "stage", "steps", "size", "file")

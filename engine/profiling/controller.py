@@ -5,8 +5,9 @@ A stage capture ("prefill" or "decode") starts at the next step of its stage and
 when that stage ends, so it holds only that stage. Every capture is saved when the run shape
 changes, so a trace never holds a shape its name does not list.
 
-Every request gets an answer the UI can show: ProfileArmed, or ProfileFailed with the reason;
-then ProfileStarted, ProfileSaving..., TraceSaved, ProfileStopped.
+A request while idle gets an answer the UI can show: ProfileArmed, or ProfileFailed with the
+reason; then ProfileStarted, ProfileSaving..., TraceSaved, ProfileStopped. A request while a
+capture is busy leaves that capture alone and says so (a Notice).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from engine.profiling.factory import make_capture
 from engine.profiling.naming import trace_stem
 from engine.profiling.request import CaptureRequest
 from engine.profiling.timeline import Timeline
+from engine.text import plural
 
 Shape = tuple[int, int, int]  # batch, input, output
 # An open-ended capture stops after this many layer-steps (steps x decoder layers): torch's
@@ -78,7 +80,7 @@ class ProfileController:
             self.sink(Notice("a capture is already running; stop it first (p)", "warning"))
             return
         try:
-            self._check_trace_dir()
+            check_trace_dir(self.trace_dir)
             self.capture = make_capture(request, self.device_kind)
         except UserError as e:
             self.sink(ProfileFailed(str(e)))
@@ -98,18 +100,6 @@ class ProfileController:
             self.sink(ProfileStopped("cancelled before it started", 0))
             return
         self.finish(reason)
-
-    def _check_trace_dir(self) -> None:
-        try:
-            self.trace_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserError(
-                f"trace dir {self.trace_dir}: {e.strerror}; pass a writable --trace-dir"
-            ) from None
-        if not os.access(self.trace_dir, os.W_OK | os.X_OK):
-            raise UserError(
-                f"trace dir {self.trace_dir} is not writable; pass a writable --trace-dir"
-            )
 
     # -- called by the runner around each step (only while busy) ------------------------
     def begin_step(self, stage: str, shape: Shape) -> AbstractContextManager[object]:
@@ -143,7 +133,7 @@ class ProfileController:
         self.steps += 1
         req = self.request
         if req is not None and req.steps is not None and self.steps >= req.steps:
-            self.finish(f"{req.steps} steps captured")
+            self.finish(f"{plural(req.steps, 'step')} captured")
         elif req is not None and req.steps is None and self.steps >= self.max_steps:
             self.finish(f"stopped at {self.max_steps} steps (open-ended captures are capped)")
 
@@ -200,6 +190,19 @@ class ProfileController:
         self.busy = self.recording = False
         self.capture = self.timeline = None
         self.request = self._shape = None
+
+
+def check_trace_dir(path: Path) -> None:
+    """The trace directory exists (created if need be) and takes new files; else a UserError
+    naming the fix. Checked before a run starts and again when a capture is armed."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"--trace-dir {path} is a file; pass a directory") from None
+    except OSError as e:
+        raise UserError(f"--trace-dir {path}: {e.strerror}; pass a writable directory") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"--trace-dir {path} is not writable; pass a writable directory")
 
 
 def size_of(path: Path) -> int:

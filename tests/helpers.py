@@ -1,0 +1,26 @@
+"""Helpers shared by the Pilot tests: waiting on a condition, and the app on the recorded
+event stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from tests.replay import DATA, FixedSampler, ReplaySession, from_json
+from tui.app import InfertopApp
+
+
+async def until(pilot: Pilot[int], pred: Callable[[], object], timeout: float = 60.0) -> None:
+    """Wait (letting the app run) until `pred()` holds; fail after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def replay_app() -> InfertopApp:
+    """The app on tests/data/tiny_events.json: no engine, a deterministic picture."""
+    session = ReplaySession(from_json(DATA.read_text()))
+    return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False)
