@@ -284,6 +284,11 @@ async def test_at_80x24_numbers_fit_and_the_footer_keeps_the_main_keys() -> None
         ]
         assert {"space", "p", "?", "q"} <= set(shown), shown
         assert app.query_one(DecodeHistoryChart).content_size.height >= 4  # room to draw
+        charts_tab = app.query_one("TabbedContent").get_tab("tab-charts")  # type: ignore[attr-defined]
+        assert str(charts_tab.label) == "Charts (2 more at 34+ rows)"  # says what is hidden
+        await pilot.resize_terminal(120, 40)
+        await until(pilot, lambda: str(charts_tab.label) == "Charts")
+        assert app.query_one(ThroughputChart).region.height > 0
 
 
 @pytest.mark.parametrize(("kind", "shown"), [("cpu", False), ("cuda", True), ("metal", True)])

@@ -111,6 +111,7 @@ class InfertopApp(App[int]):
         self.farewell: list[str] = []  # printed once the terminal is restored
         self.crash: str | None = None  # the one line printed after a crash
         self._last_system = 0.0
+        self._short = False
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -237,6 +238,7 @@ class InfertopApp(App[int]):
 
     def repaint_state(self) -> None:
         """Only the lines that show the engine's state: what a key must update at once."""
+        self.label_hidden_charts()
         self.query_one(HeaderBar).refresh_from(self.ready, self.cfg.model, self.state, self.rec())
         self.query_one(StatusLine).refresh_from(
             self.stats.progress, self.sweep, self.state, self.load, self.error_line()
@@ -370,13 +372,14 @@ class InfertopApp(App[int]):
         views = self.query_one(TabbedContent)
         views.active = "tab-traces" if views.active == "tab-charts" else "tab-charts"
 
-    def on_resize(self) -> None:
-        # below 34 rows the prefill and throughput charts are hidden (tui/infertop.tcss): say so
+    def label_hidden_charts(self) -> None:
+        """Below 34 rows the prefill and throughput charts are hidden (tui/infertop.tcss):
+        the Charts tab says so. Checked on each drain (the app sees no resize event)."""
         short = self.size.height < 34
-        label = "Charts (2 more at 34+ rows)" if short else "Charts"
-        tab = self.query_one(TabbedContent).get_tab("tab-charts")
-        if str(tab.label) != label:
-            tab.label = label
+        if short != self._short:
+            self._short = short
+            label = "Charts (2 more at 34+ rows)" if short else "Charts"
+            self.query_one(TabbedContent).get_tab("tab-charts").label = label
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # the arrows go where the eyes are: the trace list, or the batch tabs; a short
