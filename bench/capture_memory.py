@@ -4,7 +4,7 @@ worker thread (as in the live screen) and an open-ended capture (`p`, Enter) is 
 
 python bench/capture_memory.py                        # tiny, 5 minutes, a capture every 20 s
 python bench/capture_memory.py --model smollm2-135m
-python bench/capture_memory.py --minutes 0.15 --every 2 --json  # what the test runs
+python bench/capture_memory.py --captures 5 --every 1 --json  # what the test runs
 
 Prints RSS before the first capture, after each one, and the largest growth over the level
 after the first capture (the figure the live screen promises to keep under 100 MiB).
@@ -42,8 +42,13 @@ def cpu_model() -> str:
 
 
 def measure(
-    model: str, minutes: float, every: float, batch_sizes: tuple[int, ...] = (1, 8)
+    model: str,
+    minutes: float,
+    every: float,
+    batch_sizes: tuple[int, ...] = (1, 8),
+    captures: int = 0,
 ) -> dict[str, object]:
+    """Captures every `every` seconds for `minutes`, or exactly `captures` of them."""
     cfg = RunConfig(
         model=model,
         batch_sizes=batch_sizes,
@@ -69,7 +74,7 @@ def measure(
     after: list[int] = []
     end = time.monotonic() + minutes * 60
     k = 0
-    while time.monotonic() < end or not after:
+    while (len(after) < captures) if captures else (time.monotonic() < end or not after):
         started = time.monotonic()
         runner.send(StartProfile(CaptureRequest(name=f"mem{k}")))
         while True:
@@ -102,9 +107,10 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=5.0)
     p.add_argument("--every", type=float, default=20.0, help="seconds between captures")
     p.add_argument("--batch-size", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--captures", type=int, default=0, help="this many, however long they take")
     p.add_argument("--json", action="store_true", help="one JSON line (for the test)")
     args = p.parse_args()
-    result = measure(args.model, args.minutes, args.every, tuple(args.batch_size))
+    result = measure(args.model, args.minutes, args.every, tuple(args.batch_size), args.captures)
     if args.json:
         print(json.dumps(result))
         return
