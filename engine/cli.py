@@ -56,6 +56,13 @@ def int_arg(text: str) -> int:
         ) from None
 
 
+def seed_arg(text: str) -> int:
+    value = int_arg(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; use 0 to 2**63-1")
+    return value
+
+
 def positive_int(text: str) -> int:
     value = int_arg(text)
     if value < 1:
@@ -120,7 +127,11 @@ def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> Non
         help="tokens generated per sequence (1 prefill + output-len - 1 decode steps)",
     )
     p.add_argument(
-        "--seed", type=int, default=42, metavar="N", help="seed of the prompts and dummy weights"
+        "--seed",
+        type=seed_arg,
+        default=42,
+        metavar="N",
+        help="seed of the prompts and dummy weights, 0 to 2**63-1",
     )
     p.add_argument(
         "--run-name", default="infertop", metavar="NAME", help="names the results and traces"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.errors import UserError
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 SUPPORTED_ROPE_TYPES = ("default", "llama3", "linear")
+_REQUIRED = object()  # a field without a default
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,13 @@ _ARCHITECTURES = {
 }
 
 
-def config_from_hf_dict(d: dict[str, Any], name: str, source: str) -> ModelConfig:
-    """Build a ModelConfig from a parsed `config.json`; `source` names the file in errors."""
+def config_from_hf_dict(d: object, name: str, source: str) -> ModelConfig:
+    """Build a ModelConfig from a parsed `config.json`, every field checked here (whole
+    numbers positive, heads dividing the hidden size, an even head_dim, rope parameters
+    present): a bad one is a UserError naming `source`, the field and the fix."""
+    if not isinstance(d, dict):
+        raise UserError(f"{source}: not a JSON object ({type(d).__name__}); fix config.json")
+    f = Fields(d, source)
     model_type = d.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise UserError(
@@ -100,73 +107,145 @@ def config_from_hf_dict(d: dict[str, Any], name: str, source: str) -> ModelConfi
         )
     if d.get("hidden_act", "silu") not in ("silu", "swish"):
         raise UserError(f"{source}: hidden_act {d['hidden_act']!r} is not supported; use silu")
-    try:
-        heads = int(d["num_attention_heads"])
-        hidden = int(d["hidden_size"])
-        rope_theta, rope_scaling = _rope_fields(d)
-        sliding = d.get("sliding_window") if d.get("use_sliding_window", True) else None
-        cfg = ModelConfig(
-            model_type=model_type,
-            vocab_size=int(d["vocab_size"]),
-            hidden_size=hidden,
-            intermediate_size=int(d["intermediate_size"]),
-            num_hidden_layers=int(d["num_hidden_layers"]),
-            num_attention_heads=heads,
-            num_key_value_heads=int(d.get("num_key_value_heads") or heads),
-            head_dim=int(d.get("head_dim") or hidden // heads),
-            max_position_embeddings=int(d.get("max_position_embeddings", 2048)),
-            rms_norm_eps=float(d.get("rms_norm_eps", 1e-6)),
-            rope_theta=rope_theta,
-            rope_scaling=rope_scaling,
-            tie_word_embeddings=bool(d.get("tie_word_embeddings", False)),
-            attention_bias=model_type == "qwen2" or bool(d.get("attention_bias", False)),
-            qk_norm=model_type == "qwen3",
-            sliding_window=int(sliding) if sliding else None,
-            name=name,
-        )
-    except KeyError as e:
-        raise UserError(
-            f"{source}: missing field {e.args[0]!r}; is this a Llama-family config?"
-        ) from None
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{source}: bad field value ({e}); fix config.json") from None
-    if cfg.num_attention_heads % cfg.num_key_value_heads:
-        raise UserError(
-            f"{source}: num_attention_heads {cfg.num_attention_heads} is not a multiple of "
-            f"num_key_value_heads {cfg.num_key_value_heads}; fix config.json"
-        )
-    return cfg
+    hidden = f.whole("hidden_size")
+    heads = f.whole("num_attention_heads")
+    kv_heads = f.whole("num_key_value_heads", default=heads)
+    if d.get("head_dim") is None and hidden % heads:
+        f.fail("hidden_size", hidden, f"a multiple of num_attention_heads ({heads})")
+    head_dim = f.whole("head_dim", default=hidden // heads)
+    if head_dim % 2:
+        f.fail("head_dim", head_dim, "even (rotary embeddings rotate pairs)")
+    if heads % kv_heads:
+        f.fail("num_attention_heads", heads, f"a multiple of num_key_value_heads ({kv_heads})")
+    use_window = f.flag("use_sliding_window", True)
+    sliding = f.whole("sliding_window", default=None) if use_window else None
+    rope_theta, rope_scaling = _rope_fields(f)
+    return ModelConfig(
+        model_type=model_type,
+        vocab_size=f.whole("vocab_size"),
+        hidden_size=hidden,
+        intermediate_size=f.whole("intermediate_size"),
+        num_hidden_layers=f.whole("num_hidden_layers"),
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        max_position_embeddings=f.whole("max_position_embeddings", default=2048),
+        rms_norm_eps=f.number("rms_norm_eps", default=1e-6),
+        rope_theta=rope_theta,
+        rope_scaling=rope_scaling,
+        tie_word_embeddings=f.flag("tie_word_embeddings", False),
+        attention_bias=model_type == "qwen2" or f.flag("attention_bias", False),
+        qk_norm=model_type == "qwen3",
+        sliding_window=sliding,
+        name=name,
+    )
 
 
-def _rope_fields(d: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
+class Fields:
+    """Typed reads of a config.json object; a bad value is one line naming the field."""
+
+    LIMIT = 1 << 31  # no real size comes near; 1e400 (JSON for infinity) is caught here
+
+    def __init__(self, d: dict[str, Any], source: str, prefix: str = "") -> None:
+        self.d, self.source, self.prefix = d, source, prefix
+
+    def fail(self, key: str, value: object, want: str) -> NoReturn:
+        raise UserError(
+            f"{self.source}: {self.prefix}{key} is {value!r}; it must be {want}; fix config.json"
+        )
+
+    def whole(self, key: str, default: int | None | object = _REQUIRED, minimum: int = 1) -> Any:
+        """A whole number >= minimum (a float with no fraction counts); `default` when absent
+        or null."""
+        value = self.d.get(key)
+        if value is None:
+            if default is _REQUIRED:
+                raise UserError(
+                    f"{self.source}: missing field '{self.prefix}{key}'; "
+                    "is this a Llama-family config?"
+                )
+            return default
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value, ok = int(value), True
+        if not ok or not minimum <= value < self.LIMIT:
+            self.fail(key, value, f"a whole number from {minimum} to {self.LIMIT - 1:,}")
+        return value
+
+    def number(self, key: str, default: float | object = _REQUIRED) -> Any:
+        """A finite number > 0; `default` when absent or null."""
+        value = self.d.get(key)
+        if value is None:
+            if default is _REQUIRED:
+                raise UserError(
+                    f"{self.source}: missing field '{self.prefix}{key}'; add it to config.json"
+                )
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(key, value, "a number above 0")
+        if not (math.isfinite(value) and value > 0):
+            self.fail(key, value, "a finite number above 0")
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.d.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.fail(key, value, "true or false")
+        return value
+
+
+def _rope_fields(f: Fields) -> tuple[float, dict[str, Any] | None]:
     """Rope theta and scaling from either the classic or the transformers-5 layout."""
+    d = f.d
     params = d.get("rope_parameters") or {}
+    if not isinstance(params, dict):
+        f.fail("rope_parameters", params, "an object")
+    theta = f.number("rope_theta", default=None)
+    if theta is None:
+        theta = Fields(params, f.source, "rope_parameters.").number("rope_theta", default=1e4)
     scaling = d.get("rope_scaling") or None
-    theta = float(d.get("rope_theta") or params.get("rope_theta") or 10000.0)
     if scaling is None and params.get("rope_type", "default") != "default":
         scaling = {k: v for k, v in params.items() if k != "rope_theta"}
-    if scaling is not None:
-        kind = scaling.get("rope_type") or scaling.get("type") or "default"
-        if kind not in SUPPORTED_ROPE_TYPES:
-            raise UserError(
-                f"rope scaling {kind!r} is not supported; "
-                f"use a model with rope type {', '.join(SUPPORTED_ROPE_TYPES)}"
-            )
-        scaling = {**scaling, "rope_type": kind}
-        if kind == "default":
-            scaling = None
+    if scaling is None:
+        return theta, None
+    if not isinstance(scaling, dict):
+        f.fail("rope_scaling", scaling, "an object (or null)")
+    kind = scaling.get("rope_type") or scaling.get("type") or "default"
+    if kind not in SUPPORTED_ROPE_TYPES:
+        raise UserError(
+            f"{f.source}: rope scaling {kind!r} is not supported; "
+            f"use a model with rope type {', '.join(SUPPORTED_ROPE_TYPES)}"
+        )
+    if kind == "default":
+        return theta, None
+    rope = Fields(scaling, f.source, "rope_scaling.")
+    scaling = {**scaling, "rope_type": kind, "factor": rope.number("factor")}
+    if kind == "llama3":
+        for key in ("low_freq_factor", "high_freq_factor", "original_max_position_embeddings"):
+            scaling[key] = rope.number(key)
+        if scaling["high_freq_factor"] <= scaling["low_freq_factor"]:
+            rope.fail("high_freq_factor", scaling["high_freq_factor"], "above low_freq_factor")
     return theta, scaling
 
 
-def load_config_json(path: Path) -> dict[str, Any]:
+def load_config_json(path: Path) -> object:
+    """The parsed config.json; a missing, unreadable or malformed file is one line."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: not found; a model directory needs config.json") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; config.json must be a file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; fix or re-download it") from None
     except json.JSONDecodeError as e:
         raise UserError(
             f"{path}: malformed JSON at line {e.lineno}; fix or re-download it"
         ) from None
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror}; check the file") from None
 
 
 _LLAMA3_1_ROPE = {
