@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import threading
 import time
 
 import psutil
+from machine import cpu_model
 
 from engine.channel import EventQueue
 from engine.commands import StartProfile, Stop
@@ -31,16 +30,6 @@ from engine.profiling.request import CaptureRequest
 from engine.runner import Runner
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
-        )
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
-
-
 def measure(
     model: str,
     minutes: float,
@@ -49,12 +38,19 @@ def measure(
     captures: int = 0,
 ) -> dict[str, object]:
     """Captures every `every` seconds for `minutes`, or exactly `captures` of them."""
-    cfg = RunConfig(
-        model=model,
-        batch_sizes=batch_sizes,
-        warmup=False,
-        trace_dir=tempfile.mkdtemp(prefix="capmem-"),
-    )
+    with tempfile.TemporaryDirectory(prefix="capmem-") as trace_dir:  # traces: ~40 MB each
+        return _measure(model, minutes, every, batch_sizes, captures, trace_dir)
+
+
+def _measure(
+    model: str,
+    minutes: float,
+    every: float,
+    batch_sizes: tuple[int, ...],
+    captures: int,
+    trace_dir: str,
+) -> dict[str, object]:
+    cfg = RunConfig(model=model, batch_sizes=batch_sizes, warmup=False, trace_dir=trace_dir)
     events = EventQueue()
     holder: dict[str, Runner] = {}
 

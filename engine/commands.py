@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.config import RunConfig
+from engine.config import RunConfig, validate_shape
+from engine.footprint import Sized, check_shape_fits
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,14 @@ class StartProfile(Command):
 @dataclass(frozen=True)
 class StopProfile(Command):
     pass
+
+
+def checked_sweep(cmd: SetSweep, cfg: RunConfig, engine: Sized, held: int = 0) -> RunConfig:
+    """The config `cmd` asks for, each new shape checked against the model's positions and
+    the memory there is (a UserError naming the fix otherwise)."""
+    new = cmd.applied_to(cfg)
+    for b, i, o in new.sweep():
+        validate_shape(b, i, o, engine.config)
+        if (b, i, o) not in cfg.sweep():
+            check_shape_fits(engine, b, i, o, held)
+    return new

@@ -102,11 +102,20 @@ class NpuDevice(TorchDevice):
 
 
 def peak_rss() -> int:
-    """The process's peak RSS in bytes (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    """This process's peak RSS in bytes. On Linux, VmHWM: ru_maxrss survives execve and
+    starts at the RSS of whatever ran before it in the process (with vfork, a big parent's),
+    so a child of a 1 GB pytest reported 1 GB before it allocated anything."""
     import resource
     import sys
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak if sys.platform == "darwin" else peak * 1024
 
 

@@ -143,6 +143,15 @@ class RunSkipped(Event):
 
 
 @dataclass(frozen=True)
+class SweepChanged(Event):
+    """The engine took a new sweep (SetSweep); it runs from the next run on."""
+
+    batch_sizes: tuple[int, ...]
+    input_lens: tuple[int, ...]
+    output_lens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Notice(Event):
     """A one-line message for the user (a rejected command, a hint)."""
 

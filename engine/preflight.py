@@ -11,14 +11,19 @@ from pathlib import Path
 
 from engine.config import ModelConfig, RunConfig, validate_shape
 from engine.errors import UserError
-from engine.loader import choose_backend, mlx_installed
+from engine.footprint import DTYPE_BYTES, available_bytes, check_fits, model_fix, run_need
+from engine.loader import choose_backend, metal_available, mlx_installed
 from engine.models.weights import resolve_model
 from engine.profiling.controller import check_trace_dir
 
 
-def preflight(cfg: RunConfig) -> ModelConfig:
+def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
     """Raise a UserError naming the fix for the first thing that cannot work; return the
-    model's config (read from the preset or the directory's config.json and headers)."""
+    model's config (read from the preset or the directory's config.json and headers).
+
+    Memory: the weights plus every shape of the sweep must fit (`infertop bench`), or with
+    `every_shape=False` the weights plus the smallest shape (the live screen, which skips a
+    shape that does not fit when its turn comes and says so)."""
     if cfg.threads is not None and cfg.threads < 1:
         raise UserError(f"--threads {cfg.threads} is invalid; use 1 or more")
     backend = choose_backend(cfg.backend)
@@ -38,10 +43,31 @@ def preflight(cfg: RunConfig) -> ModelConfig:
     model, _ = resolve_model(cfg.model)
     for b, i, o in cfg.sweep():
         validate_shape(b, i, o, model)
+    kind = device.kind if backend == "torch" else ("metal" if metal_available() else "cpu")
+    check_memory(cfg, model, kind, every_shape)
     check_trace_dir(Path(cfg.trace_dir))
     if cfg.result_filename:
         check_result_file(Path(cfg.result_filename))
     return model
+
+
+def check_memory(cfg: RunConfig, model: ModelConfig, device_kind: str, every_shape: bool) -> None:
+    """The weights and the sweep's shapes against what the device can give, before any of it
+    is allocated (on Linux an allocation too big is not refused: the process is killed)."""
+    if cfg.dtype not in DTYPE_BYTES:
+        return  # an unknown dtype is refused, with its fix, when the engine loads
+    packed = device_kind == "cpu" and cfg.dtype == "float32"
+    available = available_bytes(device_kind)
+    weights = run_need(model, cfg.dtype, [(1, 1, 1)], packed)
+    check_fits(weights, available, f"{model.name} in {cfg.dtype}", model_fix(cfg.dtype))
+    shapes = cfg.sweep()
+    for b, i, o in shapes if every_shape else [min(shapes, key=lambda s: s[0] * (s[1] + s[2]))]:
+        check_fits(
+            run_need(model, cfg.dtype, [(b, i, o)], packed),
+            available,
+            f"{model.name} in {cfg.dtype} at batch {b}, input {i}, output {o}",
+            "use a smaller --batch-size or shorter lengths",
+        )
 
 
 def check_result_file(path: Path) -> None:

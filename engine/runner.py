@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.backend import Engine
-from engine.commands import Command, Pause, Resume, SetSweep, StartProfile, Stop, StopProfile
-from engine.config import RunConfig, validate_shape
+from engine.commands import (
+    Command,
+    Pause,
+    Resume,
+    SetSweep,
+    StartProfile,
+    Stop,
+    StopProfile,
+    checked_sweep,
+)
+from engine.config import RunConfig, kv_cache_bytes, validate_shape
 from engine.errors import UserError
 from engine.events import (
     DecodeStep,
@@ -25,9 +34,12 @@ from engine.events import (
     RunSkipped,
     RunStarted,
     StateChanged,
+    SweepChanged,
 )
+from engine.footprint import DTYPE_BYTES, check_shape_fits
 from engine.profiling.controller import ProfileController
 from engine.results import append_result
+from engine.text import plural
 
 Sink = Callable[[Event], None]
 
@@ -70,6 +82,8 @@ class Runner:
         self.steps_done = 0  # decode steps ever run, warmup excluded
         self.prefills_done = 0
         self.results: list[RunResult] = []
+        self._prepared: tuple[int, int] | None = None  # (batch, length) of the KV cache
+        self._skipped: set[tuple[int, int, int]] = set()  # shapes too big, said once
         self.profiler = profiler or ProfileController(
             sink,
             cfg.trace_dir,
@@ -100,20 +114,27 @@ class Runner:
             self.profiler.stop()
 
     def _set_sweep(self, cmd: SetSweep) -> None:
-        new = cmd.applied_to(self.cfg)
         try:
-            for b, i, o in new.sweep():
-                validate_shape(b, i, o, self.engine.config)
+            self.cfg = checked_sweep(cmd, self.cfg, self.engine, self._held_bytes())
         except UserError as e:
-            self.sink(Notice(str(e), "error"))
+            self.sink(Notice(f"{e} (the sweep is unchanged)", "error"))
             return
-        self.cfg = new
-        self.sink(
-            Notice(
-                f"next runs: batch {list(new.batch_sizes)}, "
-                f"input {list(new.input_lens)}, output {list(new.output_lens)}"
-            )
-        )
+        self.sink(SweepChanged(self.cfg.batch_sizes, self.cfg.input_lens, self.cfg.output_lens))
+
+    def _held_bytes(self) -> int:
+        """The KV cache allocated for the last shape: given back before the next one."""
+        if self._prepared is None:
+            return 0
+        b, length = self._prepared
+        return kv_cache_bytes(self.engine.config, b, length, DTYPE_BYTES[self.engine.dtype_name])
+
+    def fits(self, b: int, i: int, o: int) -> str | None:
+        """None when the shape fits in memory now; else the one line that says it does not."""
+        try:
+            check_shape_fits(self.engine, b, i, o, self._held_bytes())
+        except UserError as e:
+            return str(e)
+        return None
 
     def step_boundary(self) -> None:
         """Apply pending commands; while paused, wait here (only for commands)."""
@@ -134,6 +155,10 @@ class Runner:
             yield from self.cfg.sweep()
             if not self.repeat:
                 return
+            if all(s in self._skipped for s in self.cfg.sweep()):
+                self.paused = True  # nothing fits: wait for a smaller sweep (- or r)
+                self.sink(StateChanged("paused"))
+                self.step_boundary()
 
     def run(self) -> list[RunResult]:
         """Warm up, then run the sweep. Returns the results of the completed runs."""
@@ -174,7 +199,14 @@ class Runner:
         self.sink(LoadProgress("warming up", o, o))
 
     def run_shape(self, b: int, i: int, o: int) -> RunResult | None:
-        """One timed run; an out-of-memory failure skips it with an event and the loop goes on."""
+        """One timed run. A shape that does not fit in memory is skipped before anything is
+        allocated (said once); an out-of-memory failure skips it too; the loop goes on."""
+        reason = self.fits(b, i, o)
+        if reason is not None:
+            if (b, i, o) not in self._skipped:
+                self._skipped.add((b, i, o))
+                self.sink(RunSkipped(b, i, o, reason))
+            return None
         try:
             return self._timed_run(b, i, o)
         except StopRequested:
@@ -195,6 +227,7 @@ class Runner:
     def _timed_run(self, b: int, i: int, o: int) -> RunResult:
         engine, sink, clock = self.engine, self.sink, time.perf_counter
         engine.prepare(b, i + o)
+        self._prepared = (b, i + o)
         prompts = engine.random_prompts(b, i, self.cfg.seed)
         run = self.run_index
         prof = self.profiler
@@ -233,10 +266,22 @@ class Runner:
         result = RunResult(self.cfg.run_name, b, i, o, prefill, tuple(decode), captured)
         self.results.append(result)
         if self.cfg.result_filename and not captured:  # profiler overhead stays out of the JSONL
-            append_result(Path(self.cfg.result_filename), result)
+            self._write_result(Path(self.cfg.result_filename), result)
         self.run_index += 1
         sink(RunDone(run, result))
         return result
+
+    def _write_result(self, path: Path, result: RunResult) -> None:
+        """Append the run to the result file; a failed write (a full disk) stops the sweep
+        with one line, and every line written before it stays whole."""
+        try:
+            append_result(path, result)
+        except OSError as e:
+            kept = sum(not r.captured for r in self.results) - 1
+            raise UserError(
+                f"--result-filename {path}: {e.strerror or e}; free space and run again "
+                f"({plural(kept, 'earlier run')} kept in it)"
+            ) from None
 
     def _profiled(
         self, stage: str, shape: tuple[int, int, int], fn: Callable[..., Any], *args: Any

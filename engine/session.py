@@ -14,10 +14,17 @@ from pathlib import Path
 
 from engine.backend import Engine, MemoryStats, ready_event
 from engine.channel import EventQueue
-from engine.commands import Command, Resume, SetSweep, StartProfile, Stop
+from engine.commands import Command, Resume, SetSweep, StartProfile, Stop, checked_sweep
 from engine.config import RunConfig
 from engine.errors import UserError
-from engine.events import EngineError, LoadProgress, Notice, ProfileFailed, StateChanged
+from engine.events import (
+    EngineError,
+    LoadProgress,
+    Notice,
+    ProfileFailed,
+    StateChanged,
+    SweepChanged,
+)
 from engine.loader import load_engine
 from engine.runner import Runner, StopRequested
 
@@ -151,9 +158,14 @@ class Session:
             cmd = self.commands.get()
             if isinstance(cmd, Stop):
                 return False
-            if isinstance(cmd, SetSweep):
-                self.cfg = cmd.applied_to(self.cfg)
-                self.events.put(Notice(f"next runs: batch {list(self.cfg.batch_sizes)}"))
+            if isinstance(cmd, SetSweep) and self.engine is not None:
+                try:
+                    self.cfg = checked_sweep(cmd, self.cfg, self.engine)
+                except UserError as e:
+                    self.events.put(Notice(f"{e} (the sweep is unchanged)", "error"))
+                    continue
+                cfg = self.cfg
+                self.events.put(SweepChanged(cfg.batch_sizes, cfg.input_lens, cfg.output_lens))
             if isinstance(cmd, StartProfile):
                 self.events.put(
                     ProfileFailed("the engine is stopped by an error; resume (space), then capture")

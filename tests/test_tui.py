@@ -14,7 +14,7 @@ import pytest
 from engine.channel import EventQueue
 from engine.commands import SetSweep
 from engine.config import RunConfig
-from engine.events import RESULT_KEYS, Event, RunStarted
+from engine.events import RESULT_KEYS, Event, RunStarted, SweepChanged
 from engine.session import Session
 from tests.helpers import replay_app, until
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
@@ -316,9 +316,13 @@ async def test_minus_merging_into_an_existing_size_says_so() -> None:
     async with app.run_test(size=SIZE) as pilot:
         app.drain()
         await pilot.press("right")  # bs 4
-        await pilot.press("minus", "minus")  # 4 -> 2 -> 1, which is in the sweep
-        await pilot.pause()
-        assert app.batch_sizes == [1]
+        await pilot.press("minus")  # 4 -> 2: sent; the tabs change when the engine takes it
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(1, 2))
+        assert app.batch_sizes == [1, 4]
+        app.session.events.put(SweepChanged((1, 2), (32,), (24,)))  # the engine's answer
+        app.drain()
+        await until(pilot, lambda: app.batch_sizes == [1, 2] and app.selected_batch == 2)
+        await pilot.press("minus")  # 2 -> 1, which is in the sweep already
         assert app.session.sent[-1] == SetSweep(batch_sizes=(1,))
         assert any("already in the sweep" in n.message for n in app._notifications)
 
