@@ -6,6 +6,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from engine.backend import ready_event
 from engine.config import RunConfig, human_count
@@ -24,6 +25,7 @@ from engine.events import (
 )
 from engine.loader import load_engine
 from engine.preflight import preflight
+from engine.profiling.naming import sweep_stale_temps
 from engine.runner import Runner
 from engine.text import plural
 
@@ -107,6 +109,7 @@ def run_bench(cfg: RunConfig) -> int:
     """Load, check the sweep against the model, run it; exit 2 on bad input."""
     try:
         preflight(cfg)
+        sweep_stale_temps(Path(cfg.trace_dir))  # what writers killed mid-save left behind
         print(f"Loading {cfg.model} ...", file=sys.stderr)
         engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))
     except UserError as e:
@@ -123,6 +126,9 @@ def run_bench(cfg: RunConfig) -> int:
     with terminate_as_interrupt():
         try:
             runner.run()
+        except UserError as e:  # the result file could not be written (a full disk)
+            print(f"infertop bench: error: {e}", file=sys.stderr)
+            code = 1
         except Interrupted as e:
             # the runner has saved any active capture; results were appended run by run
             print(

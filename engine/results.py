@@ -15,12 +15,25 @@ def append_result(path: Path, result: RunResult) -> None:
 
 
 def append_results(path: Path, results: Iterable[RunResult]) -> None:
-    """Append one JSON line per result and fsync, so a crash loses at most the run in flight."""
-    lines = "".join(json.dumps(r.to_json_dict()) + "\n" for r in results)
+    """Append one JSON line per result and fsync, so a crash loses at most the run in flight.
+    A write that fails (a full disk) is undone: the file keeps only whole lines."""
+    lines = "".join(json.dumps(r.to_json_dict()) + "\n" for r in results).encode()
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(lines)
-        f.flush()
-        os.fsync(f.fileno())
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        before = os.fstat(fd).st_size
+        try:
+            view = memoryview(lines)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, before)
+            except OSError:
+                pass  # nothing more can be done; the caller reports the first error
+            raise
+    finally:
+        os.close(fd)

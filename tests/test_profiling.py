@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ from engine.events import (
     TraceSaved,
 )
 from engine.profiling.controller import ProfileController
-from engine.profiling.naming import safe_name, trace_stem, unique_path
+from engine.profiling.naming import safe_name, sweep_stale_temps, trace_stem, unique_path
 from engine.profiling.request import CaptureRequest
 from engine.runner import Runner
 from engine.session import Session
@@ -274,7 +275,7 @@ def slow_export(path):
         print("SAVING", flush=True)
         time.sleep(60)
 cap.prof.export_chrome_trace = slow_export
-cap.stop_and_save(lambda m: None)
+cap.stop_and_save(lambda m: None, 1)
 """
 
 
@@ -286,7 +287,13 @@ def test_kill_9_during_a_save_leaves_no_file_under_a_final_name(tmp_path: Path) 
     p.kill()
     p.wait(timeout=10)
     leftovers = [f.name for f in tmp_path.iterdir()]
-    assert leftovers and all(name.startswith(".tmp-") for name in leftovers), leftovers
+    assert leftovers and all(name.startswith(f".tmp-{p.pid}-") for name in leftovers), leftovers
+    # the next start (bench or the live screen) removes a dead writer's temporaries, and
+    # leaves a live one's alone
+    live = tmp_path / f".tmp-{os.getpid()}-abcdef-x.trace.json.gz"
+    live.write_bytes(b"being written")
+    assert sorted(p.name for p in sweep_stale_temps(tmp_path)) == sorted(leftovers)
+    assert list(tmp_path.iterdir()) == [live]
 
 
 # -- NPU through a double of torch_npu (tests/doubles, mirrors the 2.14.0 wheel) ------------
@@ -311,7 +318,7 @@ def test_npu_capture_passes_the_exact_arguments(torch_npu_double, tmp_path: Path
 
     cap = NpuCapture(CaptureRequest(name="npu", record_shapes=True))
     cap.start(tmp_path, "npu-all-bs1-in1-out1-20260101-000000-abcdef")
-    saved = cap.stop_and_save(lambda m: None)
+    saved = cap.stop_and_save(lambda m: None, 1)
     calls = dict((name, args) for name, args in torch_npu_double.profiler.CALLS)
     p = torch_npu_double.profiler
     cfg_args = calls["_ExperimentalConfig"]
@@ -400,7 +407,7 @@ def test_metal_capture_gets_a_fresh_gputrace_and_is_stopped(
     mx = MetalDouble()
     cap = MetalCapture(mx)
     cap.start(tmp_path, "mac-decode-bs1-in1-out1-20260101-000000-abcdef")
-    (saved,) = cap.stop_and_save(lambda m: None)
+    (saved,) = cap.stop_and_save(lambda m: None, 1)
     assert [c[0] for c in mx.calls] == ["start_capture", "stop_capture"]
     assert saved.path.name == "mac-decode-bs1-in1-out1-20260101-000000-abcdef.gputrace"
     assert saved.path.is_dir() and saved.kind == "metal"

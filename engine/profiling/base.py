@@ -28,8 +28,9 @@ class Capture(Protocol):
 
     def annotate(self, name: str) -> AbstractContextManager[object]: ...
 
-    def stop_and_save(self, progress: Progress) -> list[SavedTrace]:
-        """Stop, write the trace under a temporary name and publish it; return what was saved."""
+    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
+        """Stop, write the trace under a temporary name, check it holds the `steps` captured,
+        and publish it; return what was saved (all of it, or raise and publish nothing)."""
         ...
 
     def abandon(self) -> None:

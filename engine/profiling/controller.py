@@ -13,6 +13,7 @@ capture is busy leaves that capture alone and says so (a Notice).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -153,19 +154,23 @@ class ProfileController:
         return True
 
     def finish(self, reason: str) -> list[SavedTrace]:
-        """Stop and save everything captured; errors become a one-line message."""
+        """Stop and save everything captured, all of it or nothing: a failure removes what
+        this save already published and is one line."""
         req, steps = self.request, self.steps
         assert req is not None
         saved: list[SavedTrace] = []
         try:
             if self.capture is not None:
-                saved += self.capture.stop_and_save(lambda m: self.sink(ProfileSaving(m)))
+                saved += self.capture.stop_and_save(lambda m: self.sink(ProfileSaving(m)), steps)
             if self.timeline is not None:
                 self.sink(ProfileSaving("writing the step timeline"))
                 saved.append(self.timeline.save(self.trace_dir, self._stem))
         except (OSError, UserError, RuntimeError) as e:
             if self.capture is not None:
                 self.capture.abandon()
+            for s in saved:
+                _remove(s.path)
+            saved = []
             detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.sink(
                 Notice(
@@ -193,16 +198,34 @@ class ProfileController:
 
 
 def check_trace_dir(path: Path) -> None:
-    """The trace directory exists (created if need be) and takes new files; else a UserError
-    naming the fix. Checked before a run starts and again when a capture is armed."""
+    """The trace directory exists (created if need be) and takes new files (tried, not
+    guessed from permissions, which root bypasses and read-only mounts ignore); else a
+    UserError naming the fix. Checked before a run starts and again when a capture is armed."""
+    if path.is_symlink() and not path.exists():
+        raise UserError(
+            f"--trace-dir {path} is a dangling symlink; point it at a directory or pass another"
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise UserError(f"--trace-dir {path} is a file; pass a directory") from None
     except OSError as e:
         raise UserError(f"--trace-dir {path}: {e.strerror}; pass a writable directory") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError(f"--trace-dir {path} is not writable; pass a writable directory")
+    probe = path / f".tmp-{os.getpid()}-probe"
+    try:
+        probe.open("x").close()
+        probe.unlink()
+    except OSError as e:
+        raise UserError(
+            f"--trace-dir {path} is not writable ({e.strerror}); pass a writable directory"
+        ) from None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def size_of(path: Path) -> int:

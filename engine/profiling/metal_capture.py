@@ -7,7 +7,6 @@ for a capture there is a clear error, and a .gputrace is reported only if it was
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.profiling.base import Progress, SavedTrace
-from engine.profiling.naming import publish, unique_path
+from engine.profiling.naming import publish, temp_path_for, unique_path
 
 CAPTURE_ENV = "MTL_CAPTURE_ENABLED"
 
@@ -46,13 +45,13 @@ class MetalCapture:
 
     def start(self, directory: Path, stem: str) -> None:
         self.final = unique_path(directory, stem, "gputrace")
-        self.tmp = directory / f".tmp-{secrets.token_hex(3)}-{self.final.name}"  # must not exist
+        self.tmp = temp_path_for(self.final)  # must not exist
         self.mx.metal.start_capture(str(self.tmp))
 
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return nullcontext()
 
-    def stop_and_save(self, progress: Progress) -> list[SavedTrace]:
+    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
         assert self.final is not None and self.tmp is not None
         progress("stopping the Metal capture")
         self.mx.metal.stop_capture()

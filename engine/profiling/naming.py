@@ -2,7 +2,8 @@
 
 Names are made safe (no separators, no `..`, no control characters, bounded length), salted
 so two processes never collide, and files are written under a temporary name in the same
-directory and renamed when complete, so a crash never leaves a half file under a final name.
+directory and renamed when complete, so a crash never leaves a half file under a final name;
+the temporary names carry the writer's pid, so the next start removes a dead writer's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import time
 import unicodedata
 from pathlib import Path
@@ -58,9 +60,32 @@ def unique_path(directory: Path, stem: str, ext: str) -> Path:
     return path
 
 
-def temp_path_for(final: Path) -> Path:
-    """A hidden sibling in the same directory (so the rename is atomic)."""
-    return final.with_name(f"{TMP_PREFIX}{final.name}.{os.getpid()}.{secrets.token_hex(2)}")
+def temp_path_for(final: Path, suffix: str = "") -> Path:
+    """A hidden sibling in the same directory (so the rename is atomic), named for the
+    writer's pid (so a later start can tell a dead writer's leftovers): `.tmp-PID-SALT-NAME`.
+    `suffix` is appended (a tool that writes by suffix, such as gzip, sees the final one)."""
+    return final.with_name(f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(3)}-{final.name}{suffix}")
+
+
+def sweep_stale_temps(directory: Path) -> list[Path]:
+    """Remove the temporary files and folders of writers that are gone (killed mid-save);
+    return what was removed. Those of live processes are left alone."""
+    import psutil
+
+    removed = []
+    for path in directory.glob(f"{TMP_PREFIX}*"):
+        pid = path.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def publish(tmp: Path, final: Path) -> Path:
@@ -75,14 +100,33 @@ def publish(tmp: Path, final: Path) -> Path:
     return final
 
 
+def write_new(path: Path, data: bytes) -> None:
+    """Write a new file and fsync it (a full disk raises here, not later)."""
+    with path.open("xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_bytes_atomically(final: Path, data: bytes) -> Path:
     tmp = temp_path_for(final)
     try:
-        with tmp.open("xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        write_new(tmp, data)
         return publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def publish_all(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """Publish each (temporary, final) pair; if one fails, unpublish those before it: the
+    files of one save appear together or not at all."""
+    done: list[Path] = []
+    try:
+        for tmp, final in pairs:
+            done.append(publish(tmp, final))
+    except BaseException:
+        for path in done:
+            path.unlink(missing_ok=True)
+        raise
+    return done

@@ -7,7 +7,6 @@ The NPU-only `experimental_config` is built here and nowhere else.
 from __future__ import annotations
 
 import csv
-import secrets
 import shutil
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from torch.profiler import record_function
 
 from engine.profiling.base import Progress, SavedTrace, TopOps
-from engine.profiling.naming import publish, unique_path
+from engine.profiling.naming import publish, temp_path_for, unique_path
 from engine.profiling.request import CaptureRequest
 
 
@@ -64,7 +63,7 @@ class NpuCapture:
         import torch_npu
 
         self.final = unique_path(directory, stem, "ascend_pt")
-        self.tmp = directory / f".tmp-{secrets.token_hex(3)}-{self.final.name}"
+        self.tmp = temp_path_for(self.final)
         self.tmp.mkdir()
         # tensorboard_trace_handler fixes the output folder for the process when called
         self.prof = torch_npu.profiler.profile(**profiler_kwargs(self.request, self.tmp))
@@ -73,7 +72,7 @@ class NpuCapture:
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return record_function(name)
 
-    def stop_and_save(self, progress: Progress) -> list[SavedTrace]:
+    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
         assert self.final is not None and self.tmp is not None
         progress("stopping the NPU profiler and parsing its data (can take a while)")
         self.prof.stop()  # runs on_trace_ready: the handler writes and parses into tmp

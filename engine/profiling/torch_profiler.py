@@ -6,7 +6,10 @@ Only generic torch.profiler arguments are built here; NPU-only keywords such as
 
 from __future__ import annotations
 
-import secrets
+import gzip
+import json
+import os
+import shutil
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,9 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, record_function
 
+from engine.errors import UserError
 from engine.profiling.base import Progress, SavedTrace, TopOps
-from engine.profiling.naming import publish, unique_path, write_bytes_atomically
+from engine.profiling.naming import publish_all, temp_path_for, unique_path, write_new
 from engine.profiling.request import CaptureRequest
 
 TOP_OPS = 15
@@ -45,12 +49,10 @@ class TorchCapture:
         self.cuda_profiler = "cuda_profiler" in request.activities and device_kind == "cuda"
         self.prof = torch.profiler.profile(**profiler_kwargs(request, device_kind))
         self.final: Path | None = None
-        self.tmp: Path | None = None
+        self.temps: list[Path] = []
 
     def start(self, directory: Path, stem: str) -> None:
         self.final = unique_path(directory, stem, "trace.json.gz")
-        # the temporary name keeps the suffix: export_chrome_trace gzips by suffix
-        self.tmp = self.final.with_name(f".tmp-{secrets.token_hex(3)}-{self.final.name}")
         self.prof.start()
         if self.cuda_profiler:  # brackets the capture for Nsight Systems' cudaProfilerApi
             torch.cuda.profiler.start()
@@ -58,33 +60,74 @@ class TorchCapture:
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return record_function(name)
 
-    def stop_and_save(self, progress: Progress) -> list[SavedTrace]:
-        assert self.final is not None and self.tmp is not None
+    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
+        """Export into the trace dir (not $TMPDIR: torch's own .gz export writes the JSON
+        there and ignores a failed write), check it holds the captured steps, gzip it, and
+        publish it with its ops table, or nothing."""
+        final = self.final
+        assert final is not None
         if self.cuda_profiler:
             torch.cuda.profiler.stop()
         progress("stopping the profiler")
         self.prof.stop()
         progress("writing the trace")
-        try:
-            self.prof.export_chrome_trace(str(self.tmp))
-            publish(self.tmp, self.final)
-        finally:
-            self.tmp.unlink(missing_ok=True)
+        raw = self._temp(final, ".json")
+        self.temps.append(raw.with_name(raw.name + ".tmp"))  # Kineto writes there, then renames
+        self.prof.export_chrome_trace(str(raw))
+        progress("checking the trace")
+        check_trace(raw, steps)
+        gz = self._temp(final)
+        gzip_file(raw, gz)
         progress("summarising ops")
         averages = self.prof.key_averages()
-        table = averages.table(sort_by=self.sort_key, row_limit=100)
-        ops_path = self.final.with_name(self.final.name.removesuffix(".trace.json.gz") + ".ops.txt")
-        write_bytes_atomically(ops_path, table.encode())
+        ops_final = final.with_name(final.name.removesuffix(".trace.json.gz") + ".ops.txt")
+        ops = self._temp(ops_final)
+        write_new(ops, averages.table(sort_by=self.sort_key, row_limit=100).encode())
+        published = publish_all([(gz, final), (ops, ops_final)])
+        self._remove_temps()
         top = top_ops(averages, self.device_kind)
-        return [SavedTrace(self.final, "torch", top), SavedTrace(ops_path, "ops", top)]
+        return [SavedTrace(published[0], "torch", top), SavedTrace(published[1], "ops", top)]
+
+    def _temp(self, final: Path, suffix: str = "") -> Path:
+        path = temp_path_for(final, suffix)
+        self.temps.append(path)
+        return path
+
+    def _remove_temps(self) -> None:
+        for path in self.temps:
+            path.unlink(missing_ok=True)
+        self.temps = []
 
     def abandon(self) -> None:
         try:
             self.prof.stop()
         except Exception:  # noqa: BLE001 - already stopped or never started
             pass
-        if self.tmp:
-            self.tmp.unlink(missing_ok=True)
+        self._remove_temps()
+
+
+def check_trace(path: Path, steps: int) -> None:
+    """The exported trace parses and holds an annotation for every captured step; else a
+    UserError (the profiler ignores a failed write and leaves a short or empty file)."""
+    try:
+        with path.open("rb") as f:
+            events = json.load(f).get("traceEvents", [])
+    except (OSError, ValueError, AttributeError) as e:
+        detail = e.strerror if isinstance(e, OSError) else "incomplete or unreadable"
+        raise UserError(f"the profiler's trace is {detail} (a full disk?)") from None
+    found = {e.get("name") for e in events if str(e.get("name", "")).startswith("infertop.")}
+    if len(found) < steps:
+        raise UserError(
+            f"the profiler's trace holds {len(found)} of the {steps} captured steps (a full disk?)"
+        )
+
+
+def gzip_file(src: Path, dst: Path) -> None:
+    with src.open("rb") as fin, dst.open("xb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+        shutil.copyfileobj(fin, out, 1 << 20)
+        out.close()  # the gzip trailer before the fsync
+        raw.flush()
+        os.fsync(raw.fileno())
 
 
 def top_ops(averages: Any, device_kind: str, n: int = TOP_OPS) -> TopOps:
