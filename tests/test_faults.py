@@ -103,71 +103,121 @@ def test_bench_signal_keeps_results_and_the_active_capture(
         assert json.load(f)["traceEvents"]
 
 
-@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux for a real terminal")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_tui_signal_saves_capture_and_results_and_exits_0(
-    tmp_path: Path, wide_model: Path, sig
-) -> None:
-    session = f"infertop-test-{sig.name.lower()}-{time.monotonic_ns()}"
-    status_file, traces = tmp_path / "status", tmp_path / "traces"
-    cmd = (
-        f"{sys.executable} -m tui.cli --model {wide_model} --batch-size 1 --input-len 8 "
-        f"--output-len 64 --trace-dir {traces}; echo $? > {status_file}"
-    )
+class AppInTmux:
+    """The live screen on the wide model in a real terminal (tmux), recording a capture."""
 
-    def tmux(*args: str) -> str:
+    def __init__(self, model: Path, traces: Path) -> None:
+        self.name = f"infertop-test-{time.monotonic_ns()}"
+        self.status, self.traces = traces.parent / f"status-{self.name}", traces
+        cmd = (
+            f"{sys.executable} -m tui.cli --model {model} --batch-size 1 --input-len 8 "
+            f"--output-len 64 --trace-dir {traces}; echo $? > {self.status}; sleep 60"
+        )
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "sh",
+                "-c",
+                cmd,
+            ],
+            check=True,
+        )
+
+    def tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout
 
-    def app_processes() -> list[psutil.Process]:
-        return [
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def start_capture(self) -> psutil.Process:
+        """Wait for a completed run (results to save), start a capture, and return the app's
+        process once the capture records."""
+        wait_for(lambda: "● running" in self.screen(), 60, "running")
+        wait_for(lambda: re.search(r"runs\s+[1-9]", self.screen()), 60, "a completed run")
+        self.tmux("send-keys", "-t", self.name, "p")
+        wait_for(lambda: "Start a capture" in self.screen(), 10, "the capture dialog")
+        self.tmux("send-keys", "-t", self.name, "Enter")
+        # recording, not just armed: a capture cancelled before it starts saves nothing
+        wait_for(lambda: re.search(r"REC [\d,]+ steps?", self.screen()), 20, "REC n steps")
+        (app,) = [
             p
             for p in psutil.process_iter(["cmdline"])
-            if (cmd := p.info["cmdline"] or []) and "tui.cli" in cmd and str(traces) in cmd
+            if (cmd := p.info["cmdline"] or []) and "tui.cli" in cmd and str(self.traces) in cmd
         ]
+        return app
 
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "sh", "-c", cmd],
-        check=True,
-    )
+    def terminal_modes(self) -> str:
+        """The pane's alternate screen and mouse reporting flags: "0 0 0" once restored."""
+        return self.tmux(
+            "display", "-p", "-t", self.name,
+            "#{alternate_on} #{mouse_any_flag} #{mouse_button_flag}",
+        ).strip()  # fmt: skip
+
+    def close(self) -> None:
+        self.tmux("kill-session", "-t", self.name)
+
+    def saved_everything(self) -> None:
+        (trace,) = final_traces(self.traces)
+        with gzip.open(trace, "rt") as f:
+            assert json.load(f)["traceEvents"]
+        (exported,) = self.traces.glob("infertop-results-*.jsonl")
+        rows = lines(exported)
+        assert rows and all(tuple(r) == RESULT_KEYS for r in rows)
+        assert not list(self.traces.glob(".tmp-*"))
+
+
+needs_tmux = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux for a terminal")
+
+
+@needs_tmux
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT])
+def test_tui_signal_saves_capture_and_results_and_restores_the_terminal(
+    tmp_path: Path, wide_model: Path, sig
+) -> None:
+    term = AppInTmux(wide_model, tmp_path / "traces")
     try:
-        wait_for(lambda: "● running" in tmux("capture-pane", "-p", "-t", session), 60, "running")
-        # a run has completed (the Prefill panel counts them): there are results to save
-        wait_for(
-            lambda: re.search(r"runs\s+[1-9]", tmux("capture-pane", "-p", "-t", session)),
-            60,
-            "a completed run",
-        )
-        tmux("send-keys", "-t", session, "p")
-        wait_for(
-            lambda: "Start a capture" in tmux("capture-pane", "-p", "-t", session),
-            10,
-            "the capture dialog",
-        )
-        tmux("send-keys", "-t", session, "Enter")
-        try:
-            # recording, not just armed: a capture cancelled before it starts saves nothing
-            wait_for(
-                lambda: re.search(r"REC [\d,]+ steps?", tmux("capture-pane", "-p", "-t", session)),
-                20,
-                "REC n steps",
-            )
-        except AssertionError:
-            print(tmux("capture-pane", "-p", "-t", session))
-            raise
-        wait_for(lambda: len(app_processes()) == 1, 5, "the app's process")
-        app_processes()[0].send_signal(sig)
+        app = term.start_capture()
+        assert term.terminal_modes() != "0 0 0"  # the app has the alternate screen and mouse
+        app.send_signal(sig)
         t0 = time.monotonic()
-        wait_for(status_file.exists, 10, "exit")
+        wait_for(term.status.exists, 10, "exit")
         assert time.monotonic() - t0 < 5
-        assert status_file.read_text().strip() == "0"
+        assert term.status.read_text().strip() == "0"
+        wait_for(lambda: term.terminal_modes() == "0 0 0", 5, "the terminal restored")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    (trace,) = final_traces(traces)
-    with gzip.open(trace, "rt") as f:
-        assert json.load(f)["traceEvents"]
-    (exported,) = traces.glob("infertop-results-*.jsonl")
-    rows = lines(exported)
-    assert rows and all(tuple(r) == RESULT_KEYS for r in rows)
+        term.close()
+    term.saved_everything()
+
+
+@needs_tmux
+def test_closing_the_terminal_during_a_capture_exits_within_5_s_ten_times(
+    tmp_path: Path, wide_model: Path
+) -> None:
+    """tmux kill-pane is what a dropped SSH link does: the terminal goes, its pty stays open
+    with nobody reading, Textual's writer blocks on it. The app hung in 8 of 9 tries."""
+    for attempt in range(10):
+        term = AppInTmux(wide_model, tmp_path / f"traces{attempt}")
+        try:
+            app = term.start_capture()
+        except BaseException:
+            term.close()
+            raise
+        t0 = time.monotonic()
+        term.tmux("kill-pane", "-t", term.name)
+        gone, alive = psutil.wait_procs([app], timeout=5)
+        took = time.monotonic() - t0
+        for p in alive:
+            p.kill()
+        assert not alive, f"attempt {attempt + 1}: still running {took:.1f} s after the pane went"
+        term.saved_everything()
 
 
 async def test_engine_exception_is_shown_logged_and_the_capture_saved(tmp_path: Path) -> None:

@@ -275,3 +275,11 @@ def test_screenshot_svgs_are_converted_as_a_terminal_draws_them() -> None:
     assert fixed.startswith('<svg xml:space="preserve" ')  # leading blanks are kept
     assert fixed.count("<text") == 4  # the braille run is placed glyph by glyph
     assert 'x="46.6"' in fixed and 'x="58.8"' in fixed
+
+
+def test_without_a_terminal_the_live_screen_refuses_and_points_to_bench(tmp_path: Path) -> None:
+    """`infertop </dev/null` opened a screen nobody could quit but with a signal."""
+    done = infertop("--model", "tiny", "--trace-dir", str(tmp_path))  # stdin: /dev/null
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert "needs a terminal" in line and "stdin is not one" in line and "infertop bench" in line

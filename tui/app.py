@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import signal
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -37,6 +37,7 @@ from engine.events import (
     RunSkipped,
     Sample,
     StateChanged,
+    SweepChanged,
     TraceSaved,
 )
 from engine.profiling.controller import open_ended_cap
@@ -47,6 +48,7 @@ from engine.session import append_to_log, log_path
 from engine.stats import LiveStats
 from engine.sysmon import SystemMonitor, SystemSample
 from engine.text import plural
+from tui import leaving
 from tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
 from tui.keys import bindings
 from tui.messages import BatchSelected
@@ -105,6 +107,7 @@ class InfertopApp(App[int]):
         self.batch_sizes = list(self.cfg.batch_sizes)
         self.system: SystemSample | None = None
         self.capture = ""  # "" | requested | armed | recording | saving
+        self.select_next = 0  # the batch tab to select when the engine takes the new sweep
         self.saving_line = ""
         self.last_export: Path | None = None
         self.exported = 0  # results in the last export
@@ -112,6 +115,9 @@ class InfertopApp(App[int]):
         self.crash: str | None = None  # the one line printed after a crash
         self._last_system = 0.0
         self._short = False
+        self._leaving = False
+        self._restore_signals: Callable[[], None] | None = None
+        self._loop_ref: asyncio.AbstractEventLoop
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -140,10 +146,9 @@ class InfertopApp(App[int]):
         if self.start_worker:
             self.run_worker(self.session.run, thread=True, name="engine", exit_on_error=False)
         self.set_interval(1.0 / self.refresh_hz, self.drain)
-        if self.handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, lambda s=sig: asyncio.ensure_future(self.hang_up(s)))
+        self._loop_ref = asyncio.get_running_loop()
+        if self.handle_signals:  # SIGTERM, SIGHUP, SIGQUIT: save and leave (tui/leaving.py)
+            self._restore_signals = leaving.install(self)
         self.query_one("#batches", Tabs).focus()
         self.repaint(changed=True)
 
@@ -165,6 +170,8 @@ class InfertopApp(App[int]):
     # -- the timer ------------------------------------------------------------------------
     def drain(self) -> None:
         """Fold every queued engine event into the statistics, then repaint once."""
+        if self._leaving:
+            return
         events = self.session.events.drain()
         for ev in events:
             if not isinstance(ev, Sample):
@@ -204,6 +211,12 @@ class InfertopApp(App[int]):
                 self.notify(message, severity=_SEVERITY.get(level, "information"))
             case RunSkipped(reason=reason):
                 self.notify(reason, severity="error", timeout=8)
+            case SweepChanged(batch_sizes=sizes):
+                if list(sizes) != self.batch_sizes:
+                    keep = self.select_next if self.select_next in sizes else self.selected_batch
+                    select = keep if keep in sizes else sizes[0]
+                    # one rebuild after another (each awaits the old tabs' removal)
+                    self.call_later(self.set_batch_sizes, list(sizes), select)
             case ProfileArmed(stage=stage, steps=steps):
                 self.capture = "armed"
                 window = plural(steps, "step") if steps else "until p"
@@ -302,8 +315,10 @@ class InfertopApp(App[int]):
         sizes = list(dict.fromkeys(new if b == old else b for b in self.batch_sizes))
         if new in self.batch_sizes:
             self.notify(f"batch size {new} is already in the sweep: bs {old} merges into it")
+        # the tabs change when the engine takes the sweep (SweepChanged): it may refuse one
+        # that does not fit in memory, and says why
+        self.select_next = new
         self.session.send(SetSweep(batch_sizes=tuple(sizes)))
-        await self.set_batch_sizes(sizes, select=new)
 
     async def set_batch_sizes(self, sizes: list[int], select: int) -> None:
         """Rebuild the batch tabs; the old ones are gone before the new ones mount (their
@@ -398,8 +413,9 @@ class InfertopApp(App[int]):
         if path is not None:
             self.notify(f"{plural(self.exported, 'result')} → {path}")
 
-    def export_results(self) -> Path | None:
-        """Write every run result kept so far to a new JSONL file in the trace dir."""
+    def export_results(self, quiet: bool = False) -> Path | None:
+        """Write every run result kept so far to a new JSONL file in the trace dir; a
+        failure is a notification, or (quiet: from another thread) a farewell line."""
         results = list(self.stats.results)
         directory = Path(self.cfg.trace_dir)
         try:
@@ -407,9 +423,11 @@ class InfertopApp(App[int]):
             path = unique_path(directory, results_stem(self.cfg.run_name), "jsonl")
             append_results(path, results)
         except OSError as e:
-            self.notify(
-                f"export failed: {e.strerror or e}; pass a writable --trace-dir", severity="error"
-            )
+            message = f"export failed: {e.strerror or e}; pass a writable --trace-dir"
+            if quiet:
+                self.farewell.append(f"infertop: {message}")
+            else:
+                self.notify(message, severity="error")
             return None
         self.last_export, self.exported = path, len(results)
         return path
@@ -424,7 +442,7 @@ class InfertopApp(App[int]):
             return 1 if self.error.traceback else 2
         return 0
 
-    def keep_results(self) -> None:
+    def keep_results(self, quiet: bool = False) -> None:
         """On the way out: make sure the results are on disk, and say where (or why the
         engine never ran)."""
         if self.error is not None and self.error.fatal:
@@ -436,7 +454,7 @@ class InfertopApp(App[int]):
                 f"infertop: {plural(n, 'result')} appended to {self.cfg.result_filename}"
             )
         elif n > self.exported:
-            path = self.export_results()
+            path = self.export_results(quiet)
             if path is not None:
                 self.farewell.append(f"infertop: {plural(n, 'result')} saved to {path}")
         elif self.last_export is not None:
@@ -447,18 +465,29 @@ class InfertopApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
 
-    async def hang_up(self, sig: int) -> None:
-        """SIGTERM or SIGHUP (an SSH link that dropped): save the capture and the results,
-        then exit (status 0 unless the engine never ran), within a few seconds."""
+    # -- leaving on a signal (tui/leaving.py runs these from its own thread) --------------
+    def prepare_to_leave(self, timeout: float) -> int:
+        """Stop the engine (an active capture is saved), fold in the last events and keep
+        the results; returns the exit status. Touches no widget: the screen may be stuck."""
+        self._leaving = True  # the timer's drain stands aside
         self.state = "stopping"
-        await asyncio.to_thread(self.session.stop, 4.0)
-        self.drain()  # fold in the last results and the saved traces
-        self.keep_results()
-        self.exit(return_code=self.exit_status())
+        self.session.stop(timeout)
+        events = self.session.events.drain()
+        self.stats.apply(events)
+        self.keep_results(quiet=True)
+        return self.exit_status()
+
+    def leave(self, status: int) -> None:
+        self._loop_ref.call_soon_threadsafe(lambda: self.exit(return_code=status))
+
+    def terminal_attrs(self) -> list[object] | None:
+        return getattr(self._driver, "attrs_before", None)
 
     def on_unmount(self) -> None:
         # However the app ends (q, an exception, a test failure), the engine thread stops.
         self.session.stop(timeout=2.0)
+        if self._restore_signals is not None:
+            self._restore_signals()
 
     async def action_quit(self) -> None:
         self.state = "stopping"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from engine.cli import OneLineParser, add_run_args, run_config
 from engine.errors import UserError
 from engine.preflight import preflight
+from engine.profiling.naming import sweep_stale_temps
 from engine.session import Session, log_path
 
 if TYPE_CHECKING:
@@ -51,7 +52,14 @@ def launch(argv: list[str]) -> int:
         parser.error(f"--refresh {args.refresh} is out of range; use 0.5 to 30")
     cfg = run_config(args)
     try:
-        preflight(cfg)  # bad input: one line and status 2 before a screen opens
+        preflight(cfg, every_shape=False)  # bad input: one line, status 2, before a screen
+        sweep_stale_temps(Path(cfg.trace_dir))  # what writers killed mid-save left behind
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            which = "stdin" if not sys.stdin.isatty() else "stdout"
+            raise UserError(
+                f"the live screen needs a terminal and {which} is not one; run it in a "
+                "terminal, or use `infertop bench` in scripts and CI"
+            )
     except UserError as e:
         print(f"infertop: error: {e}", file=sys.stderr)
         return 2
@@ -71,7 +79,8 @@ def run_app(app: InfertopApp, log: Path, headless: bool = False) -> int:
     if app.crash:
         print(app.crash, file=sys.stderr)
         return app.return_code or 1
-    for line in app.farewell:
+    lines, app.farewell = app.farewell, []  # said once (a signal's thread may say them too)
+    for line in lines:
         print(line)
     return app.return_code or 0
 
