@@ -21,13 +21,13 @@ import time
 import psutil
 from machine import cpu_model
 
-from engine.channel import EventQueue
-from engine.commands import StartProfile, Stop
-from engine.config import RunConfig
-from engine.events import ProfileFailed, ProfileStopped
-from engine.loader import load_engine
-from engine.profiling.request import CaptureRequest
-from engine.runner import Runner
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import StartProfile, Stop
+from infertop.engine.config import RunConfig
+from infertop.engine.events import ProfileFailed, ProfileStopped
+from infertop.engine.loader import load_engine
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.runner import Runner
 
 
 def measure(

@@ -49,11 +49,11 @@ from transformers import (
 )
 from transformers import __version__ as transformers_version
 
-from engine.config import PRESETS, RunConfig, human_count
-from engine.events import Event
-from engine.models import torch_llama
-from engine.runner import Runner
-from engine.torch_engine import TorchEngine
+from infertop.engine.config import PRESETS, RunConfig, human_count
+from infertop.engine.events import Event
+from infertop.engine.models import torch_llama
+from infertop.engine.runner import Runner
+from infertop.engine.torch_engine import TorchEngine
 
 INPUT_LEN = 128
 OUTPUT_LEN = 32

@@ -30,11 +30,11 @@ SHAPES = [  # model, batch, input, output
 ONE = """
 import json, sys
 import psutil, torch  # the runtime is in the level before loading, not in the estimate
-from engine.config import RunConfig
-from engine.devices import peak_rss
-from engine.footprint import run_need
-from engine.loader import load_engine
-from engine.runner import Runner
+from infertop.engine.config import RunConfig
+from infertop.engine.devices import peak_rss
+from infertop.engine.footprint import run_need
+from infertop.engine.loader import load_engine
+from infertop.engine.runner import Runner
 model, b, i, o = sys.argv[1], *map(int, sys.argv[2:])
 base = psutil.Process().memory_info().rss
 cfg = RunConfig(model=model, batch_sizes=(b,), input_lens=(i,), output_lens=(o,), warmup=False)

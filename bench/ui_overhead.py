@@ -26,11 +26,11 @@ from typing import TypeVar
 import psutil
 import torch
 
-from engine.config import RunConfig
-from engine.runner import Runner
-from engine.session import Session
-from engine.torch_engine import TorchEngine
-from tui.app import InfertopApp
+from infertop.engine.config import RunConfig
+from infertop.engine.runner import Runner
+from infertop.engine.session import Session
+from infertop.engine.torch_engine import TorchEngine
+from infertop.tui.app import InfertopApp
 
 T = TypeVar("T")
 POLL_S = 0.002  # between capture-pane polls: the key-to-screen figures' resolution
@@ -126,7 +126,7 @@ def key_to_screen(samples: int) -> list[float]:
     session = "infertop-bench"
     trace_dir = tempfile.mkdtemp()
     cmd = (
-        f"{sys.executable} -m tui.cli --model tiny --batch-size 1 --input-len 16 "
+        f"{sys.executable} -m infertop --model tiny --batch-size 1 --input-len 16 "
         f"--output-len 256 --trace-dir {trace_dir}"
     )
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from engine.config import ModelConfig
-from engine.events import EngineReady
+from infertop.engine.config import ModelConfig
+from infertop.engine.events import EngineReady
 
 Progress = Callable[[int, int], None]  # (done, total) while loading
 

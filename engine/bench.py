@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.backend import ready_event
-from engine.config import RunConfig, human_count
-from engine.errors import UserError
-from engine.events import (
+from infertop.engine.backend import ready_event
+from infertop.engine.config import RunConfig, human_count
+from infertop.engine.errors import UserError
+from infertop.engine.events import (
     EngineReady,
     Event,
     LoadProgress,
@@ -23,11 +23,11 @@ from engine.events import (
     RunSkipped,
     TraceSaved,
 )
-from engine.loader import load_engine
-from engine.preflight import preflight
-from engine.profiling.naming import sweep_stale_temps
-from engine.runner import Runner
-from engine.text import plural
+from infertop.engine.loader import load_engine
+from infertop.engine.preflight import preflight
+from infertop.engine.profiling.naming import sweep_stale_temps
+from infertop.engine.runner import Runner
+from infertop.engine.text import plural
 
 
 def _print_event(ev: Event) -> None:

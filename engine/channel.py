@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from engine.events import Event, Sample
+from infertop.engine.events import Event, Sample
 
 
 class EventQueue:

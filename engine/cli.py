@@ -7,9 +7,17 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from engine.config import BACKENDS, DEFAULT_PRESET, DEVICES, DTYPES, PRESETS, RunConfig, human_count
-from engine.errors import UserError
-from engine.profiling.request import ACTIVITIES, STAGES, CaptureRequest
+from infertop.engine.config import (
+    BACKENDS,
+    DEFAULT_PRESET,
+    DEVICES,
+    DTYPES,
+    PRESETS,
+    RunConfig,
+    human_count,
+)
+from infertop.engine.errors import UserError
+from infertop.engine.profiling.request import ACTIVITIES, STAGES, CaptureRequest
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -284,7 +292,7 @@ def main(argv: list[str]) -> int:
         )
         return 0
     args = bench_parser().parse_args(argv[1:])
-    from engine.bench import run_bench
+    from infertop.engine.bench import run_bench
 
     try:
         request = profile_request(args)

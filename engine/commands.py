@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.config import RunConfig, validate_shape
-from engine.footprint import Sized, check_shape_fits
+from infertop.engine.config import RunConfig, validate_shape
+from infertop.engine.footprint import Sized, check_shape_fits
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class SetSweep(Command):
 
 @dataclass(frozen=True)
 class StartProfile(Command):
-    """Arm a capture (engine.profiling.request.CaptureRequest); it starts at a step boundary."""
+    """Arm a capture (profiling.request.CaptureRequest); it starts at a step boundary."""
 
     request: object
 

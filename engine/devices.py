@@ -11,8 +11,8 @@ import os
 import psutil
 import torch
 
-from engine.backend import MemoryStats
-from engine.errors import UserError
+from infertop.engine.backend import MemoryStats
+from infertop.engine.errors import UserError
 
 
 class TorchDevice:

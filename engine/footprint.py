@@ -19,8 +19,8 @@ from typing import Protocol
 
 import psutil
 
-from engine.config import ModelConfig, kv_cache_bytes
-from engine.errors import UserError
+from infertop.engine.config import ModelConfig, kv_cache_bytes
+from infertop.engine.errors import UserError
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 SLACK = 64 << 20  # allocator and framework overhead of a load, measured at 20-50 MiB

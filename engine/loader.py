@@ -6,10 +6,10 @@ import importlib.util
 import os
 from collections.abc import Callable
 
-from engine.backend import Engine, Progress
-from engine.config import RunConfig
-from engine.errors import UserError
-from engine.profiling.metal_capture import enable_capture_env
+from infertop.engine.backend import Engine, Progress
+from infertop.engine.config import RunConfig
+from infertop.engine.errors import UserError
+from infertop.engine.profiling.metal_capture import enable_capture_env
 
 
 def mlx_installed() -> bool:
@@ -49,10 +49,10 @@ def load_engine(
         enable_capture_env()  # before mlx is imported: Metal reads it at start-up
         if cfg.threads is not None:  # Accelerate's BLAS on macOS (the Linux wheel's is serial)
             os.environ["VECLIB_MAXIMUM_THREADS"] = str(cfg.threads)
-        from engine.mlx_engine import MlxEngine
+        from infertop.engine.mlx_engine import MlxEngine
 
         return MlxEngine.load(cfg.model, cfg.dtype, seed=cfg.seed, progress=progress)
-    from engine.torch_engine import TorchEngine
+    from infertop.engine.torch_engine import TorchEngine
 
     if cfg.threads is not None:
         import torch

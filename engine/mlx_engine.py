@@ -10,10 +10,10 @@ import os
 
 import mlx.core as mx
 
-from engine.backend import MemoryStats, Progress
-from engine.errors import UserError
-from engine.models.mlx_llama import MX_DTYPES, MlxLlama
-from engine.models.weights import resolve_model
+from infertop.engine.backend import MemoryStats, Progress
+from infertop.engine.errors import UserError
+from infertop.engine.models.mlx_llama import MX_DTYPES, MlxLlama
+from infertop.engine.models.weights import resolve_model
 
 
 class MlxDevice:

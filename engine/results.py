@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.events import RunResult
+from infertop.engine.events import RunResult
 
 
 def append_result(path: Path, result: RunResult) -> None:

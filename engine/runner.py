@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.backend import Engine
-from engine.commands import (
+from infertop.engine.backend import Engine
+from infertop.engine.commands import (
     Command,
     Pause,
     Resume,
@@ -21,9 +21,9 @@ from engine.commands import (
     StopProfile,
     checked_sweep,
 )
-from engine.config import RunConfig, kv_cache_bytes, validate_shape
-from engine.errors import UserError
-from engine.events import (
+from infertop.engine.config import RunConfig, kv_cache_bytes, validate_shape
+from infertop.engine.errors import UserError
+from infertop.engine.events import (
     DecodeStep,
     Event,
     LoadProgress,
@@ -36,10 +36,10 @@ from engine.events import (
     StateChanged,
     SweepChanged,
 )
-from engine.footprint import DTYPE_BYTES, check_shape_fits
-from engine.profiling.controller import ProfileController
-from engine.results import append_result
-from engine.text import plural
+from infertop.engine.footprint import DTYPE_BYTES, check_shape_fits
+from infertop.engine.profiling.controller import ProfileController
+from infertop.engine.results import append_result
+from infertop.engine.text import plural
 
 Sink = Callable[[Event], None]
 

@@ -12,12 +12,12 @@ import threading
 import traceback
 from pathlib import Path
 
-from engine.backend import Engine, MemoryStats, ready_event
-from engine.channel import EventQueue
-from engine.commands import Command, Resume, SetSweep, StartProfile, Stop, checked_sweep
-from engine.config import RunConfig
-from engine.errors import UserError
-from engine.events import (
+from infertop.engine.backend import Engine, MemoryStats, ready_event
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import Command, Resume, SetSweep, StartProfile, Stop, checked_sweep
+from infertop.engine.config import RunConfig
+from infertop.engine.errors import UserError
+from infertop.engine.events import (
     EngineError,
     LoadProgress,
     Notice,
@@ -25,8 +25,8 @@ from engine.events import (
     StateChanged,
     SweepChanged,
 )
-from engine.loader import load_engine
-from engine.runner import Runner, StopRequested
+from infertop.engine.loader import load_engine
+from infertop.engine.runner import Runner, StopRequested
 
 log = logging.getLogger("infertop")
 

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from engine.events import DecodeStep, Event, PrefillDone, RunDone, RunResult, RunStarted
+from infertop.engine.events import DecodeStep, Event, PrefillDone, RunDone, RunResult, RunStarted
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

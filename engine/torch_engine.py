@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from engine.backend import MemoryStats, Progress
-from engine.devices import TorchDevice, select_device
-from engine.errors import UserError
-from engine.models.compiled_decode import CompiledDecode
-from engine.models.torch_llama import TorchLlama
-from engine.models.weights import resolve_model
+from infertop.engine.backend import MemoryStats, Progress
+from infertop.engine.devices import TorchDevice, select_device
+from infertop.engine.errors import UserError
+from infertop.engine.models.compiled_decode import CompiledDecode
+from infertop.engine.models.torch_llama import TorchLlama
+from infertop.engine.models.weights import resolve_model
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

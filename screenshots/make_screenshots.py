@@ -19,9 +19,9 @@ from pathlib import Path
 
 from svg_to_png import to_png  # beside this script
 
-from engine.config import DEFAULT_PRESET, RunConfig
-from engine.session import Session
-from tui.app import InfertopApp
+from infertop.engine.config import DEFAULT_PRESET, RunConfig
+from infertop.engine.session import Session
+from infertop.tui.app import InfertopApp
 
 HERE = Path(__file__).resolve().parent
 SIZE = (130, 42)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from textual.pilot import Pilot
 
+from infertop.tui.app import InfertopApp
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
-from tui.app import InfertopApp
 
 
 async def until(pilot: Pilot[int], pred: Callable[[], object], timeout: float = 60.0) -> None:

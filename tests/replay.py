@@ -9,12 +9,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from engine import events as ev_mod
-from engine.backend import MemoryStats
-from engine.channel import EventQueue
-from engine.commands import Command, Stop
-from engine.config import RunConfig
-from engine.sysmon import SystemSample
+from infertop.engine import events as ev_mod
+from infertop.engine.backend import MemoryStats
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import Command, Stop
+from infertop.engine.config import RunConfig
+from infertop.engine.sysmon import SystemSample
 
 DATA = Path(__file__).parent / "data" / "tiny_events.json"
 CONFIG = RunConfig(model="tiny", batch_sizes=(1, 4), input_lens=(32,), output_lens=(24,))
@@ -75,11 +75,11 @@ def record() -> None:
     the stream holds profiled steps and the traces it saved, under ./traces)."""
     import tempfile
 
-    from engine.backend import ready_event
-    from engine.events import StateChanged
-    from engine.profiling.request import CaptureRequest
-    from engine.runner import Runner
-    from engine.torch_engine import TorchEngine
+    from infertop.engine.backend import ready_event
+    from infertop.engine.events import StateChanged
+    from infertop.engine.profiling.request import CaptureRequest
+    from infertop.engine.runner import Runner
+    from infertop.engine.torch_engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     events: list[ev_mod.Event] = [StateChanged("loading"), ready_event(engine)]

@@ -17,11 +17,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from engine.cli import main as cli_main
-from engine.config import ModelConfig
-from engine.errors import UserError
-from engine.models.weights import expected_shapes
-from engine.torch_engine import TorchEngine
+from infertop.engine.cli import main as cli_main
+from infertop.engine.config import ModelConfig
+from infertop.engine.errors import UserError
+from infertop.engine.models.weights import expected_shapes
+from infertop.engine.torch_engine import TorchEngine
 
 CFG = ModelConfig(
     model_type="llama",
@@ -60,7 +60,7 @@ def write_file(path: Path, header: object | bytes, body: bytes) -> None:
 
 def bench(model: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", "bench", "--model", str(model), "--batch-size", "1",
+        [sys.executable, "-m", "infertop", "bench", "--model", str(model), "--batch-size", "1",
          "--input-len", "4", "--output-len", "2", "--no-warmup", *extra],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig
-from engine.errors import UserError
+from infertop.engine.config import RunConfig
+from infertop.engine.errors import UserError
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", "bench", *args],
+        [sys.executable, "-m", "infertop", "bench", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -40,7 +40,7 @@ def test_device_and_profile_errors_are_one_line_exit_2(args: list[str], needle: 
 
 
 def test_mlx_backend_without_mlx_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import loader
+    from infertop.engine import loader
 
     monkeypatch.setattr(loader, "mlx_installed", lambda: False)
     with pytest.raises(UserError, match=r"pip install 'infertop\[mlx\]'"):
@@ -50,9 +50,9 @@ def test_mlx_backend_without_mlx_names_the_install(monkeypatch: pytest.MonkeyPat
 def test_a_batch_that_does_not_fit_is_skipped_and_the_next_run_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from engine.events import RunDone, RunSkipped
-    from engine.runner import Runner
-    from engine.torch_engine import TorchEngine
+    from infertop.engine.events import RunDone, RunSkipped
+    from infertop.engine.runner import Runner
+    from infertop.engine.torch_engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     real = engine.prepare
@@ -81,7 +81,7 @@ def test_nothing_listens_on_a_network_port(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "infertop",
             "bench",
             "--model",
             "tiny",

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import RESULT_KEYS
+from infertop.engine.events import RESULT_KEYS
 
 
 def infertop(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "infertop", *args],
         capture_output=True,
         text=True,
         timeout=180,

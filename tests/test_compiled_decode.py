@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.channel import EventQueue
-from engine.config import RunConfig
-from engine.errors import UserError
-from engine.events import Event, LoadProgress
-from engine.loader import load_engine
-from engine.session import Session
-from engine.torch_engine import TorchEngine
+from infertop.engine.channel import EventQueue
+from infertop.engine.config import RunConfig
+from infertop.engine.errors import UserError
+from infertop.engine.events import Event, LoadProgress
+from infertop.engine.loader import load_engine
+from infertop.engine.session import Session
+from infertop.engine.torch_engine import TorchEngine
+from infertop.tui.app import InfertopApp
+from infertop.tui.panels import DecodePanel, HeaderBar
 from tests.test_parity_torch import STEPS, hf_greedy
-from tui.app import InfertopApp
-from tui.panels import DecodePanel, HeaderBar
 
 KINDS = ["llama", "qwen2", "qwen3"]
 needs_compiler = pytest.mark.skipif(
@@ -95,7 +95,7 @@ def test_compile_is_for_torch_on_the_cpu() -> None:
 def test_bench_compile_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "bench", "--model", "tiny", "--compile"]
+        [sys.executable, "-m", "infertop", "bench", "--model", "tiny", "--compile"]
         + ["--batch-size", "1", "3", "--input-len", "8", "--output-len", "4"]
         + ["--result-filename", str(out)],
         capture_output=True,
@@ -114,7 +114,7 @@ def test_no_compiler_is_one_line_naming_the_fix(tmp_path: Path) -> None:
         os.environ, CXX=str(tmp_path / "no-such-g++"), TORCHINDUCTOR_FORCE_DISABLE_CACHES="1"
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "bench", "--model", "tiny", "--compile"],
+        [sys.executable, "-m", "infertop", "bench", "--model", "tiny", "--compile"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import Notice, ProfileStopped, TraceSaved
-from engine.profiling.controller import ProfileController
-from engine.profiling.request import CaptureRequest
+from infertop.engine.events import Notice, ProfileStopped, TraceSaved
+from infertop.engine.profiling.controller import ProfileController
+from infertop.engine.profiling.request import CaptureRequest
 
 needs_prlimit = pytest.mark.skipif(not shutil.which("prlimit"), reason="needs util-linux prlimit")
 
@@ -24,7 +24,7 @@ needs_prlimit = pytest.mark.skipif(not shutil.which("prlimit"), reason="needs ut
 def bench(*args: str, fsize: int | None = None, env: dict[str, str] | None = None):  # noqa: ANN201
     limit = ["prlimit", f"--fsize={fsize}"] if fsize else []
     return subprocess.run(
-        [*limit, sys.executable, "-m", "tui.cli", "bench", "--model", "tiny", "--no-warmup",
+        [*limit, sys.executable, "-m", "infertop", "bench", "--model", "tiny", "--no-warmup",
          "--input-len", "8", *args],
         capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )  # fmt: skip
@@ -74,7 +74,7 @@ def test_a_full_disk_never_publishes_a_trace_and_leaves_no_temporaries(tmp_path:
 def test_a_save_that_fails_half_way_publishes_none_of_it(tmp_path: Path) -> None:
     """The torch trace was written, then the timeline beside it hit a full disk: both go,
     and the capture says one thing (it said "not saved" while the trace stayed)."""
-    from engine.profiling import timeline
+    from infertop.engine.profiling import timeline
 
     events: list[object] = []
     ctl = ProfileController(events.append, tmp_path, "cpu")

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.events import RESULT_KEYS
+from infertop.engine.events import RESULT_KEYS
 
 
 def wait_for(pred, timeout: float, what: str) -> None:
@@ -38,8 +38,8 @@ def wide_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from engine.config import ModelConfig
-    from engine.models.weights import expected_shapes
+    from infertop.engine.config import ModelConfig
+    from infertop.engine.models.weights import expected_shapes
 
     cfg = ModelConfig(
         model_type="llama",
@@ -78,7 +78,7 @@ def test_bench_signal_keeps_results_and_the_active_capture(
         "--profile --profile-start-step 250 --profile-steps 120 --profile-activities cpu"
     )
     p = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *args.split()],
+        [sys.executable, "-m", "infertop", *args.split()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -110,7 +110,7 @@ class AppInTmux:
         self.name = f"infertop-test-{time.monotonic_ns()}"
         self.status, self.traces = traces.parent / f"status-{self.name}", traces
         cmd = (
-            f"{sys.executable} -m tui.cli --model {model} --batch-size 1 --input-len 8 "
+            f"{sys.executable} -m infertop --model {model} --batch-size 1 --input-len 8 "
             f"--output-len 64 --trace-dir {traces}; echo $? > {self.status}; sleep 60"
         )
         subprocess.run(
@@ -150,7 +150,7 @@ class AppInTmux:
         (app,) = [
             p
             for p in psutil.process_iter(["cmdline"])
-            if (cmd := p.info["cmdline"] or []) and "tui.cli" in cmd and str(self.traces) in cmd
+            if (cmd := p.info["cmdline"] or []) and "infertop" in cmd and str(self.traces) in cmd
         ]
         return app
 
@@ -223,12 +223,12 @@ def test_closing_the_terminal_during_a_capture_exits_within_5_s_ten_times(
 async def test_engine_exception_is_shown_logged_and_the_capture_saved(tmp_path: Path) -> None:
     import threading
 
-    from engine.commands import StartProfile
-    from engine.config import RunConfig
-    from engine.profiling.request import CaptureRequest
-    from engine.session import Session
-    from engine.torch_engine import TorchEngine
-    from tui.app import InfertopApp
+    from infertop.engine.commands import StartProfile
+    from infertop.engine.config import RunConfig
+    from infertop.engine.profiling.request import CaptureRequest
+    from infertop.engine.session import Session
+    from infertop.engine.torch_engine import TorchEngine
+    from infertop.tui.app import InfertopApp
 
     engine = TorchEngine.load("tiny", device="cpu")
     fail = threading.Event()
@@ -286,9 +286,9 @@ def test_disk_full_during_a_save_is_a_message_and_leaves_no_file(tmp_path: Path)
     (a size-limited mount needs privileges CI may not have)."""
     import errno
 
-    from engine.events import Notice, ProfileStopped, TraceSaved
-    from engine.profiling.controller import ProfileController
-    from engine.profiling.request import CaptureRequest
+    from infertop.engine.events import Notice, ProfileStopped, TraceSaved
+    from infertop.engine.profiling.controller import ProfileController
+    from infertop.engine.profiling.request import CaptureRequest
 
     events = []
     ctl = ProfileController(events.append, tmp_path, "cpu")
@@ -319,7 +319,7 @@ def test_a_crash_loses_at_most_the_run_in_flight(tmp_path: Path, wide_model: Pat
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "infertop",
             "bench",
             "--model",
             str(wide_model),

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig
-from engine.events import RunSkipped
-from engine.session import Session
+from infertop.engine.config import RunConfig
+from infertop.engine.events import RunSkipped
+from infertop.engine.session import Session
+from infertop.tui.app import InfertopApp
 from tests.helpers import until
 from tests.test_tui import RecordingQueue
-from tui.app import InfertopApp
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "memory_estimate.py"
 
@@ -52,7 +52,7 @@ import subprocess, sys
 big = bytearray(1 << 30)  # touched: 1 GiB of RSS in the parent
 for k in range(0, len(big), 4096):
     big[k] = 1
-child = "from engine.devices import peak_rss; print(peak_rss())"
+child = "from infertop.engine.devices import peak_rss; print(peak_rss())"
 print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout)
 """
     done = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True)
@@ -71,7 +71,7 @@ def test_too_big_is_refused_before_anything_is_allocated(tmp_path: Path) -> None
     limit = ["prlimit", f"--as={8 << 30}"] if shutil.which("prlimit") else []
     procs = [
         subprocess.Popen(
-            [*limit, sys.executable, "-m", "tui.cli", *args, "--trace-dir", str(tmp_path)],
+            [*limit, sys.executable, "-m", "infertop", *args, "--trace-dir", str(tmp_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,

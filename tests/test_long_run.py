@@ -10,16 +10,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.channel import EventQueue
-from engine.commands import StartProfile, Stop
-from engine.config import RunConfig
-from engine.events import ProfileStopped, TraceSaved
-from engine.profiling.request import CaptureRequest
-from engine.runner import Runner
-from engine.session import Session
-from engine.torch_engine import TorchEngine
-from tui.app import InfertopApp
-from tui.panels import HeaderBar
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import StartProfile, Stop
+from infertop.engine.config import RunConfig
+from infertop.engine.events import ProfileStopped, TraceSaved
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.runner import Runner
+from infertop.engine.session import Session
+from infertop.engine.torch_engine import TorchEngine
+from infertop.tui.app import InfertopApp
+from tests.helpers import until
 
 
 @pytest.mark.slow
@@ -42,13 +42,8 @@ async def test_50k_decode_steps_in_the_tui(tmp_path: Path) -> None:
         while session.steps_done < 70_000:
             await pilot.pause(0.5)
         rss_end = proc.memory_info().rss
-        t0 = time.perf_counter()
-        await pilot.press("space")
-        while "pausing" not in str(app.query_one(HeaderBar)._content) and app.state != "paused":
-            await pilot.pause(0.001)
-        key_ms = (time.perf_counter() - t0) * 1e3
-        while app.state != "paused":
-            await pilot.pause(0.05)
+        await pilot.press("space")  # still answers after 50k steps (latency: bench/ui_overhead.py)
+        await until(pilot, lambda: app.state == "paused")
         app.drain()
         runner = session.runner
         assert runner is not None
@@ -57,7 +52,6 @@ async def test_50k_decode_steps_in_the_tui(tmp_path: Path) -> None:
         assert seen + session.events.dropped == produced  # every sample shown or counted
         await pilot.press("q")
     assert (rss_end - rss_start) / 2**20 < 20, f"RSS grew {(rss_end - rss_start) / 2**20:.1f} MiB"
-    assert key_ms < 100, f"key took {key_ms:.0f} ms"
 
 
 @pytest.mark.slow

@@ -15,11 +15,11 @@ import torch
 
 mx = pytest.importorskip("mlx.core")
 
-from engine.config import RunConfig  # noqa: E402
-from engine.events import RESULT_KEYS  # noqa: E402
-from engine.mlx_engine import MlxEngine  # noqa: E402
-from engine.runner import Runner  # noqa: E402
-from engine.torch_engine import TorchEngine  # noqa: E402
+from infertop.engine.config import RunConfig  # noqa: E402
+from infertop.engine.events import RESULT_KEYS  # noqa: E402
+from infertop.engine.mlx_engine import MlxEngine  # noqa: E402
+from infertop.engine.runner import Runner  # noqa: E402
+from infertop.engine.torch_engine import TorchEngine  # noqa: E402
 
 STEPS = 16
 
@@ -60,7 +60,7 @@ def test_bench_on_mlx_writes_the_same_keys(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "infertop",
             "bench",
             "--backend",
             "mlx",
@@ -88,8 +88,8 @@ def test_bench_on_mlx_writes_the_same_keys(tmp_path: Path) -> None:
 
 
 async def test_tui_runs_on_mlx(tmp_path: Path) -> None:
-    from engine.session import Session
-    from tui.app import InfertopApp
+    from infertop.engine.session import Session
+    from infertop.tui.app import InfertopApp
 
     cfg = RunConfig(
         model="tiny",
@@ -113,7 +113,7 @@ async def test_tui_runs_on_mlx(tmp_path: Path) -> None:
 
 def test_a_decode_step_is_timed_with_its_evaluation() -> None:
     """MLX is lazy: without mx.eval a step would look nearly free."""
-    from engine.config import ModelConfig
+    from infertop.engine.config import ModelConfig
 
     cfg = ModelConfig(
         model_type="llama",
@@ -127,7 +127,7 @@ def test_a_decode_step_is_timed_with_its_evaluation() -> None:
         max_position_embeddings=512,
         name="honesty",
     )
-    from engine.models.mlx_llama import MlxLlama
+    from infertop.engine.models.mlx_llama import MlxLlama
 
     engine = MlxEngine(MlxLlama.dummy(cfg, mx.float32), "float32")
     tokens = engine.random_prompts(1, 16, 0)
@@ -163,8 +163,8 @@ class Watch:
             seen["mlx"] = os.environ.get("MTL_CAPTURE_ENABLED")
         return None
 sys.meta_path.insert(0, Watch())
-from engine.config import RunConfig
-from engine.loader import load_engine
+from infertop.engine.config import RunConfig
+from infertop.engine.loader import load_engine
 load_engine(RunConfig(model="tiny", backend="mlx"))
 print(seen.get("mlx"))
 """

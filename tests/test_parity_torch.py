@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.torch_engine import TorchEngine
+from infertop.engine.torch_engine import TorchEngine
 
 STEPS = 16
 

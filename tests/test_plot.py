@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tui.plot import (
+from infertop.tui.plot import (
     axis_number,
     histogram,
     line_chart,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.config import RunConfig
-from engine.events import (
+from infertop.engine.config import RunConfig
+from infertop.engine.events import (
     DecodeStep,
     Notice,
     PrefillDone,
@@ -26,13 +26,13 @@ from engine.events import (
     RunDone,
     TraceSaved,
 )
-from engine.profiling.controller import ProfileController
-from engine.profiling.naming import safe_name, sweep_stale_temps, trace_stem, unique_path
-from engine.profiling.request import CaptureRequest
-from engine.runner import Runner
-from engine.session import Session
-from engine.torch_engine import TorchEngine
-from tui.app import InfertopApp
+from infertop.engine.profiling.controller import ProfileController
+from infertop.engine.profiling.naming import safe_name, sweep_stale_temps, trace_stem, unique_path
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.runner import Runner
+from infertop.engine.session import Session
+from infertop.engine.torch_engine import TorchEngine
+from infertop.tui.app import InfertopApp
 
 DOUBLES = Path(__file__).parent / "doubles"
 
@@ -233,7 +233,7 @@ def test_two_processes_saving_the_same_name_at_once_get_two_files(tmp_path: Path
     cmd = [
         sys.executable,
         "-m",
-        "tui.cli",
+        "infertop",
         "bench",
         "--model",
         "tiny",
@@ -263,8 +263,8 @@ KILL_DURING_SAVE = """
 import sys, time
 from pathlib import Path
 import torch
-from engine.profiling.torch_profiler import TorchCapture
-from engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.torch_profiler import TorchCapture
+from infertop.engine.profiling.request import CaptureRequest
 cap = TorchCapture(CaptureRequest(), "cpu")
 cap.start(Path(sys.argv[1]), "victim-all-bs1-in1-out1-20260101-000000-abcdef")
 torch.randn(8, 8) @ torch.randn(8, 8)
@@ -314,7 +314,7 @@ def torch_npu_double(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_npu_capture_passes_the_exact_arguments(torch_npu_double, tmp_path: Path) -> None:
-    from engine.profiling.npu_profiler import NpuCapture
+    from infertop.engine.profiling.npu_profiler import NpuCapture
 
     cap = NpuCapture(CaptureRequest(name="npu", record_shapes=True))
     cap.start(tmp_path, "npu-all-bs1-in1-out1-20260101-000000-abcdef")
@@ -401,7 +401,7 @@ class MetalDouble:
 def test_metal_capture_gets_a_fresh_gputrace_and_is_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.profiling.metal_capture import MetalCapture
+    from infertop.engine.profiling.metal_capture import MetalCapture
 
     monkeypatch.setenv("MTL_CAPTURE_ENABLED", "1")
     mx = MetalDouble()
@@ -414,8 +414,8 @@ def test_metal_capture_gets_a_fresh_gputrace_and_is_stopped(
 
 
 def test_metal_capture_refuses_without_the_capture_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.errors import UserError
-    from engine.profiling.metal_capture import MetalCapture
+    from infertop.engine.errors import UserError
+    from infertop.engine.profiling.metal_capture import MetalCapture
 
     monkeypatch.delenv("MTL_CAPTURE_ENABLED", raising=False)
     with pytest.raises(UserError, match="MTL_CAPTURE_ENABLED=1"):

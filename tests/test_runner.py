@@ -7,12 +7,19 @@ import time
 
 import pytest
 
-from engine.channel import EventQueue
-from engine.commands import Pause, Resume, SetSweep, Stop
-from engine.config import RunConfig
-from engine.events import DecodeStep, Notice, PrefillDone, RunDone, RunStarted, StateChanged
-from engine.runner import Runner
-from engine.torch_engine import TorchEngine
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import Pause, Resume, SetSweep, Stop
+from infertop.engine.config import RunConfig
+from infertop.engine.events import (
+    DecodeStep,
+    Notice,
+    PrefillDone,
+    RunDone,
+    RunStarted,
+    StateChanged,
+)
+from infertop.engine.runner import Runner
+from infertop.engine.torch_engine import TorchEngine
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 
-from tui.app import InfertopApp
-from tui.keys import help_rows
+from infertop.tui.app import InfertopApp
+from infertop.tui.keys import help_rows
 
 pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux for a terminal")
 
@@ -69,7 +69,7 @@ def test_every_key_in_the_help_in_a_real_terminal(
     keys = [k for k, _ in help_rows([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])]
     status = tmp_path / "status"
     command = (
-        f"{sys.executable} -m tui.cli --model tiny --trace-dir {tmp_path / 'traces'}; "
+        f"{sys.executable} -m infertop --model tiny --trace-dir {tmp_path / 'traces'}; "
         f"echo $? > {status}; sleep 30"
     )
     term = Terminal(f"infertop-keys-{width}-{time.monotonic_ns()}", width, height, command)

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from engine.channel import EventQueue
-from engine.commands import SetSweep
-from engine.config import RunConfig
-from engine.events import RESULT_KEYS, Event, RunStarted, SweepChanged
-from engine.session import Session
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import SetSweep
+from infertop.engine.config import RunConfig
+from infertop.engine.events import RESULT_KEYS, Event, RunStarted, SweepChanged
+from infertop.engine.session import Session
+from infertop.tui.app import InfertopApp
+from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from infertop.tui.panels import DecodePanel, HeaderBar, PrefillPanel, SystemPanel
 from tests.helpers import replay_app, until
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
-from tui.app import InfertopApp
-from tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
-from tui.panels import DecodePanel, HeaderBar, PrefillPanel, SystemPanel
 
 SIZE = (120, 40)
 
@@ -231,7 +231,7 @@ async def test_threads_flag_sets_the_engines_threads_and_the_header_says_so(
 
 
 def test_header_words_are_spaced() -> None:
-    from engine.events import EngineReady
+    from infertop.engine.events import EngineReady
 
     header = HeaderBar()
     ready = EngineReady("smollm2-135m", 134_515_008, "float32", "CPU (2 threads)", "torch", 8192)
@@ -296,7 +296,7 @@ async def test_device_memory_rows_follow_the_engines_device_kind(kind: str, show
     """Device memory is shown from the engine's kind (on a CPU it would repeat the RSS)."""
     import dataclasses
 
-    from engine.events import EngineReady
+    from infertop.engine.events import EngineReady
 
     events = [
         dataclasses.replace(e, device_kind=kind) if isinstance(e, EngineReady) else e
@@ -328,7 +328,7 @@ async def test_minus_merging_into_an_existing_size_says_so() -> None:
 
 
 def test_header_names_the_cpu_threads_beside_a_device() -> None:
-    from engine.events import EngineReady
+    from infertop.engine.events import EngineReady
 
     header = HeaderBar()
     ready = EngineReady("qwen2.5-0.5b", 494_032_768, "bfloat16", "NVIDIA H100", "torch", 32768,

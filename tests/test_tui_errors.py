@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import RunConfig
-from engine.session import Session
+import infertop.engine.session as session_module
+from infertop.engine.config import RunConfig
+from infertop.engine.session import Session
+from infertop.tui.app import InfertopApp
+from infertop.tui.panels import HeaderBar, StatusLine
 from tests.helpers import until
-from tui.app import InfertopApp
-from tui.panels import HeaderBar, StatusLine
 
 
 def infertop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "infertop", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -96,10 +97,11 @@ async def test_a_failed_load_stays_on_screen_and_keys_say_why_they_cannot_apply(
     assert "the model did not load" in (tmp_path / "infertop.log").read_text()
 
 
-async def test_an_engine_thread_that_dies_is_shown_as_failed(tmp_path: Path) -> None:
+async def test_an_engine_thread_that_dies_is_shown_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An exception Session.run does not catch (here: from building the ready event) ends
     the worker; the screen says the engine died instead of showing its last state."""
-    import engine.session
 
     def broken_ready_event(engine: object) -> object:
         raise RuntimeError("ready event exploded")
@@ -107,19 +109,15 @@ async def test_an_engine_thread_that_dies_is_shown_as_failed(tmp_path: Path) -> 
     cfg = RunConfig(model="tiny", batch_sizes=(1,), trace_dir=str(tmp_path), warmup=False)
     session = Session(cfg)
     app = InfertopApp(session, refresh_hz=10)
-    original = engine.session.ready_event
-    engine.session.ready_event = broken_ready_event  # type: ignore[assignment]
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            status = app.query_one(StatusLine)
-            await until(pilot, lambda: "engine thread died" in status.text)
-            assert app.state == "failed" and "ready event exploded" in status.text
-            await pilot.press("space")
-            await until(pilot, lambda: any("not running" in n.message for n in app._notifications))
-            assert "resuming" not in app.query_one(HeaderBar).text
-            await pilot.press("q")
-    finally:
-        engine.session.ready_event = original
+    monkeypatch.setattr(session_module, "ready_event", broken_ready_event)
+    async with app.run_test(size=(120, 40)) as pilot:
+        status = app.query_one(StatusLine)
+        await until(pilot, lambda: "engine thread died" in status.text)
+        assert app.state == "failed" and "ready event exploded" in status.text
+        await pilot.press("space")
+        await until(pilot, lambda: any("not running" in n.message for n in app._notifications))
+        assert "resuming" not in app.query_one(HeaderBar).text
+        await pilot.press("q")
     assert app.return_code == 1
     assert "ready event exploded" in (tmp_path / "infertop.log").read_text()
 
@@ -159,7 +157,7 @@ async def test_a_runtime_error_shows_what_stopped_the_engine_until_it_runs_again
 ) -> None:
     import threading
 
-    from engine.torch_engine import TorchEngine
+    from infertop.engine.torch_engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     fail = threading.Event()
@@ -195,8 +193,8 @@ async def test_a_runtime_error_shows_what_stopped_the_engine_until_it_runs_again
 def test_a_crash_of_the_app_prints_one_line_logs_and_exits_non_zero(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    from infertop.tui.launch import run_app
     from tests.replay import DATA, FixedSampler, ReplaySession, from_json
-    from tui.launch import run_app
 
     session = ReplaySession(from_json(DATA.read_text()))
     session.cfg = session.cfg.with_changes(trace_dir=str(tmp_path))
@@ -241,7 +239,7 @@ def test_typos_point_to_the_right_help() -> None:
 def test_the_readme_usage_lines_show_the_real_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every `[--flag VALUE]` of the README's usage: VALUE, or its first alternative, is the
     default; an all-capitals placeholder (N, FILE) stands for a flag without one."""
-    from tui.launch import build_parser
+    from infertop.tui.launch import build_parser
 
     monkeypatch.delenv("INFERTOP_TRACE_DIR", raising=False)
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()

@@ -10,12 +10,12 @@ from pathlib import Path
 from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Input, Static
 
-from engine.commands import StartProfile
-from engine.profiling.request import CaptureRequest
+from infertop.engine.commands import StartProfile
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.tui.app import InfertopApp
+from infertop.tui.keys import help_rows, markdown_table
+from infertop.tui.screens import HelpScreen, ProfileDialog
 from tests.helpers import replay_app
-from tui.app import InfertopApp
-from tui.keys import help_rows, markdown_table
-from tui.screens import HelpScreen, ProfileDialog
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.errors import UserError
-from engine.models.weights import open_checkpoint
-from engine.torch_engine import TorchEngine
+from infertop.engine.errors import UserError
+from infertop.engine.models.weights import open_checkpoint
+from infertop.engine.torch_engine import TorchEngine
 from tests.conftest import save_hf_model
 
 
@@ -99,7 +99,7 @@ def test_missing_path_and_unknown_preset() -> None:
 
 
 def test_presets_have_the_real_models_parameter_counts() -> None:
-    from engine.config import PRESETS
+    from infertop.engine.config import PRESETS
 
     # Published sizes (embedding included): a shape typo moves these by far more than 1%.
     published = {
@@ -117,7 +117,7 @@ def test_presets_have_the_real_models_parameter_counts() -> None:
 def test_config_json_of_a_preset_round_trips_through_transformers(tmp_path: Path) -> None:
     import transformers
 
-    from engine.config import PRESETS, config_from_hf_dict
+    from infertop.engine.config import PRESETS, config_from_hf_dict
 
     for name in ("qwen3-0.6b", "llama-3.2-1b", "qwen2.5-0.5b"):
         cfg = PRESETS[name]

@@ -19,11 +19,11 @@ from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Tab, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from engine.backend import MemoryStats
-from engine.channel import EventQueue
-from engine.commands import Command, Pause, Resume, SetSweep, StartProfile, StopProfile
-from engine.config import RunConfig
-from engine.events import (
+from infertop.engine.backend import MemoryStats
+from infertop.engine.channel import EventQueue
+from infertop.engine.commands import Command, Pause, Resume, SetSweep, StartProfile, StopProfile
+from infertop.engine.config import RunConfig
+from infertop.engine.events import (
     EngineError,
     EngineReady,
     Event,
@@ -40,21 +40,21 @@ from engine.events import (
     SweepChanged,
     TraceSaved,
 )
-from engine.profiling.controller import open_ended_cap
-from engine.profiling.naming import results_stem, unique_path
-from engine.profiling.request import CaptureRequest
-from engine.results import append_results
-from engine.session import append_to_log, log_path
-from engine.stats import LiveStats
-from engine.sysmon import SystemMonitor, SystemSample
-from engine.text import plural
-from tui import leaving
-from tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
-from tui.keys import bindings
-from tui.messages import BatchSelected
-from tui.panels import DecodePanel, HeaderBar, PrefillPanel, StatusLine, SystemPanel
-from tui.screens import HelpScreen, ProfileDialog
-from tui.traces import TracesView
+from infertop.engine.profiling.controller import open_ended_cap
+from infertop.engine.profiling.naming import results_stem, unique_path
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.results import append_results
+from infertop.engine.session import append_to_log, log_path
+from infertop.engine.stats import LiveStats
+from infertop.engine.sysmon import SystemMonitor, SystemSample
+from infertop.engine.text import plural
+from infertop.tui import leaving
+from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from infertop.tui.keys import bindings
+from infertop.tui.messages import BatchSelected
+from infertop.tui.panels import DecodePanel, HeaderBar, PrefillPanel, StatusLine, SystemPanel
+from infertop.tui.screens import HelpScreen, ProfileDialog
+from infertop.tui.traces import TracesView
 
 
 class SessionLike(Protocol):

@@ -16,8 +16,8 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
-from engine.stats import BatchStats, LiveStats
-from tui import plot
+from infertop.engine.stats import BatchStats, LiveStats
+from infertop.tui import plot
 
 COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_white", "red")
 CAPTURED = "[red]●[/] captured by the profiler"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.config import closest
+from infertop.engine.config import closest
 
 HEADLESS = ("bench", "presets")
 
@@ -12,7 +12,7 @@ HEADLESS = ("bench", "presets")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in HEADLESS:
-        from engine.cli import main as engine_main
+        from infertop.engine.cli import main as engine_main
 
         return engine_main(argv)
     if argv and not argv[0].startswith("-"):  # the live screen takes no positional argument
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from tui.launch import launch
+    from infertop.tui.launch import launch
 
     return launch(argv)
 

@@ -10,14 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli import OneLineParser, add_run_args, run_config
-from engine.errors import UserError
-from engine.preflight import preflight
-from engine.profiling.naming import sweep_stale_temps
-from engine.session import Session, log_path
+from infertop.engine.cli import OneLineParser, add_run_args, run_config
+from infertop.engine.errors import UserError
+from infertop.engine.preflight import preflight
+from infertop.engine.profiling.naming import sweep_stale_temps
+from infertop.engine.session import Session, log_path
 
 if TYPE_CHECKING:
-    from tui.app import InfertopApp
+    from infertop.tui.app import InfertopApp
 
 SUBCOMMANDS = """\
 subcommands:
@@ -63,7 +63,7 @@ def launch(argv: list[str]) -> int:
     except UserError as e:
         print(f"infertop: error: {e}", file=sys.stderr)
         return 2
-    from tui.app import InfertopApp
+    from infertop.tui.app import InfertopApp
 
     session = Session(cfg)
     app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)

@@ -9,13 +9,13 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
-from engine.backend import MemoryStats
-from engine.config import human_count
-from engine.events import EngineReady
-from engine.stats import BatchStats, Progress
-from engine.sysmon import SystemSample
-from engine.text import plural
-from tui.format import ms, nbytes, nbytes_of, pct, rate
+from infertop.engine.backend import MemoryStats
+from infertop.engine.config import human_count
+from infertop.engine.events import EngineReady
+from infertop.engine.stats import BatchStats, Progress
+from infertop.engine.sysmon import SystemSample
+from infertop.engine.text import plural
+from infertop.tui.format import ms, nbytes, nbytes_of, pct, rate
 
 
 class Panel(Widget):

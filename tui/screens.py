@@ -11,9 +11,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from engine.errors import UserError
-from engine.profiling.request import STAGES, CaptureRequest
-from tui.keys import help_rows
+from infertop.engine.errors import UserError
+from infertop.engine.profiling.request import STAGES, CaptureRequest
+from infertop.tui.keys import help_rows
 
 
 class HelpScreen(ModalScreen[None]):

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from engine.events import TraceSaved
-from tui.format import nbytes
+from infertop.engine.events import TraceSaved
+from infertop.tui.format import nbytes
 
 HINT = "↑/↓ select a trace · t back to the charts"
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from engine.config import ModelConfig
+from infertop.engine.config import ModelConfig
 
 
 def rope_inv_freq(cfg: ModelConfig) -> np.ndarray:

@@ -19,9 +19,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from engine.backend import MemoryStats
-from engine.errors import UserError
-from engine.events import (
+from infertop.engine.backend import MemoryStats
+from infertop.engine.errors import UserError
+from infertop.engine.events import (
     Event,
     Notice,
     ProfileArmed,
@@ -31,13 +31,13 @@ from engine.events import (
     ProfileStopped,
     TraceSaved,
 )
-from engine.memory import release_freed_memory
-from engine.profiling.base import Capture, SavedTrace
-from engine.profiling.factory import make_capture
-from engine.profiling.naming import trace_stem
-from engine.profiling.request import CaptureRequest
-from engine.profiling.timeline import Timeline
-from engine.text import plural
+from infertop.engine.memory import release_freed_memory
+from infertop.engine.profiling.base import Capture, SavedTrace
+from infertop.engine.profiling.factory import make_capture
+from infertop.engine.profiling.naming import trace_stem
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.timeline import Timeline
+from infertop.engine.text import plural
 
 Shape = tuple[int, int, int]  # batch, input, output
 # An open-ended capture stops after this many layer-steps (steps x decoder layers): torch's

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.profiling.base import Capture
-from engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.base import Capture
+from infertop.engine.profiling.request import CaptureRequest
 
 
 def _torch(request: CaptureRequest, kind: str) -> Capture:
-    from engine.profiling.torch_profiler import TorchCapture
+    from infertop.engine.profiling.torch_profiler import TorchCapture
 
     return TorchCapture(request, kind)
 
 
 def _npu(request: CaptureRequest, kind: str) -> Capture:
-    from engine.profiling.npu_profiler import NpuCapture
+    from infertop.engine.profiling.npu_profiler import NpuCapture
 
     return NpuCapture(request)
 
 
 def _metal(request: CaptureRequest, kind: str) -> Capture:
-    from engine.profiling.metal_capture import MetalCapture
+    from infertop.engine.profiling.metal_capture import MetalCapture
 
     return MetalCapture()
 

@@ -12,9 +12,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from engine.errors import UserError
-from engine.profiling.base import Progress, SavedTrace
-from engine.profiling.naming import publish, temp_path_for, unique_path
+from infertop.engine.errors import UserError
+from infertop.engine.profiling.base import Progress, SavedTrace
+from infertop.engine.profiling.naming import publish, temp_path_for, unique_path
 
 CAPTURE_ENV = "MTL_CAPTURE_ENABLED"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from torch.profiler import record_function
 
-from engine.profiling.base import Progress, SavedTrace, TopOps
-from engine.profiling.naming import publish, temp_path_for, unique_path
-from engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.base import Progress, SavedTrace, TopOps
+from infertop.engine.profiling.naming import publish, temp_path_for, unique_path
+from infertop.engine.profiling.request import CaptureRequest
 
 
 def profiler_kwargs(request: CaptureRequest, output_dir: Path) -> dict[str, Any]:

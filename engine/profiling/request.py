@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.errors import UserError
+from infertop.engine.errors import UserError
 
 STAGES = ("all", "prefill", "decode")
 ACTIVITIES = ("cpu", "device", "cuda_profiler", "timeline")

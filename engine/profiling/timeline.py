@@ -12,9 +12,9 @@ from typing import Any
 
 import psutil
 
-from engine.backend import MemoryStats
-from engine.profiling.base import SavedTrace
-from engine.profiling.naming import unique_path, write_bytes_atomically
+from infertop.engine.backend import MemoryStats
+from infertop.engine.profiling.base import SavedTrace
+from infertop.engine.profiling.naming import unique_path, write_bytes_atomically
 
 SAMPLE_EVERY = 0.05  # seconds between counter samples
 

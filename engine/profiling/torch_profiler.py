@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, record_function
 
-from engine.errors import UserError
-from engine.profiling.base import Progress, SavedTrace, TopOps
-from engine.profiling.naming import publish_all, temp_path_for, unique_path, write_new
-from engine.profiling.request import CaptureRequest
+from infertop.engine.errors import UserError
+from infertop.engine.profiling.base import Progress, SavedTrace, TopOps
+from infertop.engine.profiling.naming import publish_all, temp_path_for, unique_path, write_new
+from infertop.engine.profiling.request import CaptureRequest
 
 TOP_OPS = 15
 
