@@ -49,11 +49,12 @@ from transformers import (
 )
 from transformers import __version__ as transformers_version
 
-from infertop.engine.config import PRESETS, RunConfig, human_count
+from infertop.engine.backends.torch import model as torch_llama
+from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.config import RunConfig, human_count
 from infertop.engine.events import Event
-from infertop.engine.models import torch_llama
+from infertop.engine.presets import PRESETS
 from infertop.engine.runner import Runner
-from infertop.engine.torch_engine import TorchEngine
 
 INPUT_LEN = 128
 OUTPUT_LEN = 32
@@ -580,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "activation over every matrix of engine.model.weight_matrices(), in sequence "
                 "(the engine's own kernel and weight form). Rows without a target: information; "
                 f"infertop{FORCED} is a second TorchEngine.load of the same directory with "
-                "engine.models.torch_llama.onednn_usable patched to return False while loading, "
+                "backends.torch.model.onednn_usable patched to return False while loading, "
                 "so it keeps F.linear on plain weights (what infertop was before the packing); "
                 "its floor is F.linear over its own matrices. "
                 f"infertop{COMPILED} is a third load of the directory with "

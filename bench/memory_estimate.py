@@ -31,7 +31,7 @@ ONE = """
 import json, sys
 import psutil, torch  # the runtime is in the level before loading, not in the estimate
 from infertop.engine.config import RunConfig
-from infertop.engine.devices import peak_rss
+from infertop.engine.memory import peak_rss
 from infertop.engine.footprint import run_need
 from infertop.engine.loader import load_engine
 from infertop.engine.runner import Runner

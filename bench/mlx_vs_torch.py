@@ -18,10 +18,10 @@ from pathlib import Path
 import mlx.core as mx
 import torch
 
+from infertop.engine.backends.mlx.engine import MlxEngine
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.config import RunConfig
-from infertop.engine.mlx_engine import MlxEngine
 from infertop.engine.runner import Runner
-from infertop.engine.torch_engine import TorchEngine
 
 SHAPE = dict(
     hidden_size=512,

@@ -16,11 +16,11 @@ import time
 
 import torch
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.config import DEFAULT_PRESET, RunConfig
 from infertop.engine.events import Event, ProfileSaving, ProfileStopped, TraceSaved
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.runner import Runner
-from infertop.engine.torch_engine import TorchEngine
 
 
 def bare_loop(engine: TorchEngine, b: int, i: int, o: int, seed: int) -> list[float]:

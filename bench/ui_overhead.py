@@ -26,10 +26,10 @@ from typing import TypeVar
 import psutil
 import torch
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.config import RunConfig
 from infertop.engine.runner import Runner
 from infertop.engine.session import Session
-from infertop.engine.torch_engine import TorchEngine
 from infertop.tui.app import InfertopApp
 
 T = TypeVar("T")

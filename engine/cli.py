@@ -12,11 +12,11 @@ from infertop.engine.config import (
     DEFAULT_PRESET,
     DEVICES,
     DTYPES,
-    PRESETS,
     RunConfig,
     human_count,
 )
 from infertop.engine.errors import UserError
+from infertop.engine.presets import PRESETS
 from infertop.engine.profiling.request import ACTIVITIES, STAGES, CaptureRequest
 
 

@@ -1,4 +1,4 @@
-"""Model shapes (Hugging Face `config.json` fields), the built-in presets, and RunConfig."""
+"""Model shapes (Hugging Face `config.json` fields, checked in one place) and RunConfig."""
 
 from __future__ import annotations
 
@@ -248,135 +248,6 @@ def load_config_json(path: Path) -> object:
         raise UserError(f"{path}: {e.strerror}; check the file") from None
 
 
-_LLAMA3_1_ROPE = {
-    "rope_type": "llama3",
-    "factor": 8.0,
-    "low_freq_factor": 1.0,
-    "high_freq_factor": 4.0,
-    "original_max_position_embeddings": 8192,
-}
-
-# Exact shapes of real models; the weights are dummy (seeded), like SGLang's --load-format dummy.
-PRESETS: dict[str, ModelConfig] = {
-    "tiny": ModelConfig(
-        model_type="llama",
-        vocab_size=512,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=2048,
-        name="tiny",
-    ),
-    "smollm2-135m": ModelConfig(
-        model_type="llama",
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        head_dim=64,
-        max_position_embeddings=8192,
-        rms_norm_eps=1e-5,
-        rope_theta=100000.0,
-        tie_word_embeddings=True,
-        name="smollm2-135m",
-    ),
-    "qwen2.5-0.5b": ModelConfig(
-        model_type="qwen2",
-        vocab_size=151936,
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        head_dim=64,
-        max_position_embeddings=32768,
-        rope_theta=1000000.0,
-        tie_word_embeddings=True,
-        attention_bias=True,
-        name="qwen2.5-0.5b",
-    ),
-    "qwen3-0.6b": ModelConfig(
-        model_type="qwen3",
-        vocab_size=151936,
-        hidden_size=1024,
-        intermediate_size=3072,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=40960,
-        rope_theta=1000000.0,
-        tie_word_embeddings=True,
-        qk_norm=True,
-        name="qwen3-0.6b",
-    ),
-    "llama-3.2-1b": ModelConfig(
-        model_type="llama",
-        vocab_size=128256,
-        hidden_size=2048,
-        intermediate_size=8192,
-        num_hidden_layers=16,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=64,
-        max_position_embeddings=131072,
-        rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        rope_scaling={**_LLAMA3_1_ROPE, "factor": 32.0},
-        tie_word_embeddings=True,
-        name="llama-3.2-1b",
-    ),
-    "llama-3.1-8b": ModelConfig(
-        model_type="llama",
-        vocab_size=128256,
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=131072,
-        rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        rope_scaling=_LLAMA3_1_ROPE,
-        name="llama-3.1-8b",
-    ),
-    "mistral-7b": ModelConfig(
-        model_type="mistral",
-        vocab_size=32768,
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-5,
-        rope_theta=1000000.0,
-        name="mistral-7b",
-    ),
-}
-
-DEFAULT_PRESET = "smollm2-135m"
-
-
-def preset(name: str) -> ModelConfig:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        guess = closest(name, PRESETS)
-        hint = f"did you mean {guess}? " if guess else ""
-        raise UserError(
-            f"unknown preset {name!r}; {hint}run `infertop presets` for the list, "
-            "or pass a local Hugging Face directory"
-        ) from None
-
-
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice nearest to `word`, ignoring case and punctuation, if one is near enough."""
 
@@ -401,6 +272,7 @@ def human_count(n: int) -> str:
     return f"{n / 1e3:.1f}K"
 
 
+DEFAULT_PRESET = "smollm2-135m"  # engine/presets.py has it
 DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda", "npu")
 BACKENDS = ("auto", "torch", "mlx")

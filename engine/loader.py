@@ -49,10 +49,10 @@ def load_engine(
         enable_capture_env()  # before mlx is imported: Metal reads it at start-up
         if cfg.threads is not None:  # Accelerate's BLAS on macOS (the Linux wheel's is serial)
             os.environ["VECLIB_MAXIMUM_THREADS"] = str(cfg.threads)
-        from infertop.engine.mlx_engine import MlxEngine
+        from infertop.engine.backends.mlx.engine import MlxEngine
 
         return MlxEngine.load(cfg.model, cfg.dtype, seed=cfg.seed, progress=progress)
-    from infertop.engine.torch_engine import TorchEngine
+    from infertop.engine.backends.torch.engine import TorchEngine
 
     if cfg.threads is not None:
         import torch

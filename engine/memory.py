@@ -1,4 +1,5 @@
-"""Giving memory back to the operating system after a burst of allocations (a profiler save).
+"""The process's own memory: its peak RSS, and giving memory back to the operating system
+after a burst of allocations (a profiler save).
 
 CPython and glibc keep freed memory in their arenas: after a capture the process RSS stayed
 ~130 MiB above its level after the first capture, capture after capture (measured in
@@ -33,3 +34,21 @@ def release_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+def peak_rss() -> int:
+    """This process's peak RSS in bytes. On Linux, VmHWM: ru_maxrss survives execve and
+    starts at the RSS of whatever ran before it in the process (with vfork, a big parent's),
+    so a child of a 1 GB pytest reported 1 GB before it allocated anything."""
+    import resource
+    import sys
+
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak if sys.platform == "darwin" else peak * 1024

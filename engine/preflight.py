@@ -13,8 +13,8 @@ from infertop.engine.config import ModelConfig, RunConfig, validate_shape
 from infertop.engine.errors import UserError
 from infertop.engine.footprint import DTYPE_BYTES, available_bytes, check_fits, model_fix, run_need
 from infertop.engine.loader import choose_backend, metal_available, mlx_installed
-from infertop.engine.models.weights import resolve_model
 from infertop.engine.profiling.controller import check_trace_dir
+from infertop.engine.weights import resolve_model
 
 
 def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
@@ -35,7 +35,7 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
         if cfg.device not in ("auto", "cpu"):
             raise UserError(f"--backend mlx runs on Metal or the CPU; drop --device {cfg.device}")
     else:
-        from infertop.engine.devices import (
+        from infertop.engine.backends.torch.devices import (
             select_device,  # imports torch: only for the torch backend
         )
 

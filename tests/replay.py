@@ -76,10 +76,10 @@ def record() -> None:
     import tempfile
 
     from infertop.engine.backend import ready_event
+    from infertop.engine.backends.torch.engine import TorchEngine
     from infertop.engine.events import StateChanged
     from infertop.engine.profiling.request import CaptureRequest
     from infertop.engine.runner import Runner
-    from infertop.engine.torch_engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     events: list[ev_mod.Event] = [StateChanged("loading"), ready_event(engine)]

@@ -17,11 +17,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.cli import main as cli_main
 from infertop.engine.config import ModelConfig
 from infertop.engine.errors import UserError
-from infertop.engine.models.weights import expected_shapes
-from infertop.engine.torch_engine import TorchEngine
+from infertop.engine.weights import expected_shapes
 
 CFG = ModelConfig(
     model_type="llama",

@@ -50,9 +50,9 @@ def test_mlx_backend_without_mlx_names_the_install(monkeypatch: pytest.MonkeyPat
 def test_a_batch_that_does_not_fit_is_skipped_and_the_next_run_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from infertop.engine.backends.torch.engine import TorchEngine
     from infertop.engine.events import RunDone, RunSkipped
     from infertop.engine.runner import Runner
-    from infertop.engine.torch_engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     real = engine.prepare

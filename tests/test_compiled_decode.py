@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.channel import EventQueue
 from infertop.engine.config import RunConfig
 from infertop.engine.errors import UserError
 from infertop.engine.events import Event, LoadProgress
 from infertop.engine.loader import load_engine
 from infertop.engine.session import Session
-from infertop.engine.torch_engine import TorchEngine
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import DecodePanel, HeaderBar
 from tests.test_parity_torch import STEPS, hf_greedy

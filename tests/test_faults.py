@@ -39,7 +39,7 @@ def wide_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from safetensors.torch import save_file
 
     from infertop.engine.config import ModelConfig
-    from infertop.engine.models.weights import expected_shapes
+    from infertop.engine.weights import expected_shapes
 
     cfg = ModelConfig(
         model_type="llama",
@@ -223,11 +223,11 @@ def test_closing_the_terminal_during_a_capture_exits_within_5_s_ten_times(
 async def test_engine_exception_is_shown_logged_and_the_capture_saved(tmp_path: Path) -> None:
     import threading
 
+    from infertop.engine.backends.torch.engine import TorchEngine
     from infertop.engine.commands import StartProfile
     from infertop.engine.config import RunConfig
     from infertop.engine.profiling.request import CaptureRequest
     from infertop.engine.session import Session
-    from infertop.engine.torch_engine import TorchEngine
     from infertop.tui.app import InfertopApp
 
     engine = TorchEngine.load("tiny", device="cpu")

@@ -52,7 +52,7 @@ import subprocess, sys
 big = bytearray(1 << 30)  # touched: 1 GiB of RSS in the parent
 for k in range(0, len(big), 4096):
     big[k] = 1
-child = "from infertop.engine.devices import peak_rss; print(peak_rss())"
+child = "from infertop.engine.memory import peak_rss; print(peak_rss())"
 print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout)
 """
     done = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True)

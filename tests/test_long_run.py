@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import StartProfile, Stop
 from infertop.engine.config import RunConfig
@@ -17,7 +18,6 @@ from infertop.engine.events import ProfileStopped, TraceSaved
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.runner import Runner
 from infertop.engine.session import Session
-from infertop.engine.torch_engine import TorchEngine
 from infertop.tui.app import InfertopApp
 from tests.helpers import until
 

@@ -15,11 +15,11 @@ import torch
 
 mx = pytest.importorskip("mlx.core")
 
+from infertop.engine.backends.mlx.engine import MlxEngine  # noqa: E402
+from infertop.engine.backends.torch.engine import TorchEngine  # noqa: E402
 from infertop.engine.config import RunConfig  # noqa: E402
 from infertop.engine.events import RESULT_KEYS  # noqa: E402
-from infertop.engine.mlx_engine import MlxEngine  # noqa: E402
 from infertop.engine.runner import Runner  # noqa: E402
-from infertop.engine.torch_engine import TorchEngine  # noqa: E402
 
 STEPS = 16
 
@@ -127,7 +127,7 @@ def test_a_decode_step_is_timed_with_its_evaluation() -> None:
         max_position_embeddings=512,
         name="honesty",
     )
-    from infertop.engine.models.mlx_llama import MlxLlama
+    from infertop.engine.backends.mlx.model import MlxLlama
 
     engine = MlxEngine(MlxLlama.dummy(cfg, mx.float32), "float32")
     tokens = engine.random_prompts(1, 16, 0)

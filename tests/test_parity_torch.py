@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infertop.engine.torch_engine import TorchEngine
+from infertop.engine.backends.torch.engine import TorchEngine
 
 STEPS = 16
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.config import RunConfig
 from infertop.engine.events import (
     DecodeStep,
@@ -31,7 +32,6 @@ from infertop.engine.profiling.naming import safe_name, sweep_stale_temps, trace
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.runner import Runner
 from infertop.engine.session import Session
-from infertop.engine.torch_engine import TorchEngine
 from infertop.tui.app import InfertopApp
 
 DOUBLES = Path(__file__).parent / "doubles"

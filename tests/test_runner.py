@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Pause, Resume, SetSweep, Stop
 from infertop.engine.config import RunConfig
@@ -19,7 +20,6 @@ from infertop.engine.events import (
     StateChanged,
 )
 from infertop.engine.runner import Runner
-from infertop.engine.torch_engine import TorchEngine
 
 
 @pytest.fixture(scope="module")

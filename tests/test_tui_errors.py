@@ -157,7 +157,7 @@ async def test_a_runtime_error_shows_what_stopped_the_engine_until_it_runs_again
 ) -> None:
     import threading
 
-    from infertop.engine.torch_engine import TorchEngine
+    from infertop.engine.backends.torch.engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
     fail = threading.Event()

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.errors import UserError
-from infertop.engine.models.weights import open_checkpoint
-from infertop.engine.torch_engine import TorchEngine
+from infertop.engine.weights import open_checkpoint
 from tests.conftest import save_hf_model
 
 
@@ -99,7 +99,7 @@ def test_missing_path_and_unknown_preset() -> None:
 
 
 def test_presets_have_the_real_models_parameter_counts() -> None:
-    from infertop.engine.config import PRESETS
+    from infertop.engine.presets import PRESETS
 
     # Published sizes (embedding included): a shape typo moves these by far more than 1%.
     published = {
@@ -117,7 +117,8 @@ def test_presets_have_the_real_models_parameter_counts() -> None:
 def test_config_json_of_a_preset_round_trips_through_transformers(tmp_path: Path) -> None:
     import transformers
 
-    from infertop.engine.config import PRESETS, config_from_hf_dict
+    from infertop.engine.config import config_from_hf_dict
+    from infertop.engine.presets import PRESETS
 
     for name in ("qwen3-0.6b", "llama-3.2-1b", "qwen2.5-0.5b"):
         cfg = PRESETS[name]
@@ -125,3 +126,16 @@ def test_config_json_of_a_preset_round_trips_through_transformers(tmp_path: Path
         hf = transformers.AutoConfig.from_pretrained(tmp_path)
         back = config_from_hf_dict(hf.to_dict(), name, "config.json")
         assert back == cfg, name
+
+
+def test_presets_are_config_json_dicts_read_like_a_directory(tmp_path: Path) -> None:
+    """A preset is its Hugging Face fields; written out as a directory's config.json, the
+    same reader gives the same ModelConfig."""
+    from infertop.engine.config import DEFAULT_PRESET, config_from_hf_dict, load_config_json
+    from infertop.engine.presets import HF_CONFIGS, PRESETS
+
+    assert DEFAULT_PRESET in PRESETS
+    for name, fields in HF_CONFIGS.items():
+        (tmp_path / "config.json").write_text(json.dumps(fields))
+        read = config_from_hf_dict(load_config_json(tmp_path / "config.json"), name, "x")
+        assert read == PRESETS[name], name

@@ -12,8 +12,8 @@ import mlx.core as mx
 import numpy as np
 
 from infertop.engine.config import ModelConfig
-from infertop.engine.models.rope import rope_inv_freq
-from infertop.engine.models.weights import Checkpoint, expected_shapes
+from infertop.engine.rope import rope_inv_freq
+from infertop.engine.weights import Checkpoint, expected_shapes
 
 Progress = Callable[[int, int], None]
 MX_DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float16}

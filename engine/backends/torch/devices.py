@@ -13,6 +13,7 @@ import torch
 
 from infertop.engine.backend import MemoryStats
 from infertop.engine.errors import UserError
+from infertop.engine.memory import peak_rss
 
 
 class TorchDevice:
@@ -99,24 +100,6 @@ class NpuDevice(TorchDevice):
 
     def reset_peak(self) -> None:
         self._npu.reset_peak_memory_stats()
-
-
-def peak_rss() -> int:
-    """This process's peak RSS in bytes. On Linux, VmHWM: ru_maxrss survives execve and
-    starts at the RSS of whatever ran before it in the process (with vfork, a big parent's),
-    so a child of a 1 GB pytest reported 1 GB before it allocated anything."""
-    import resource
-    import sys
-
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def npu_installed() -> bool:

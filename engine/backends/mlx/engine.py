@@ -11,27 +11,10 @@ import os
 import mlx.core as mx
 
 from infertop.engine.backend import MemoryStats, Progress
+from infertop.engine.backends.mlx.device import MlxDevice
+from infertop.engine.backends.mlx.model import MX_DTYPES, MlxLlama
 from infertop.engine.errors import UserError
-from infertop.engine.models.mlx_llama import MX_DTYPES, MlxLlama
-from infertop.engine.models.weights import resolve_model
-
-
-class MlxDevice:
-    """Name and memory of MLX's default device."""
-
-    @property
-    def name(self) -> str:
-        if mx.metal.is_available():
-            info = mx.metal.device_info()
-            return str(info.get("device_name", "Apple GPU"))
-        return "CPU (MLX, reference BLAS)"
-
-    def memory(self) -> MemoryStats:
-        active, peak = mx.get_active_memory(), mx.get_peak_memory()
-        return MemoryStats(allocated=active, reserved=active + mx.get_cache_memory(), peak=peak)
-
-    def reset_peak(self) -> None:
-        mx.reset_peak_memory()
+from infertop.engine.weights import resolve_model
 
 
 class MlxEngine:

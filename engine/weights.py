@@ -11,8 +11,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from infertop.engine.config import ModelConfig, config_from_hf_dict, load_config_json, preset
+from infertop.engine.config import ModelConfig, config_from_hf_dict, load_config_json
 from infertop.engine.errors import UserError
+from infertop.engine.presets import preset
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Buffers some exporters write that the engine recomputes.

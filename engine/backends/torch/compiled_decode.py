@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infertop.engine.backends.torch.model import TorchLlama, rotary
 from infertop.engine.errors import UserError
-from infertop.engine.models.torch_llama import TorchLlama, rotary
 
 EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbolic
 

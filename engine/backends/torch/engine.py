@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from infertop.engine.backend import MemoryStats, Progress
-from infertop.engine.devices import TorchDevice, select_device
+from infertop.engine.backends.torch.compiled_decode import CompiledDecode
+from infertop.engine.backends.torch.devices import TorchDevice, select_device
+from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.errors import UserError
-from infertop.engine.models.compiled_decode import CompiledDecode
-from infertop.engine.models.torch_llama import TorchLlama
-from infertop.engine.models.weights import resolve_model
+from infertop.engine.weights import resolve_model
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

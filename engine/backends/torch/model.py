@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from infertop.engine.config import ModelConfig
-from infertop.engine.models.rope import rope_inv_freq
-from infertop.engine.models.weights import Checkpoint, expected_shapes
+from infertop.engine.rope import rope_inv_freq
+from infertop.engine.weights import Checkpoint, expected_shapes
 
 Progress = Callable[[int, int], None]  # (done, total)
 DUMMY_BOUND = 0.02 * 3**0.5  # dummy weights: uniform on [-b, b], std 0.02

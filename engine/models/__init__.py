@@ -1,1 +1,0 @@
-"""Model implementations (one per backend) and the safetensors weight loader."""
