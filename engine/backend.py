@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from infertop.engine.config import ModelConfig
 from infertop.engine.events import EngineReady
 
-Progress = Callable[[int, int], None]  # (done, total) while loading
+LoadProgress = Callable[[int, int], None]  # (done, total) while loading
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class Engine(Protocol):
 
     def logits(self, tokens: Any, pos: int, all_positions: bool = False) -> Any:
         """Raw logits (for correctness tests); same placement rules as prefill/decode."""
+
+    def release(self) -> None:
+        """Free the KV cache (after an out-of-memory run, before a smaller one)."""
 
 
 def ready_event(engine: Engine) -> EngineReady:

@@ -22,6 +22,7 @@ from infertop.engine.events import (
     RunResult,
     RunSkipped,
     TraceSaved,
+    tokens_per_second,
 )
 from infertop.engine.loader import load_engine
 from infertop.engine.preflight import preflight
@@ -32,7 +33,7 @@ from infertop.engine.text import plural
 
 def _print_event(ev: Event) -> None:
     if isinstance(ev, PrefillDone):
-        tput = ev.input_len * ev.batch_size / ev.latency
+        tput = tokens_per_second(ev.input_len * ev.batch_size, ev.latency)
         print(f"Prefill. latency: {ev.latency:6.5f} s, throughput: {tput:9.2f} token/s")
     elif isinstance(ev, RunDone):
         r = ev.result

@@ -61,7 +61,7 @@ def checked_sweep(cmd: SetSweep, cfg: RunConfig, engine: Sized, held: int = 0) -
     the memory there is (a UserError naming the fix otherwise)."""
     new = cmd.applied_to(cfg)
     for b, i, o in new.sweep():
-        validate_shape(b, i, o, engine.config)
-        if (b, i, o) not in cfg.sweep():
+        if (b, i, o) not in cfg.sweep():  # the others were checked when they came in
+            validate_shape(b, i, o, engine.config)
             check_shape_fits(engine, b, i, o, held)
     return new

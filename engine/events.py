@@ -3,6 +3,7 @@ other event is control information and is never dropped."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +19,12 @@ RESULT_KEYS = (
     "total_latency",
     "overall_throughput",
 )
+
+
+def tokens_per_second(tokens: int, seconds: float) -> float:
+    """The one throughput formula (bench_one_batch.py's): tokens over the seconds they took;
+    NaN when there is no time to divide by."""
+    return tokens / seconds if seconds and not math.isnan(seconds) else math.nan
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ class RunResult:
 
     @property
     def prefill_throughput(self) -> float:
-        return self.input_len * self.batch_size / self.prefill_latency
+        return tokens_per_second(self.input_len * self.batch_size, self.prefill_latency)
 
     @property
     def median_decode_latency(self) -> float | None:
@@ -113,7 +120,7 @@ class RunResult:
     @property
     def median_decode_throughput(self) -> float | None:
         med = self.median_decode_latency
-        return self.batch_size / med if med else None
+        return tokens_per_second(self.batch_size, med) if med else None
 
     @property
     def total_latency(self) -> float:
@@ -121,7 +128,8 @@ class RunResult:
 
     @property
     def overall_throughput(self) -> float:
-        return (self.input_len + self.output_len) * self.batch_size / self.total_latency
+        tokens = (self.input_len + self.output_len) * self.batch_size
+        return tokens_per_second(tokens, self.total_latency)
 
     def to_json_dict(self) -> dict[str, Any]:
         """Exactly the keys of bench_one_batch.py's --result-filename lines."""

@@ -6,7 +6,7 @@ import importlib.util
 import os
 from collections.abc import Callable
 
-from infertop.engine.backend import Engine, Progress
+from infertop.engine.backend import Engine, LoadProgress
 from infertop.engine.config import RunConfig
 from infertop.engine.errors import UserError
 from infertop.engine.profiling.metal_capture import enable_capture_env
@@ -36,7 +36,7 @@ def choose_backend(requested: str) -> str:
 
 
 def load_engine(
-    cfg: RunConfig, progress: Progress | None = None, stage: Callable[[str], None] | None = None
+    cfg: RunConfig, progress: LoadProgress | None = None, stage: Callable[[str], None] | None = None
 ) -> Engine:
     backend = choose_backend(cfg.backend)
     if cfg.compile and backend != "torch":

@@ -1,5 +1,6 @@
-"""Rotary inverse frequencies (default, linear and llama3 scaling as in transformers' rope
-utils), computed once in numpy float32 so the torch and MLX models use the same numbers."""
+"""Rotary tables: inverse frequencies (default, linear and llama3 scaling as in
+transformers' rope utils) and the cos/sin tables, computed in numpy float32 so the torch and
+MLX models use the same numbers."""
 
 from __future__ import annotations
 
@@ -30,3 +31,13 @@ def rope_inv_freq(cfg: ModelConfig) -> np.ndarray:
         medium = ~(wavelen < old_len / high) & ~(wavelen > old_len / low)
         return np.where(medium, smoothed, scaled).astype(np.float32)
     return inv
+
+
+def rope_tables(cfg: ModelConfig, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin (max_len, head_dim) for rotate-half rotary embeddings, with rotate_half's
+    sign folded into sin's first half (one multiply-add per element at run time)."""
+    freqs = np.outer(np.arange(max_len, dtype=np.float32), rope_inv_freq(cfg))
+    emb = np.concatenate([freqs, freqs], axis=-1)
+    sin = np.sin(emb)
+    sin[:, : cfg.head_dim // 2] *= -1
+    return np.cos(emb).astype(np.float32), sin.astype(np.float32)

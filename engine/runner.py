@@ -21,7 +21,7 @@ from infertop.engine.commands import (
     StopProfile,
     checked_sweep,
 )
-from infertop.engine.config import RunConfig, kv_cache_bytes, validate_shape
+from infertop.engine.config import RunConfig, kv_cache_bytes
 from infertop.engine.errors import UserError
 from infertop.engine.events import (
     DecodeStep,
@@ -113,6 +113,17 @@ class Runner:
         elif isinstance(cmd, StopProfile):
             self.profiler.stop()
 
+    def hold(self) -> bool:
+        """After an engine error: wait here, applying commands as at any step boundary, until
+        resumed (True) or stopped (False). The same handler as while running."""
+        self.paused, self.phase = True, "running"
+        self.cfg = self.cfg.with_changes(warmup=False)
+        try:
+            self.step_boundary()
+        except StopRequested:
+            return False
+        return True
+
     def _set_sweep(self, cmd: SetSweep) -> None:
         try:
             self.cfg = checked_sweep(cmd, self.cfg, self.engine, self._held_bytes())
@@ -161,9 +172,8 @@ class Runner:
                 self.step_boundary()
 
     def run(self) -> list[RunResult]:
-        """Warm up, then run the sweep. Returns the results of the completed runs."""
-        for b, i, o in self.cfg.sweep():
-            validate_shape(b, i, o, self.engine.config)
+        """Warm up, then run the sweep (its shapes checked by preflight, a new sweep's by
+        checked_sweep). Returns the results of the completed runs."""
         try:
             if self.cfg.warmup:
                 self.phase = "warming up"
@@ -214,9 +224,7 @@ class Runner:
         except Exception as e:
             if not is_out_of_memory(e):
                 raise
-            release = getattr(self.engine, "release", None)
-            if release:
-                release()
+            self.engine.release()
             reason = f"out of memory at batch {b}, input {i}, output {o}; lower the batch size"
             self.sink(RunSkipped(b, i, o, reason))
             if self.pause_on_oom and not self.paused:

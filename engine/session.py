@@ -14,16 +14,13 @@ from pathlib import Path
 
 from infertop.engine.backend import Engine, MemoryStats, ready_event
 from infertop.engine.channel import EventQueue
-from infertop.engine.commands import Command, Resume, SetSweep, StartProfile, Stop, checked_sweep
+from infertop.engine.commands import Command, Stop
 from infertop.engine.config import RunConfig
 from infertop.engine.errors import UserError
 from infertop.engine.events import (
     EngineError,
     LoadProgress,
-    Notice,
-    ProfileFailed,
     StateChanged,
-    SweepChanged,
 )
 from infertop.engine.loader import load_engine
 from infertop.engine.runner import Runner, StopRequested
@@ -118,18 +115,12 @@ class Session:
             self._report(e, fatal=True)
             return False
         emit(ready_event(self.engine))
-        warmup = self.cfg.warmup
+        runner = self.runner = Runner(
+            self.engine, self.cfg, emit, self.commands, repeat=True, pause_on_oom=True
+        )
         while not self._stop.is_set():
-            self.runner = Runner(
-                self.engine,
-                self.cfg.with_changes(warmup=warmup),
-                emit,
-                self.commands,
-                repeat=True,
-                pause_on_oom=True,
-            )
             try:
-                self.runner.run()
+                runner.run()
                 return True
             except StopRequested:
                 return True
@@ -138,9 +129,8 @@ class Session:
                 emit(StateChanged("error"))
             except Exception as e:
                 self._report(e)
-            warmup = False
-            self.cfg = self.runner.cfg  # keep sweep changes made before the failure
-            if not self._wait_for_retry():
+            self.cfg = runner.cfg  # sweep changes made before the failure stay
+            if not runner.hold():  # commands go to the runner's one handler meanwhile
                 return True
         return True
 
@@ -151,24 +141,3 @@ class Session:
         append_to_log(self.cfg, tb)
         self.events.put(EngineError(line, tb, fatal))
         self.events.put(StateChanged("failed" if fatal else "error"))
-
-    def _wait_for_retry(self) -> bool:
-        """After an error, wait until the user resumes (or changes the sweep) or stops."""
-        while True:
-            cmd = self.commands.get()
-            if isinstance(cmd, Stop):
-                return False
-            if isinstance(cmd, SetSweep) and self.engine is not None:
-                try:
-                    self.cfg = checked_sweep(cmd, self.cfg, self.engine)
-                except UserError as e:
-                    self.events.put(Notice(f"{e} (the sweep is unchanged)", "error"))
-                    continue
-                cfg = self.cfg
-                self.events.put(SweepChanged(cfg.batch_sizes, cfg.input_lens, cfg.output_lens))
-            if isinstance(cmd, StartProfile):
-                self.events.put(
-                    ProfileFailed("the engine is stopped by an error; resume (space), then capture")
-                )
-            if isinstance(cmd, Resume):
-                return True

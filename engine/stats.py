@@ -10,7 +10,15 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from infertop.engine.events import DecodeStep, Event, PrefillDone, RunDone, RunResult, RunStarted
+from infertop.engine.events import (
+    DecodeStep,
+    Event,
+    PrefillDone,
+    RunDone,
+    RunResult,
+    RunStarted,
+    tokens_per_second,
+)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -82,11 +90,11 @@ class BatchStats:
     def decode_throughput(self) -> float:
         """Tokens per second from the median decode step (bench_one_batch's definition)."""
         (p50,) = self.decode.percentiles(50)
-        return self.batch_size / p50 if p50 and not math.isnan(p50) else math.nan
+        return tokens_per_second(self.batch_size, p50)
 
 
 @dataclass
-class Progress:
+class RunPosition:
     run_index: int = -1
     batch_size: int = 0
     input_len: int = 0
@@ -104,7 +112,7 @@ class LiveStats:
         self.batches: dict[int, BatchStats] = {}
         self.results: deque[RunResult] = deque(maxlen=self.RESULTS)
         self.results_evicted = 0
-        self.progress = Progress()
+        self.progress = RunPosition()
         self.steps_seen = 0  # decode samples folded in (captured ones too)
         self.prefills_seen = 0
         self.generation = 0  # bumped by reset(): whatever drew the old figures redraws
@@ -130,13 +138,15 @@ class LiveStats:
                 bs = self.batch(ev.batch_size)
                 if not ev.profiled:
                     bs.prefill.add(ev.latency)
-                    bs.prefill_tps.add(ev.batch_size * ev.input_len / ev.latency)
+                    bs.prefill_tps.add(tokens_per_second(ev.batch_size * ev.input_len, ev.latency))
                 bs.prefills_seen += 1
                 bs.prefill_history.append((bs.prefills_seen, ev.latency, ev.profiled))
                 self.prefills_seen += 1
                 self.progress.prefilled = True
             elif isinstance(ev, RunStarted):
-                self.progress = Progress(ev.run_index, ev.batch_size, ev.input_len, ev.output_len)
+                self.progress = RunPosition(
+                    ev.run_index, ev.batch_size, ev.input_len, ev.output_len
+                )
             elif isinstance(ev, RunDone):
                 bs = self.batch(ev.result.batch_size)
                 if ev.result.captured:

@@ -54,6 +54,18 @@ def test_mlx_matches_torch_on_the_same_directory(hf_models, kind: str, batch: in
     np.testing.assert_array_equal(mt, tt)
 
 
+def test_dummy_weights_and_prompts_are_the_same_in_both_backends() -> None:
+    """One dummy-weight rule and one prompt helper (engine/dummy.py): a preset loaded by
+    each backend with the same seed gives the same prompts and the same logits."""
+    t = TorchEngine.load("tiny", device="cpu", seed=7)
+    m = MlxEngine.load("tiny", seed=7)
+    tp, mp = t.random_prompts(2, 12, seed=3), m.random_prompts(2, 12, seed=3)
+    np.testing.assert_array_equal(np.array(mp), tp.numpy())
+    np.testing.assert_allclose(greedy(m, mp, 4)[0], greedy(t, tp, 4)[0], atol=1e-5, rtol=0)
+    other = MlxEngine.load("tiny", seed=8)  # and the seed matters
+    assert not np.allclose(greedy(other, mp, 4)[0], greedy(t, tp, 4)[0], atol=1e-3)
+
+
 def test_bench_on_mlx_writes_the_same_keys(tmp_path: Path) -> None:
     out = tmp_path / "mlx.jsonl"
     p = subprocess.run(

@@ -166,7 +166,7 @@ class ThroughputChart(Chart):
                 continue
             color = COLORS[n % len(COLORS)]
             style = f"bold {color} underline" if b == batch else color
-            self.points.append((f"bs {b}", p50 * 1e3, b / p50, style))
+            self.points.append((f"bs {b}", p50 * 1e3, bs.decode_throughput(), style))
             legend.append(f"[{style}]● bs {b}[/]")
         self.border_subtitle = " ".join(legend)
 

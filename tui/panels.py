@@ -12,7 +12,7 @@ from textual.widget import Widget
 from infertop.engine.backend import MemoryStats
 from infertop.engine.config import human_count
 from infertop.engine.events import EngineReady
-from infertop.engine.stats import BatchStats, Progress
+from infertop.engine.stats import BatchStats, RunPosition
 from infertop.engine.sysmon import SystemSample
 from infertop.engine.text import plural
 from infertop.tui.format import ms, nbytes, nbytes_of, pct, rate
@@ -177,7 +177,7 @@ class StatusLine(Panel):
 
     def refresh_from(
         self,
-        p: Progress,
+        p: RunPosition,
         sweep: tuple[tuple[int, int, int], ...],
         state: str,
         load: tuple[str, int, int] | None,

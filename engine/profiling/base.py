@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-Progress = Callable[[str], None]  # a short line saying what is being written
+SaveProgress = Callable[[str], None]  # a short line saying what is being written
 TopOps = tuple[tuple[str, float, int], ...]  # (op, self time in microseconds, calls)
 
 
@@ -28,7 +28,7 @@ class Capture(Protocol):
 
     def annotate(self, name: str) -> AbstractContextManager[object]: ...
 
-    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
         """Stop, write the trace under a temporary name, check it holds the `steps` captured,
         and publish it; return what was saved (all of it, or raise and publish nothing)."""
         ...

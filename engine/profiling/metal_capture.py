@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from infertop.engine.errors import UserError
-from infertop.engine.profiling.base import Progress, SavedTrace
+from infertop.engine.profiling.base import SavedTrace, SaveProgress
 from infertop.engine.profiling.naming import publish, temp_path_for, unique_path
 
 CAPTURE_ENV = "MTL_CAPTURE_ENABLED"
@@ -51,7 +51,7 @@ class MetalCapture:
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return nullcontext()
 
-    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
         assert self.final is not None and self.tmp is not None
         progress("stopping the Metal capture")
         self.mx.metal.stop_capture()

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch.profiler import record_function
 
-from infertop.engine.profiling.base import Progress, SavedTrace, TopOps
+from infertop.engine.profiling.base import SavedTrace, SaveProgress, TopOps
 from infertop.engine.profiling.naming import publish, temp_path_for, unique_path
 from infertop.engine.profiling.request import CaptureRequest
 
@@ -72,7 +72,7 @@ class NpuCapture:
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return record_function(name)
 
-    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
         assert self.final is not None and self.tmp is not None
         progress("stopping the NPU profiler and parsing its data (can take a while)")
         self.prof.stop()  # runs on_trace_ready: the handler writes and parses into tmp

@@ -18,7 +18,7 @@ import torch
 from torch.profiler import ProfilerActivity, record_function
 
 from infertop.engine.errors import UserError
-from infertop.engine.profiling.base import Progress, SavedTrace, TopOps
+from infertop.engine.profiling.base import SavedTrace, SaveProgress, TopOps
 from infertop.engine.profiling.naming import publish_all, temp_path_for, unique_path, write_new
 from infertop.engine.profiling.request import CaptureRequest
 
@@ -60,7 +60,7 @@ class TorchCapture:
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return record_function(name)
 
-    def stop_and_save(self, progress: Progress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
         """Export into the trace dir (not $TMPDIR: torch's own .gz export writes the JSON
         there and ignores a failed write), check it holds the captured steps, gzip it, and
         publish it with its ops table, or nothing."""

@@ -10,9 +10,10 @@ import os
 
 import mlx.core as mx
 
-from infertop.engine.backend import MemoryStats, Progress
+from infertop.engine.backend import LoadProgress, MemoryStats
 from infertop.engine.backends.mlx.device import MlxDevice
 from infertop.engine.backends.mlx.model import MX_DTYPES, MlxLlama
+from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
 from infertop.engine.weights import resolve_model
 
@@ -29,7 +30,7 @@ class MlxEngine:
 
     @classmethod
     def load(
-        cls, spec: str, dtype: str = "float32", seed: int = 0, progress: Progress | None = None
+        cls, spec: str, dtype: str = "float32", seed: int = 0, progress: LoadProgress | None = None
     ) -> MlxEngine:
         if dtype not in MX_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(MX_DTYPES)}")
@@ -59,12 +60,8 @@ class MlxEngine:
         self.model.allocate_cache(batch_size, max_len)
 
     def random_prompts(self, batch_size: int, input_len: int, seed: int) -> mx.array:
-        # the same ids as the torch engine for the same seed
-        import torch
-
-        gen = torch.Generator().manual_seed(seed)
-        ids = torch.randint(0, self.config.vocab_size, (batch_size, input_len), generator=gen)
-        return mx.array(ids.numpy())
+        ids = random_prompt_ids(self.config.vocab_size, batch_size, input_len, seed)
+        return mx.array(ids)
 
     def prefill(self, tokens: mx.array) -> mx.array:
         return mx.argmax(self.model.forward(tokens, 0), axis=-1)
@@ -82,5 +79,4 @@ class MlxEngine:
         return out
 
     def release(self) -> None:
-        self.model.k_cache = self.model.v_cache = []
-        self.model.cache_batch = self.model.cache_len = 0
+        self.model.free_cache()

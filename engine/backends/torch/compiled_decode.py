@@ -17,6 +17,8 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from infertop.engine.backends.torch.model import TorchLlama, rotary
+from infertop.engine.backends.torch.model import TorchLlama, decoder_layer, final_logits
 from infertop.engine.errors import UserError
+from infertop.engine.layer import Layer
 
 EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbolic
+LAYER_FIELDS = [f.name for f in fields(Layer)]
 
 
 class DecodeStep(nn.Module):
@@ -66,27 +70,25 @@ class DecodeStep(nn.Module):
         cfg, linear = self.model.cfg, self.model.linear
         bsz = tokens.shape[0]
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        eps, norm_shape = cfg.rms_norm_eps, (cfg.hidden_size,)
         cos, sin = cos_table.index_select(0, pos), sin_table.index_select(0, pos)
         visible = torch.arange(k_cache[0].shape[2], device=pos.device) <= pos
-        x = F.embedding(tokens, self.embed)
-        for layer, kc, vc in zip(self.layers, k_cache, v_cache, strict=True):
-            h = F.rms_norm(x, norm_shape, layer.ln1, eps)
-            qkv = linear(h, layer.wqkv, getattr(layer, "bqkv", None))
-            q, k, v = rotary(
-                qkv, cfg, cos, sin, getattr(layer, "q_norm", None), getattr(layer, "k_norm", None)
-            )
+
+        def attend(
+            q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor
+        ) -> torch.Tensor:
             kc.index_copy_(2, pos, k.transpose(1, 2))
             vc.index_copy_(2, pos, v.transpose(1, 2))
             # (B, nkv, rep, hd) queries against (B, nkv, L, hd) keys: no head repeat
             scores = torch.matmul(q.reshape(bsz, nkv, nh // nkv, hd), kc.transpose(2, 3))
             scores = scores.mul(hd**-0.5).masked_fill(~visible, float("-inf"))
-            o = torch.matmul(scores.softmax(-1), vc).reshape(bsz, 1, nh * hd)
-            x = x + linear(o, layer.wo)
-            h = F.rms_norm(x, norm_shape, layer.ln2, eps)
-            gate, up = linear(h, layer.w13).chunk(2, dim=-1)
-            x = x + linear(F.silu(gate) * up, layer.w2)
-        logits = linear(F.rms_norm(x, norm_shape, self.norm, eps), self.lm_head)
+            return torch.matmul(scores.softmax(-1), vc).reshape(bsz, 1, nh * hd)
+
+        x = F.embedding(tokens, self.embed)
+        for holder, kc, vc in zip(self.layers, k_cache, v_cache, strict=True):
+            # read through the module, so export sees parameters (not constants)
+            layer = Layer(**{name: getattr(holder, name, None) for name in LAYER_FIELDS})
+            x = decoder_layer(x, layer, cfg, linear, cos, sin, partial(attend, kc=kc, vc=vc))
+        logits = final_logits(x, cfg, self.norm, self.lm_head, linear)
         return logits.argmax(-1), logits
 
 

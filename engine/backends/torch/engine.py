@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from infertop.engine.backend import MemoryStats, Progress
+from infertop.engine.backend import LoadProgress, MemoryStats
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
 from infertop.engine.backends.torch.model import TorchLlama
+from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
 from infertop.engine.weights import resolve_model
 
@@ -31,7 +32,7 @@ class TorchEngine:
         device: str = "auto",
         dtype: str = "float32",
         seed: int = 0,
-        progress: Progress | None = None,
+        progress: LoadProgress | None = None,
     ) -> TorchEngine:
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
@@ -64,9 +65,8 @@ class TorchEngine:
         self.model.allocate_cache(batch_size, max_len)
 
     def random_prompts(self, batch_size: int, input_len: int, seed: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(seed)
-        ids = torch.randint(0, self.config.vocab_size, (batch_size, input_len), generator=gen)
-        return ids.to(self.device.torch_device)
+        ids = random_prompt_ids(self.config.vocab_size, batch_size, input_len, seed)
+        return torch.from_numpy(ids).to(self.device.torch_device)
 
     def prefill(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model.forward(tokens, 0).argmax(-1)

@@ -8,30 +8,25 @@ group into the sequence axis so no key/value head is ever repeated.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
+from infertop.engine.backend import LoadProgress
 from infertop.engine.config import ModelConfig
-from infertop.engine.rope import rope_inv_freq
+from infertop.engine.dummy import dummy_block, is_norm
+from infertop.engine.layer import Layer as GenericLayer
+from infertop.engine.layer import Weights, fused_weights
+from infertop.engine.rope import rope_tables
 from infertop.engine.weights import Checkpoint, expected_shapes
 
-Progress = Callable[[int, int], None]  # (done, total)
-DUMMY_BOUND = 0.02 * 3**0.5  # dummy weights: uniform on [-b, b], std 0.02
-DUMMY_BLOCK = 1 << 16  # values drawn per tensor; larger tensors repeat them
 
-
-def dummy_tensor(
-    shape: tuple[int, ...], gen: torch.Generator, device: torch.device
-) -> torch.Tensor:
-    """Seeded uniform values (SGLang's dummy weights are uniform too), drawn as one block
-    per tensor and repeated: drawing every value took 2.8 s of a 5.3 s load for a 0.5B
-    model and ~45 s for 8B on this CPU; copying a block runs at memory speed."""
-    t = torch.empty(shape, dtype=torch.float32, device=device)
+def dummy_tensor(seed: int, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """A float32 CPU tensor of the dummy rule (engine/dummy.py): one block, repeated."""
+    t = torch.empty(shape, dtype=torch.float32)
     flat = t.view(-1)
-    block = torch.empty(min(DUMMY_BLOCK, flat.numel()), dtype=torch.float32, device=device)
-    block.uniform_(-DUMMY_BOUND, DUMMY_BOUND, generator=gen)
+    block = torch.from_numpy(dummy_block(seed, name, flat.numel()))
     for start in range(0, flat.numel(), block.numel()):
         part = flat[start : start + block.numel()]
         part.copy_(block[: part.numel()])
@@ -85,39 +80,51 @@ def rotary(
     return qk[:, :, :nh], qk[:, :, nh:], v
 
 
-@dataclass
-class Layer:
-    """One decoder layer's tensors, fused for fewer and larger matmuls."""
+Layer = GenericLayer[torch.Tensor]
 
-    ln1: torch.Tensor
-    wqkv: torch.Tensor
-    bqkv: torch.Tensor | None
-    q_norm: torch.Tensor | None
-    k_norm: torch.Tensor | None
-    wo: torch.Tensor
-    ln2: torch.Tensor
-    w13: torch.Tensor
-    w2: torch.Tensor
+
+# (q (B, T, nh, hd), k, v (B, T, nkv, hd)) -> attention output (B, T, nh * hd): stores the
+# new keys and values in the cache and attends over it
+Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def decoder_layer(
+    x: torch.Tensor,
+    layer: Layer,
+    cfg: ModelConfig,
+    linear: Linear,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    attend: Attend,
+) -> torch.Tensor:
+    """One layer's body, shared by the eager forward and the compiled decode step: only how
+    they store and attend over K/V (`attend`) differs."""
+    norm_shape, eps = (cfg.hidden_size,), cfg.rms_norm_eps
+    h = F.rms_norm(x, norm_shape, layer.ln1, eps)
+    q, k, v = rotary(linear(h, layer.wqkv, layer.bqkv), cfg, cos, sin, layer.q_norm, layer.k_norm)
+    x = x + linear(attend(q, k, v), layer.wo)
+    h = F.rms_norm(x, norm_shape, layer.ln2, eps)
+    gate, up = linear(h, layer.w13).chunk(2, dim=-1)
+    return x + linear(F.silu(gate) * up, layer.w2)
+
+
+def final_logits(
+    x: torch.Tensor, cfg: ModelConfig, norm: torch.Tensor, lm_head: torch.Tensor, linear: Linear
+) -> torch.Tensor:
+    return linear(F.rms_norm(x, (cfg.hidden_size,), norm, cfg.rms_norm_eps), lm_head)
 
 
 class TorchLlama:
     """Weights plus a static KV cache; `forward` runs a prefill (from 0) or one decode step."""
 
-    def __init__(
-        self,
-        cfg: ModelConfig,
-        layers: list[Layer],
-        embed: torch.Tensor,
-        norm: torch.Tensor,
-        lm_head: torch.Tensor,
-    ) -> None:
+    def __init__(self, cfg: ModelConfig, weights: Weights[torch.Tensor]) -> None:
         self.cfg = cfg
-        self.layers = layers
-        self.embed = embed
-        self.norm = norm
-        self.lm_head = lm_head
-        self.device = embed.device
-        self.dtype = embed.dtype
+        self.layers = weights.layers
+        self.embed = weights.embed
+        self.norm = weights.norm
+        self.lm_head = weights.lm_head
+        self.device = self.embed.device
+        self.dtype = self.embed.dtype
         self.k_cache: list[torch.Tensor] = []
         self.v_cache: list[torch.Tensor] = []
         self.rope_cos = self.rope_sin = torch.empty(0)  # (max_len, head_dim)
@@ -148,32 +155,7 @@ class TorchLlama:
     @classmethod
     def from_tensors(cls, cfg: ModelConfig, get: Callable[[str], torch.Tensor]) -> TorchLlama:
         """Build from a function that returns each Hugging Face tensor by name, layer by layer."""
-        layers = []
-        for i in range(cfg.num_hidden_layers):
-            p = f"model.layers.{i}."
-            att, mlp = p + "self_attn.", p + "mlp."
-            wqkv = torch.cat([get(att + f"{n}_proj.weight") for n in "qkv"])
-            bqkv = (
-                torch.cat([get(att + f"{n}_proj.bias") for n in "qkv"])
-                if cfg.attention_bias
-                else None
-            )
-            layers.append(
-                Layer(
-                    ln1=get(p + "input_layernorm.weight"),
-                    wqkv=wqkv,
-                    bqkv=bqkv,
-                    q_norm=get(att + "q_norm.weight") if cfg.qk_norm else None,
-                    k_norm=get(att + "k_norm.weight") if cfg.qk_norm else None,
-                    wo=get(att + "o_proj.weight"),
-                    ln2=get(p + "post_attention_layernorm.weight"),
-                    w13=torch.cat([get(mlp + "gate_proj.weight"), get(mlp + "up_proj.weight")]),
-                    w2=get(mlp + "down_proj.weight"),
-                )
-            )
-        embed = get("model.embed_tokens.weight")
-        lm_head = embed if cfg.tie_word_embeddings else get("lm_head.weight")
-        return cls(cfg, layers, embed, get("model.norm.weight"), lm_head)
+        return cls(cfg, fused_weights(cfg, get, torch.cat))
 
     @classmethod
     def from_checkpoint(
@@ -181,7 +163,7 @@ class TorchLlama:
         ckpt: Checkpoint,
         dtype: torch.dtype,
         device: torch.device,
-        progress: Progress | None = None,
+        progress: LoadProgress | None = None,
     ) -> TorchLlama:
         from safetensors import safe_open
 
@@ -212,21 +194,19 @@ class TorchLlama:
         dtype: torch.dtype,
         device: torch.device,
         seed: int = 0,
-        progress: Progress | None = None,
+        progress: LoadProgress | None = None,
     ) -> TorchLlama:
         """Seeded random weights with the exact shapes of `cfg` (SGLang's --load-format dummy)."""
-        gen_device = device if device.type == "cuda" else torch.device("cpu")
-        gen = torch.Generator(device=gen_device).manual_seed(seed)
         shapes = expected_shapes(cfg)
         total, done = len(shapes), 0
 
         def get(name: str) -> torch.Tensor:
             nonlocal done
             shape = shapes[name]
-            if name.endswith("norm.weight"):
+            if is_norm(name):
                 t = torch.ones(shape, dtype=dtype, device=device)
             else:
-                t = dummy_tensor(shape, gen, gen_device).to(device=device, dtype=dtype)
+                t = dummy_tensor(seed, name, shape).to(device=device, dtype=dtype)
             done += 1
             if progress and done % 8 == 0:
                 progress(done, total)
@@ -245,17 +225,13 @@ class TorchLlama:
         self.k_cache = self.v_cache = []  # free before allocating the new ones
         cfg = self.cfg
         shape = (batch_size, cfg.num_key_value_heads, max_len, cfg.head_dim)
-        kw = {"dtype": self.dtype, "device": self.device}
-        self.k_cache = [torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)]
-        self.v_cache = [torch.zeros(shape, **kw) for _ in range(cfg.num_hidden_layers)]
-        pos = torch.arange(max_len, dtype=torch.float32)
-        freqs = torch.outer(pos, torch.from_numpy(rope_inv_freq(cfg)))
-        emb = torch.cat([freqs, freqs], dim=-1)
-        half = cfg.head_dim // 2
-        sin = emb.sin()
-        sin[:, :half] = -sin[:, :half]  # rotate_half's sign folded into sin
-        self.rope_cos = emb.cos().to(**kw)
-        self.rope_sin = sin.to(**kw)
+        dtype, device = self.dtype, self.device
+        layers = range(cfg.num_hidden_layers)
+        self.k_cache = [torch.zeros(shape, dtype=dtype, device=device) for _ in layers]
+        self.v_cache = [torch.zeros(shape, dtype=dtype, device=device) for _ in layers]
+        cos, sin = rope_tables(cfg, max_len)
+        self.rope_cos = torch.from_numpy(cos).to(dtype=dtype, device=device)
+        self.rope_sin = torch.from_numpy(sin).to(dtype=dtype, device=device)
         self.cache_batch, self.cache_len = batch_size, max_len
 
     def free_cache(self) -> None:
@@ -273,15 +249,12 @@ class TorchLlama:
         rep = nh // nkv
         end = pos + seqlen
         cos, sin = self.rope_cos[pos:end], self.rope_sin[pos:end]
-        eps = cfg.rms_norm_eps
-        norm_shape = (cfg.hidden_size,)
         decode = seqlen == 1
-        linear = self.linear
-        x = F.embedding(tokens, self.embed)
-        for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
-            h = F.rms_norm(x, norm_shape, layer.ln1, eps)
-            qkv = linear(h, layer.wqkv, layer.bqkv)
-            q, k, v = rotary(qkv, cfg, cos, sin, layer.q_norm, layer.k_norm)
+        assert decode or pos == 0, "prefill starts at position 0"
+
+        def attend(
+            q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor
+        ) -> torch.Tensor:
             kc[:, :, pos:end] = k.transpose(1, 2)
             vc[:, :, pos:end] = v.transpose(1, 2)
             if decode:
@@ -290,23 +263,21 @@ class TorchLlama:
                     q.view(bsz, nkv, rep, hd), kc[:, :, :end], vc[:, :, :end]
                 )
             else:
-                assert pos == 0, "prefill starts at position 0"
                 o = F.scaled_dot_product_attention(
                     q.transpose(1, 2),
                     kc[:, :, :end],
                     vc[:, :, :end],
                     is_causal=True,
                     enable_gqa=rep > 1,
-                )
-                o = o.transpose(1, 2)
-            x = x + linear(o.reshape(bsz, seqlen, nh * hd), layer.wo)
-            h = F.rms_norm(x, norm_shape, layer.ln2, eps)
-            gate, up = linear(h, layer.w13).chunk(2, dim=-1)
-            x = x + linear(F.silu(gate) * up, layer.w2)
+                ).transpose(1, 2)
+            return o.reshape(bsz, seqlen, nh * hd)
+
+        x = F.embedding(tokens, self.embed)
+        for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
+            x = decoder_layer(x, layer, cfg, self.linear, cos, sin, partial(attend, kc=kc, vc=vc))
         if not all_logits:
             x = x[:, -1:]
-        x = F.rms_norm(x, norm_shape, self.norm, eps)
-        return linear(x, self.lm_head)
+        return final_logits(x, cfg, self.norm, self.lm_head, self.linear)
 
     def weight_matrices(self) -> list[torch.Tensor]:
         """Every matrix a decode step multiplies by, in the form `self.linear` takes (for the
