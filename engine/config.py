@@ -5,12 +5,15 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, get_args
 
 from infertop.engine.errors import UserError
+from infertop.engine.flags import flag, positive_int, seed_arg
+from infertop.engine.profiling.request import CaptureRequest
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 SUPPORTED_ROPE_TYPES = ("default", "llama3", "linear")
@@ -273,30 +276,116 @@ def human_count(n: int) -> str:
 
 
 DEFAULT_PRESET = "smollm2-135m"  # engine/presets.py has it
-DTYPES = ("float32", "bfloat16", "float16")
-DEVICES = ("auto", "cpu", "cuda", "npu")
-BACKENDS = ("auto", "torch", "mlx")
+DType = Literal["float32", "bfloat16", "float16"]
+Device = Literal["auto", "cpu", "cuda", "npu"]
+Backend = Literal["auto", "torch", "mlx"]
+DTYPES: tuple[DType, ...] = get_args(DType)
+DEVICES: tuple[Device, ...] = get_args(Device)
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """What to run: the model, where, and the sweep of batch sizes and lengths."""
 
-    model: str = DEFAULT_PRESET
-    backend: str = "auto"
-    device: str = "auto"
-    dtype: str = "float32"
-    compile: bool = False  # torch on CPU: the decode step compiled ahead of time (AOTInductor)
-    threads: int | None = None  # CPU threads for the engine; None: the library's default
-    batch_sizes: tuple[int, ...] = (1,)
-    input_lens: tuple[int, ...] = (128,)
-    output_lens: tuple[int, ...] = (32,)
-    seed: int = 42
-    run_name: str = "infertop"
-    result_filename: str | None = None
-    trace_dir: str = "traces"
-    warmup: bool = True
-    profile: Any = None  # a CaptureRequest armed after warmup (infertop bench --profile)
+    # Each field's flag is declared on it (engine/flags.py): the live screen and
+    # `infertop bench` both add them with add_cli_args.
+    model: str = field(
+        default=DEFAULT_PRESET,
+        metadata=flag(
+            "--model",
+            "preset name (see `infertop presets`) or a local Hugging Face directory",
+            metavar="PRESET|DIR",
+        ),
+    )
+    backend: Backend = field(
+        default="auto",
+        metadata=flag(
+            "--backend", "auto: MLX where Metal is available, torch otherwise", choices=BACKENDS
+        ),
+    )
+    device: Device = field(
+        default="auto",
+        metadata=flag("--device", "auto: CUDA, then NPU, then the CPU", choices=DEVICES),
+    )
+    dtype: DType = field(
+        default="float32", metadata=flag("--dtype", "weights and activations", choices=DTYPES)
+    )
+    threads: int | None = field(
+        default=None,
+        metadata=flag(
+            "--threads",
+            "CPU threads for the engine (torch.set_num_threads; for MLX, Accelerate's "
+            "VECLIB_MAXIMUM_THREADS on macOS) (default: the library's own, shown in the header)",
+            metavar="N",
+            type=positive_int,
+        ),
+    )
+    compile: bool = field(
+        default=False,
+        metadata=flag(
+            "--compile",
+            "torch on CPU: compile the decode step ahead of time with AOTInductor (needs a "
+            "C++ compiler; 5-40 s at load; batch-1 decode 10-20%% faster)",
+            action="store_true",
+        ),
+    )
+    batch_sizes: tuple[int, ...] = field(
+        default=(1,),
+        metadata=flag(
+            "--batch-size", "batch sizes of the sweep", metavar="N", type=positive_int, nargs="+"
+        ),
+    )
+    input_lens: tuple[int, ...] = field(
+        default=(128,),
+        metadata=flag("--input-len", "prompt lengths", metavar="N", type=positive_int, nargs="+"),
+    )
+    output_lens: tuple[int, ...] = field(
+        default=(32,),
+        metadata=flag(
+            "--output-len",
+            "tokens generated per sequence (1 prefill + output-len - 1 decode steps)",
+            metavar="N",
+            type=positive_int,
+            nargs="+",
+        ),
+    )
+    seed: int = field(
+        default=42,
+        metadata=flag(
+            "--seed",
+            "seed of the prompts and dummy weights, 0 to 2**63-1",
+            metavar="N",
+            type=seed_arg,
+        ),
+    )
+    run_name: str = field(
+        default="infertop",
+        metadata=flag("--run-name", "names the results and traces", metavar="NAME"),
+    )
+    trace_dir: str = field(
+        default="traces",
+        metadata=flag(
+            "--trace-dir",
+            "where traces, exports and the log go "
+            "(default: ./traces, or $INFERTOP_TRACE_DIR when set)",
+            metavar="DIR",
+            default=lambda: os.environ.get("INFERTOP_TRACE_DIR", "traces"),
+        ),
+    )
+    result_filename: str | None = field(
+        default=None,
+        metadata=flag(
+            "--result-filename",
+            "append one JSON line per completed run to this file",
+            metavar="FILE",
+        ),
+    )
+    warmup: bool = field(
+        default=True,
+        metadata=flag("--no-warmup", "skip the untimed warmup run", action="store_false"),
+    )
+    profile: CaptureRequest | None = None  # armed after warmup (infertop bench --profile)
 
     def with_changes(self, **kw: Any) -> RunConfig:
         return replace(self, **kw)

@@ -23,7 +23,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None  # macOS's allocator returns pages by itself; no trim call exists
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim  # type: ignore[no-any-return]
+        trim: Callable[[int], int] = libc.malloc_trim
+        return trim
     except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def open_checkpoint(directory: str | Path) -> Checkpoint:
     return Checkpoint(root, cfg, files)
 
 
-def _check_layer_count(cfg: ModelConfig, available: dict[str, object], config: Path) -> None:
+def _check_layer_count(cfg: ModelConfig, available: Mapping[str, object], config: Path) -> None:
     """Compare the layer count with the files before any per-layer table is built (a config
     that claims a million layers must not make a million-layer table first)."""
     found = set()

@@ -16,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Tab, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
@@ -80,7 +81,7 @@ class InfertopApp(App[int]):
     ENABLE_COMMAND_PALETTE = False  # every action has its own key; ^p would only take room
     BINDINGS: ClassVar[list[BindingType]] = list(bindings())
     # below 34 rows the screen keeps one chart per column (tui/infertop.tcss)
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (34, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     def __init__(
         self,
@@ -518,4 +519,8 @@ class InfertopApp(App[int]):
         self._exit_renderables.clear()  # the one line above is printed instead
 
 
-_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+_SEVERITY: dict[str, SeverityLevel] = {
+    "info": "information",
+    "warning": "warning",
+    "error": "error",
+}

@@ -68,13 +68,15 @@ class HistoryChart(Chart):
     MIN_INTERVAL = 1.0
     COLOR = "cyan"
     X_NAME = "step"
+    TITLE = ""
+    HISTORY = ""  # the BatchStats field it draws
 
-    def __init__(self, title: str, **kw: object) -> None:
-        super().__init__(title, **kw)
+    def __init__(self, **kw: object) -> None:
+        super().__init__(self.TITLE, **kw)
         self.points: list[tuple[int, float, bool]] = []
 
     def history(self, bs: BatchStats) -> list[tuple[int, float, bool]]:
-        raise NotImplementedError
+        return list(getattr(bs, self.HISTORY))
 
     def refresh_from(self, stats: LiveStats, batch: int) -> None:
         bs = stats.batches.get(batch)
@@ -96,23 +98,16 @@ class HistoryChart(Chart):
 
 
 class DecodeHistoryChart(HistoryChart):
-    def __init__(self, **kw: object) -> None:
-        super().__init__("Decode step latency (ms)", **kw)
-
-    def history(self, bs: BatchStats) -> list[tuple[int, float, bool]]:
-        return list(bs.decode_history)
+    TITLE = "Decode step latency (ms)"
+    HISTORY = "decode_history"
 
 
 class PrefillChart(HistoryChart):
     MIN_INTERVAL = 2.0
     COLOR = "magenta"
     X_NAME = "run"
-
-    def __init__(self, **kw: object) -> None:
-        super().__init__("Prefill latency per run (ms)", **kw)
-
-    def history(self, bs: BatchStats) -> list[tuple[int, float, bool]]:
-        return list(bs.prefill_history)
+    TITLE = "Prefill latency per run (ms)"
+    HISTORY = "prefill_history"
 
 
 class LatencyHistogram(Chart):

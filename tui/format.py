@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import math
 
+MAGNITUDES = (1000, 100, 10, 1)
+
+
+def by_magnitude(v: float, decimals: tuple[int, int, int, int, int]) -> str:
+    """`v` with decimals[k] digits after the point, k the first of |v| >= 1000, 100, 10, 1
+    (else the last), thousands grouped."""
+    bands = zip(MAGNITUDES, decimals[:-1], strict=True)
+    places = next((d for limit, d in bands if abs(v) >= limit), decimals[-1])
+    return f"{v:,.{places}f}"
+
 
 def ms(seconds: float | None) -> str:
     """Seconds shown as milliseconds: 0.382, 11.04, 157.3, 1,668."""
     if seconds is None or math.isnan(seconds):
         return "—"
-    v = seconds * 1e3
-    if v >= 1000:
-        return f"{v:,.0f}"
-    if v >= 100:
-        return f"{v:.1f}"
-    if v >= 10:
-        return f"{v:.2f}"
-    return f"{v:.3f}"
+    return by_magnitude(seconds * 1e3, (0, 1, 2, 3, 3))
 
 
 def rate(v: float | None) -> str:

@@ -97,15 +97,16 @@ def native_stderr_to(path: Path) -> Iterator[None]:
         return
     saved = os.dup(2)
     # Textual draws on sys.__stderr__: point it at a copy of the terminal's descriptor
-    terminal = os.fdopen(os.dup(2), "w", encoding=sys.__stderr__.encoding, errors="replace")
+    encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
+    terminal = os.fdopen(os.dup(2), "w", encoding=encoding, errors="replace")
     old_dunder, old_stderr = sys.__stderr__, sys.stderr
-    sys.__stderr__ = sys.stderr = terminal
+    sys.__stderr__ = sys.stderr = terminal  # type: ignore[misc]  # Textual writes to it
     os.dup2(log.fileno(), 2)
     try:
         yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        sys.__stderr__, sys.stderr = old_dunder, old_stderr
+        sys.__stderr__, sys.stderr = old_dunder, old_stderr  # type: ignore[misc]
         terminal.close()
         log.close()

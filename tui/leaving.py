@@ -82,7 +82,7 @@ def restore_terminal(attrs: list[object] | None) -> None:
     try:
         os.write(fd, RESTORE.encode())
         if attrs is not None:
-            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)  # type: ignore[arg-type]
     except (OSError, termios.error):
         pass
     finally:

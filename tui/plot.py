@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from infertop.tui.format import by_magnitude
+
 AXIS = "grey50"
 MIN_WIDTH, MIN_HEIGHT = 24, 4
 
@@ -65,16 +67,7 @@ def axis_number(v: float) -> str:
     """Three significant figures, thousands grouped: 0.382, 1.18, 11.0, 157, 1,668."""
     if not math.isfinite(v):
         return "—"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3f}"
+    return by_magnitude(v, (0, 0, 1, 2, 3))
 
 
 def nice_step(span: float, target: int) -> int:

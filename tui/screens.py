@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from infertop.engine.errors import UserError
-from infertop.engine.profiling.request import STAGES, CaptureRequest
+from infertop.engine.profiling.request import STAGES, CaptureRequest, stage_named
 from infertop.tui.keys import help_rows
 
 
@@ -132,7 +132,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
                 raise UserError("steps: a whole number from 1 to 500, or blank")
             request = CaptureRequest(
                 name=self.query_one("#profile-name", Input).value.strip() or self.default_name,
-                stage=str(self.query_one("#profile-stage", Select).value),
+                stage=stage_named(str(self.query_one("#profile-stage", Select).value)),
                 steps=int(steps_text) if steps_text else None,
                 activities=activities,
             )

@@ -28,9 +28,12 @@ class MetalCapture:
     kind = "metal"
 
     def __init__(self, mx: Any | None = None) -> None:
+        """`mx`: mlx.core, or a double of it (tests/doubles: this machine has no Metal)."""
         if mx is None:
-            import mlx.core as mx
-        self.mx = mx
+            import mlx.core
+
+            mx = mlx.core
+        self.mx: Any = mx
         if not mx.metal.is_available():
             raise UserError(
                 "Metal capture needs Apple silicon with Metal; here use the timeline trace "

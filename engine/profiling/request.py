@@ -2,24 +2,80 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from infertop.engine.errors import UserError
+from infertop.engine.flags import flag, non_negative_int, positive_int
 
-STAGES = ("all", "prefill", "decode")
+Stage = Literal["all", "prefill", "decode"]  # a stage capture holds only that stage
+STAGES: tuple[Stage, ...] = get_args(Stage)
 ACTIVITIES = ("cpu", "device", "cuda_profiler", "timeline")
+
+
+def stage_named(text: str) -> Stage:
+    for stage in STAGES:
+        if stage == text:
+            return stage
+    raise UserError(f"profile stage {text!r} is unknown; use {', '.join(STAGES)}")
 
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    name: str = "infertop"
-    stage: str = "all"  # all | prefill | decode: a stage capture holds only that stage
-    start_step: int = 0  # steps (of the stage) to let pass before starting
-    steps: int | None = None  # stop by itself after this many steps; None: until stopped
-    activities: tuple[str, ...] = ("cpu", "device", "timeline")
-    record_shapes: bool = True
-    with_stack: bool = False
-    profile_memory: bool = False
+    """A capture; its fields are also `infertop bench`'s --profile-* flags."""
+
+    name: str = field(
+        default="infertop",
+        metadata=flag(
+            "--profile-prefix", "trace name (default: --run-name)", metavar="NAME", default=None
+        ),
+    )
+    stage: Stage = field(
+        default="all",
+        metadata=flag(
+            "--profile-stage", "capture only prefill or only decode steps", choices=STAGES
+        ),
+    )
+    start_step: int = field(
+        default=0,
+        metadata=flag(
+            "--profile-start-step",
+            "steps of the stage to let pass first",
+            metavar="K",
+            type=non_negative_int,
+        ),
+    )
+    steps: int | None = field(  # None: until stopped
+        default=None,
+        metadata=flag(
+            "--profile-steps",
+            "stop after this many steps (default: the end of the first run, capped at ~150 "
+            "layer-steps)",
+            metavar="N",
+            type=positive_int,
+        ),
+    )
+    activities: tuple[str, ...] = field(
+        default=("cpu", "device", "timeline"),
+        metadata=flag("--profile-activities", "what to record", nargs="+", choices=ACTIVITIES),
+    )
+    record_shapes: bool = field(
+        default=True,
+        metadata=flag(
+            "--profile-record-shapes",
+            "record op input shapes",
+            action=argparse.BooleanOptionalAction,
+        ),
+    )
+    with_stack: bool = field(
+        default=False,
+        metadata=flag("--profile-with-stack", "record Python stacks", action="store_true"),
+    )
+    profile_memory: bool = field(
+        default=False,
+        metadata=flag("--profile-memory", "record tensor allocations", action="store_true"),
+    )
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

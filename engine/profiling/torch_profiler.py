@@ -55,7 +55,7 @@ class TorchCapture:
         self.final = unique_path(directory, stem, "trace.json.gz")
         self.prof.start()
         if self.cuda_profiler:  # brackets the capture for Nsight Systems' cudaProfilerApi
-            torch.cuda.profiler.start()
+            torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
 
     def annotate(self, name: str) -> AbstractContextManager[object]:
         return record_function(name)
@@ -67,7 +67,7 @@ class TorchCapture:
         final = self.final
         assert final is not None
         if self.cuda_profiler:
-            torch.cuda.profiler.stop()
+            torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
         progress("stopping the profiler")
         self.prof.stop()
         progress("writing the trace")

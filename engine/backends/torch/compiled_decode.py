@@ -129,7 +129,8 @@ class CompiledDecode:
     def __call__(self, tokens: torch.Tensor, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
         m = self.model
         at = torch.tensor([pos], device=m.device)
-        return self._run(tokens, at, m.k_cache, m.v_cache, m.rope_cos, m.rope_sin)
+        tokens, logits = self._run(tokens, at, m.k_cache, m.v_cache, m.rope_cos, m.rope_sin)
+        return tokens, logits
 
 
 def _compile(step: DecodeStep, model: TorchLlama) -> Any:

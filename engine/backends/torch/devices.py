@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import Any
 
 import psutil
 import torch
@@ -53,28 +54,38 @@ class CpuDevice(TorchDevice):
         return MemoryStats(allocated=rss, reserved=rss, peak=max(rss, peak_rss()))
 
 
-class CudaDevice(TorchDevice):
-    kind = "cuda"
+class AcceleratorDevice(TorchDevice):
+    """A device behind a torch module with CUDA's API (torch.cuda, or torch.npu)."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
 
     @property
     def name(self) -> str:
-        return torch.cuda.get_device_name(0)
+        return str(self._api.get_device_name(0))
 
     def synchronize(self) -> None:
-        torch.cuda.synchronize()
+        self._api.synchronize()
 
     def memory(self) -> MemoryStats:
         return MemoryStats(
-            allocated=torch.cuda.memory_allocated(),
-            reserved=torch.cuda.memory_reserved(),
-            peak=torch.cuda.max_memory_allocated(),
+            allocated=self._api.memory_allocated(),
+            reserved=self._api.memory_reserved(),
+            peak=self._api.max_memory_allocated(),
         )
 
     def reset_peak(self) -> None:
-        torch.cuda.reset_peak_memory_stats()
+        self._api.reset_peak_memory_stats()
 
 
-class NpuDevice(TorchDevice):
+class CudaDevice(AcceleratorDevice):
+    kind = "cuda"
+
+    def __init__(self) -> None:
+        super().__init__(torch.cuda)
+
+
+class NpuDevice(AcceleratorDevice):
     """Ascend NPU through torch_npu, which registers `torch.npu` on import."""
 
     kind = "npu"
@@ -82,24 +93,7 @@ class NpuDevice(TorchDevice):
     def __init__(self) -> None:
         import torch_npu  # noqa: F401  (registers torch.npu)
 
-        self._npu = torch.npu  # type: ignore[attr-defined]
-
-    @property
-    def name(self) -> str:
-        return str(self._npu.get_device_name(0))
-
-    def synchronize(self) -> None:
-        self._npu.synchronize()
-
-    def memory(self) -> MemoryStats:
-        return MemoryStats(
-            allocated=self._npu.memory_allocated(),
-            reserved=self._npu.memory_reserved(),
-            peak=self._npu.max_memory_allocated(),
-        )
-
-    def reset_peak(self) -> None:
-        self._npu.reset_peak_memory_stats()
+        super().__init__(torch.npu)  # type: ignore[attr-defined]
 
 
 def npu_installed() -> bool:

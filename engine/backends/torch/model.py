@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,12 +41,13 @@ def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = Non
     """x @ w.T + b with a weight prepacked for oneDNN (what inductor's CPU freezing uses).
     On CPU in float32 it runs 2-4x faster than F.linear, which leaves the second core idle
     at batch 1 (bench/RESULTS.md)."""
-    return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    return out
 
 
 def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
     """Private ops: use them only where they exist and give F.linear's answer."""
-    if device.type != "cpu" or dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+    if device.type != "cpu" or dtype != torch.float32 or not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
         return False
     try:
         w = torch.randn(24, 16, generator=torch.Generator().manual_seed(0))
@@ -167,7 +169,7 @@ class TorchLlama:
     ) -> TorchLlama:
         from safetensors import safe_open
 
-        handles: dict[str, object] = {}
+        handles: dict[str, Any] = {}
         total, done = len(ckpt.files), 0
 
         def get(name: str) -> torch.Tensor:
@@ -176,7 +178,7 @@ class TorchLlama:
             key = str(path)
             if key not in handles:
                 handles[key] = safe_open(key, framework="pt", device="cpu")
-            t = handles[key].get_tensor(name)  # type: ignore[attr-defined]
+            t: torch.Tensor = handles[key].get_tensor(name)
             done += 1
             if progress and done % 8 == 0:
                 progress(done, total)
