@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from infertop.engine.config import ModelConfig
 from infertop.engine.events import EngineReady
 
 LoadProgress = Callable[[int, int], None]  # (done, total) while loading
+
+
+DeviceKind = Literal["cpu", "cuda", "npu", "metal"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,10 @@ class Engine(Protocol):
     backend: str  # "torch", "torch, compiled" or "mlx"
     config: ModelConfig
     dtype_name: str
-    profiler_kind: str  # which profiler module serves it: cpu | cuda | npu | metal
+
+    @property
+    def device_kind(self) -> DeviceKind:
+        """What it runs on, which picks the profiler."""
 
     @property
     def device_name(self) -> str: ...
@@ -74,7 +80,7 @@ def ready_event(engine: Engine) -> EngineReady:
         device_name=engine.device_name,
         backend=engine.backend,
         max_positions=cfg.max_positions,
-        device_kind=engine.profiler_kind,
+        device_kind=engine.device_kind,
         layers=cfg.num_hidden_layers,
         threads=engine.cpu_threads,
     )

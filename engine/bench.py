@@ -32,34 +32,34 @@ from infertop.engine.text import plural
 
 
 def _print_event(ev: Event) -> None:
-    if isinstance(ev, PrefillDone):
-        tput = tokens_per_second(ev.input_len * ev.batch_size, ev.latency)
-        print(f"Prefill. latency: {ev.latency:6.5f} s, throughput: {tput:9.2f} token/s")
-    elif isinstance(ev, RunDone):
-        r = ev.result
-        if r.median_decode_latency is not None:
+    match ev:
+        case PrefillDone():
+            tput = tokens_per_second(ev.input_len * ev.batch_size, ev.latency)
+            print(f"Prefill. latency: {ev.latency:6.5f} s, throughput: {tput:9.2f} token/s")
+        case RunDone(result=r):
+            if r.median_decode_latency is not None:
+                print(
+                    f"Decode.  median latency: {r.median_decode_latency:6.5f} s, "
+                    f"median throughput: {r.median_decode_throughput:9.2f} token/s"
+                )
             print(
-                f"Decode.  median latency: {r.median_decode_latency:6.5f} s, "
-                f"median throughput: {r.median_decode_throughput:9.2f} token/s"
+                f"Total. latency: {r.total_latency:6.3f} s, "
+                f"throughput: {r.overall_throughput:9.2f} token/s"
             )
-        print(
-            f"Total. latency: {r.total_latency:6.3f} s, "
-            f"throughput: {r.overall_throughput:9.2f} token/s"
-        )
-    elif isinstance(ev, TraceSaved):
-        steps = plural(ev.steps, f"{ev.stage} step")
-        print(f"Trace saved ({ev.kind}, {steps}, {ev.size / 1e6:.2f} MB): {ev.path}")
-    elif isinstance(ev, ProfileStarted):
-        print(f"Profiling {ev.stage} with {ev.kind} at batch {ev.batch_size} ...")
-    elif isinstance(ev, Notice):
-        print(f"{ev.level}: {ev.message}", file=sys.stderr)
-    elif isinstance(ev, RunSkipped):
-        print(f"Skipped: {ev.reason}", file=sys.stderr)
-    elif isinstance(ev, EngineReady):
-        print(
-            f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
-            f"on {ev.device_name} [{ev.backend}]"
-        )
+        case TraceSaved():
+            steps = plural(ev.steps, f"{ev.stage} step")
+            print(f"Trace saved ({ev.kind}, {steps}, {ev.size / 1e6:.2f} MB): {ev.path}")
+        case ProfileStarted():
+            print(f"Profiling {ev.stage} with {ev.kind} at batch {ev.batch_size} ...")
+        case Notice():
+            print(f"{ev.level}: {ev.message}", file=sys.stderr)
+        case RunSkipped():
+            print(f"Skipped: {ev.reason}", file=sys.stderr)
+        case EngineReady():
+            print(
+                f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
+                f"on {ev.device_name} [{ev.backend}]"
+            )
 
 
 def results_table(results: list[RunResult]) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from infertop.engine.config import RunConfig, validate_shape
 from infertop.engine.footprint import Sized, check_shape_fits
+from infertop.engine.profiling.request import CaptureRequest
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class SetSweep(Command):
 
 @dataclass(frozen=True)
 class StartProfile(Command):
-    """Arm a capture (profiling.request.CaptureRequest); it starts at a step boundary."""
+    """Arm a capture; it starts at a step boundary."""
 
-    request: object
+    request: CaptureRequest
 
 
 @dataclass(frozen=True)

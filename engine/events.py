@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 RESULT_KEYS = (
     "run_name",
@@ -27,6 +27,10 @@ def tokens_per_second(tokens: int, seconds: float) -> float:
     return tokens / seconds if seconds and not math.isnan(seconds) else math.nan
 
 
+# error: resumable; failed: the model never loaded (nothing can resume)
+EngineState = Literal["loading", "warming up", "running", "paused", "stopped", "error", "failed"]
+
+
 @dataclass(frozen=True)
 class Event:
     """Base of every event the engine side emits."""
@@ -46,9 +50,7 @@ class LoadProgress(Event):
 
 @dataclass(frozen=True)
 class StateChanged(Event):
-    # loading | warming up | running | paused | stopped | error (resumable) | failed (the
-    # model never loaded: nothing can resume)
-    state: str
+    state: EngineState
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class EngineReady(Event):
     device_name: str
     backend: str
     max_positions: int
-    device_kind: str = "cpu"  # the engine's profiler_kind: cpu | cuda | npu | metal
+    device_kind: str = "cpu"  # the engine's: cpu | cuda | npu | metal
     layers: int = 1  # decoder layers (open-ended captures are capped in layer-steps)
     threads: int = 0  # CPU threads the engine computes with (0: not known)
 

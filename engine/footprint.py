@@ -134,9 +134,12 @@ def model_fix(dtype: str) -> str:
 class Sized(Protocol):
     """What the shape check needs of an engine (engine.backend.Engine has it)."""
 
-    config: ModelConfig
-    dtype_name: str
-    profiler_kind: str
+    @property
+    def config(self) -> ModelConfig: ...
+    @property
+    def dtype_name(self) -> str: ...
+    @property
+    def device_kind(self) -> str: ...
 
 
 def check_shape_fits(engine: Sized, b: int, i: int, o: int, held: int = 0) -> None:
@@ -146,7 +149,7 @@ def check_shape_fits(engine: Sized, b: int, i: int, o: int, held: int = 0) -> No
     need = shape_need(engine.config, dtype, b, i, o)
     check_fits(
         need,
-        available_bytes(engine.profiler_kind) + held,
+        available_bytes(engine.device_kind) + held,
         f"batch {b}, input {i}, output {o}",
         "use a smaller batch size or shorter lengths",
     )

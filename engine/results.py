@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from infertop.engine.events import RunResult
+from infertop.engine.profiling.naming import results_stem, unique_path
 
 
 def append_result(path: Path, result: RunResult) -> None:
@@ -37,3 +38,12 @@ def append_results(path: Path, results: Iterable[RunResult]) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def export_results(results: list[RunResult], trace_dir: Path, run_name: str) -> Path:
+    """Every result in a new `{run_name}-results-{stamp}-{salt}.jsonl` in the trace dir (the
+    live screen's export); an OSError when it cannot be written."""
+    trace_dir.mkdir(parents=True, exist_ok=True)
+    path = unique_path(trace_dir, results_stem(run_name), "jsonl")
+    append_results(path, results)
+    return path

@@ -25,6 +25,7 @@ from infertop.engine.config import RunConfig, kv_cache_bytes
 from infertop.engine.errors import UserError
 from infertop.engine.events import (
     DecodeStep,
+    EngineState,
     Event,
     LoadProgress,
     Notice,
@@ -76,7 +77,7 @@ class Runner:
         self.repeat = repeat
         self.pause_on_oom = pause_on_oom  # live use: let the user lower the batch size
         self.paused = False
-        self.phase = "running"  # what a resume returns to: "warming up" or "running"
+        self.phase: EngineState = "running"  # what a resume returns to (or "warming up")
         self.stopping = False
         self.run_index = 0
         self.steps_done = 0  # decode steps ever run, warmup excluded
@@ -87,7 +88,7 @@ class Runner:
         self.profiler = profiler or ProfileController(
             sink,
             cfg.trace_dir,
-            engine.profiler_kind,
+            engine.device_kind,
             engine.memory,
             layers=engine.config.num_hidden_layers,
         )
@@ -98,20 +99,21 @@ class Runner:
         self.commands.put(cmd)
 
     def _apply(self, cmd: Command) -> None:
-        if isinstance(cmd, Pause) and not self.paused:
-            self.paused = True
-            self.sink(StateChanged("paused"))
-        elif isinstance(cmd, Resume) and self.paused:
-            self.paused = False
-            self.sink(StateChanged(self.phase))
-        elif isinstance(cmd, Stop):
-            self.stopping = True
-        elif isinstance(cmd, SetSweep):
-            self._set_sweep(cmd)
-        elif isinstance(cmd, StartProfile):
-            self.profiler.arm(cmd.request)  # type: ignore[arg-type]
-        elif isinstance(cmd, StopProfile):
-            self.profiler.stop()
+        match cmd:
+            case Pause() if not self.paused:
+                self.paused = True
+                self.sink(StateChanged("paused"))
+            case Resume() if self.paused:
+                self.paused = False
+                self.sink(StateChanged(self.phase))
+            case Stop():
+                self.stopping = True
+            case SetSweep():
+                self._set_sweep(cmd)
+            case StartProfile(request=request):
+                self.profiler.arm(request)
+            case StopProfile():
+                self.profiler.stop()
 
     def hold(self) -> bool:
         """After an engine error: wait here, applying commands as at any step boundary, until

@@ -126,42 +126,51 @@ class LiveStats:
         """Fold events in; True when any figure changed."""
         changed = False
         for ev in events:
-            if isinstance(ev, DecodeStep):
-                bs = self.batch(ev.batch_size)
-                if not ev.profiled:
-                    bs.decode.add(ev.latency)
-                bs.decode_steps_seen += 1
-                bs.decode_history.append((bs.decode_steps_seen, ev.latency, ev.profiled))
-                self.progress.step = ev.step
-                self.steps_seen += 1
-            elif isinstance(ev, PrefillDone):
-                bs = self.batch(ev.batch_size)
-                if not ev.profiled:
-                    bs.prefill.add(ev.latency)
-                    bs.prefill_tps.add(tokens_per_second(ev.batch_size * ev.input_len, ev.latency))
-                bs.prefills_seen += 1
-                bs.prefill_history.append((bs.prefills_seen, ev.latency, ev.profiled))
-                self.prefills_seen += 1
-                self.progress.prefilled = True
-            elif isinstance(ev, RunStarted):
-                self.progress = RunPosition(
-                    ev.run_index, ev.batch_size, ev.input_len, ev.output_len
-                )
-            elif isinstance(ev, RunDone):
-                bs = self.batch(ev.result.batch_size)
-                if ev.result.captured:
-                    bs.captured_runs += 1
-                    changed = True
+            match ev:
+                case DecodeStep():
+                    self._decode_step(ev)
+                case PrefillDone():
+                    self._prefill(ev)
+                case RunStarted():
+                    self.progress = RunPosition(
+                        ev.run_index, ev.batch_size, ev.input_len, ev.output_len
+                    )
+                case RunDone():
+                    self._run_done(ev)
+                case _:
                     continue
-                bs.total.add(ev.result.total_latency)
-                bs.runs += 1
-                if len(self.results) == self.results.maxlen:
-                    self.results_evicted += 1
-                self.results.append(ev.result)
-            else:
-                continue
             changed = True
         return changed
+
+    def _decode_step(self, ev: DecodeStep) -> None:
+        bs = self.batch(ev.batch_size)
+        if not ev.profiled:
+            bs.decode.add(ev.latency)
+        bs.decode_steps_seen += 1
+        bs.decode_history.append((bs.decode_steps_seen, ev.latency, ev.profiled))
+        self.progress.step = ev.step
+        self.steps_seen += 1
+
+    def _prefill(self, ev: PrefillDone) -> None:
+        bs = self.batch(ev.batch_size)
+        if not ev.profiled:
+            bs.prefill.add(ev.latency)
+            bs.prefill_tps.add(tokens_per_second(ev.batch_size * ev.input_len, ev.latency))
+        bs.prefills_seen += 1
+        bs.prefill_history.append((bs.prefills_seen, ev.latency, ev.profiled))
+        self.prefills_seen += 1
+        self.progress.prefilled = True
+
+    def _run_done(self, ev: RunDone) -> None:
+        bs = self.batch(ev.result.batch_size)
+        if ev.result.captured:
+            bs.captured_runs += 1
+            return
+        bs.total.add(ev.result.total_latency)
+        bs.runs += 1
+        if len(self.results) == self.results.maxlen:
+            self.results_evicted += 1
+        self.results.append(ev.result)
 
     def reset(self) -> None:
         """Empty the statistics and charts; run results stay for export."""

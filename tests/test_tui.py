@@ -65,7 +65,7 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
                 "p99" in panel_text(app, PrefillPanel) and "p99" in panel_text(app, DecodePanel)
             ),
         )
-        # the app freezes what is alive once the engine is ready: full GC passes would
+        # the session freezes what is alive once the engine is ready: full GC passes would
         # otherwise hold the GIL ~100 ms every few seconds (bench/RESULTS.md)
         assert gc.get_freeze_count() > 100_000
         assert app.query_one(DecodePanel).border_title == "Decode step (ms)"

@@ -5,12 +5,11 @@ what the screen says about the engine (state, capture) comes from the engine's a
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -27,6 +26,7 @@ from infertop.engine.config import RunConfig
 from infertop.engine.events import (
     EngineError,
     EngineReady,
+    EngineState,
     Event,
     LoadProgress,
     Notice,
@@ -42,9 +42,8 @@ from infertop.engine.events import (
     TraceSaved,
 )
 from infertop.engine.profiling.controller import open_ended_cap
-from infertop.engine.profiling.naming import results_stem, unique_path
 from infertop.engine.profiling.request import CaptureRequest
-from infertop.engine.results import append_results
+from infertop.engine.results import export_results
 from infertop.engine.session import append_to_log, log_path
 from infertop.engine.stats import LiveStats
 from infertop.engine.sysmon import SystemMonitor, SystemSample
@@ -75,6 +74,10 @@ class Sampler(Protocol):
     def sample(self) -> SystemSample: ...
 
 
+# the engine's states, and the app's own while it waits for the engine to act on a key
+AppState = EngineState | Literal["starting", "pausing", "resuming", "stopping"]
+
+
 class InfertopApp(App[int]):
     CSS_PATH = "infertop.tcss"
     TITLE = "infertop"
@@ -100,7 +103,7 @@ class InfertopApp(App[int]):
         self.handle_signals = handle_signals
         self.stats = LiveStats()
         self.ready: EngineReady | None = None
-        self.state = "starting"
+        self.state: AppState = "starting"
         self.error: EngineError | None = None  # what stopped the engine, shown until it runs
         self.load: tuple[str, int, int] | None = None
         self.selected_batch = self.cfg.batch_sizes[0]
@@ -199,11 +202,6 @@ class InfertopApp(App[int]):
                 self.load = (stage, done, total)
             case EngineReady():
                 self.ready = ev
-                # Everything alive now (torch, the model, Textual) lives as long as the app:
-                # keep it out of the GC's full passes. Under a flat-out engine those ran every
-                # ~5 s over ~220k objects, holding the GIL (and a pending key) for 75-105 ms.
-                gc.collect()  # free what loading left unreachable (the compile's graphs) first
-                gc.freeze()
             case EngineError(fatal=fatal):
                 self.error = ev
                 if fatal:
@@ -418,11 +416,8 @@ class InfertopApp(App[int]):
         """Write every run result kept so far to a new JSONL file in the trace dir; a
         failure is a notification, or (quiet: from another thread) a farewell line."""
         results = list(self.stats.results)
-        directory = Path(self.cfg.trace_dir)
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = unique_path(directory, results_stem(self.cfg.run_name), "jsonl")
-            append_results(path, results)
+            path = export_results(results, Path(self.cfg.trace_dir), self.cfg.run_name)
         except OSError as e:
             message = f"export failed: {e.strerror or e}; pass a writable --trace-dir"
             if quiet:

@@ -10,7 +10,7 @@ import os
 
 import mlx.core as mx
 
-from infertop.engine.backend import LoadProgress, MemoryStats
+from infertop.engine.backend import DeviceKind, LoadProgress, MemoryStats
 from infertop.engine.backends.mlx.device import MlxDevice
 from infertop.engine.backends.mlx.model import MX_DTYPES, MlxLlama
 from infertop.engine.dummy import random_prompt_ids
@@ -20,7 +20,7 @@ from infertop.engine.weights import resolve_model
 
 class MlxEngine:
     backend = "mlx"
-    profiler_kind = "metal"
+    device_kind: DeviceKind = "metal"
 
     def __init__(self, model: MlxLlama, dtype_name: str) -> None:
         self.model = model

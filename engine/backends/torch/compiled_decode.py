@@ -34,7 +34,7 @@ EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbol
 LAYER_FIELDS = [f.name for f in fields(Layer)]
 
 
-class DecodeStep(nn.Module):
+class ExportedDecode(nn.Module):
     """One decode step over a static cache, written for export: the position is a tensor,
     new keys/values go in with index_copy_, and attention masks the positions past it
     instead of slicing the cache (a slice would depend on the position's value)."""
@@ -93,7 +93,7 @@ class DecodeStep(nn.Module):
 
 
 class CompiledDecode:
-    """The AOTInductor-compiled DecodeStep of one model, called like `model.forward` at T=1."""
+    """The AOTInductor-compiled ExportedDecode of one model, called like `model.forward` at T=1."""
 
     def __init__(self, model: TorchLlama, run: Callable[..., Any], seconds: float) -> None:
         self.model = model
@@ -107,7 +107,7 @@ class CompiledDecode:
                 f"--compile runs on the CPU only (not {model.device.type}); drop --compile"
             )
         started = time.perf_counter()
-        step = DecodeStep(model)
+        step = ExportedDecode(model)
         try:
             run = _compile(step, model)
             params = dict(step.named_parameters())
@@ -133,7 +133,7 @@ class CompiledDecode:
         return tokens, logits
 
 
-def _compile(step: DecodeStep, model: TorchLlama) -> Any:
+def _compile(step: ExportedDecode, model: TorchLlama) -> Any:
     """Export with dynamic batch and cache length, compile without constants, load."""
     inductor_log = logging.getLogger("torch._inductor")
     level = inductor_log.level

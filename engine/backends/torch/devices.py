@@ -12,13 +12,13 @@ from typing import Any
 import psutil
 import torch
 
-from infertop.engine.backend import MemoryStats
+from infertop.engine.backend import DeviceKind, MemoryStats
 from infertop.engine.errors import UserError
 from infertop.engine.memory import peak_rss
 
 
 class TorchDevice:
-    kind = "cpu"
+    kind: DeviceKind = "cpu"
 
     @property
     def torch_device(self) -> torch.device:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from infertop.engine.backend import LoadProgress, MemoryStats
+from infertop.engine.backend import DeviceKind, LoadProgress, MemoryStats
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
 from infertop.engine.backends.torch.model import TorchLlama
@@ -23,7 +23,7 @@ class TorchEngine:
         self.device = device
         self.config = model.cfg
         self.dtype_name = dtype_name
-        self.profiler_kind = device.kind
+        self.device_kind: DeviceKind = device.kind
 
     @classmethod
     def load(
