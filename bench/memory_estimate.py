@@ -7,7 +7,7 @@ python bench/memory_estimate.py --json           # one JSON line per shape (what
 python bench/memory_estimate.py --shape tiny 64 512 2
 
 The ratio estimate / measured is what the refusal rests on: it must stay within 0.85-1.15
-where a model is big enough to matter (tests/test_footprint.py).
+where a model is big enough to matter (tests/engine/test_footprint.py).
 """
 
 from __future__ import annotations

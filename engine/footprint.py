@@ -5,7 +5,7 @@ On Linux a model or batch too big for RAM does not raise MemoryError: the kernel
 overcommit lets the allocation through and the OOM killer ends the process later, with no
 message. So the engine estimates first and refuses with one line naming the fix.
 
-The estimate (bench/RESULTS.md and tests/test_footprint.py compare it with measured peaks):
+The estimate (bench/RESULTS.md and tests/engine/test_footprint.py compare it with measured peaks):
 weights (and the packed copy of a tied lm_head the oneDNN path keeps), the KV cache, and the
 largest temporaries of one prefill layer plus the logits.
 """

@@ -1,5 +1,5 @@
 """The live screen's keys: one table that the app binds, the footer shows, the help screen
-lists and the README's key table is checked against (tests/test_tui_keys.py)."""
+lists and the README's key table is checked against (tests/tui/test_tui_keys.py)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def test_memory_is_given_back_after_each_capture() -> None:
     import subprocess
     import sys
 
-    script = Path(__file__).resolve().parent.parent / "bench" / "capture_memory.py"
+    script = Path(__file__).resolve().parents[2] / "bench" / "capture_memory.py"
     done = subprocess.run(
         [sys.executable, str(script), "--captures", "5", "--every", "1", "--json"],
         capture_output=True,

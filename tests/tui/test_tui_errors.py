@@ -242,7 +242,7 @@ def test_the_readme_usage_lines_show_the_real_defaults(monkeypatch: pytest.Monke
     from infertop.tui.launch import build_parser
 
     monkeypatch.delenv("INFERTOP_TRACE_DIR", raising=False)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     usage = readme.split("```text\ninfertop [", 1)[1].split("```", 1)[0]
     parser = build_parser()
     defaults = {
@@ -268,7 +268,7 @@ def test_the_readme_usage_lines_show_the_real_defaults(monkeypatch: pytest.Monke
 
 
 def test_screenshot_svgs_are_converted_as_a_terminal_draws_them() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "screenshots"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "screenshots"))
     from svg_to_png import fixed_svg
 
     svg = (

@@ -25,7 +25,7 @@ from infertop.engine.loader import load_engine
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import DecodePanel, HeaderBar
-from tests.test_parity_torch import STEPS, hf_greedy
+from tests.parity.test_parity_torch import STEPS, hf_greedy
 
 KINDS = ["llama", "qwen2", "qwen3"]
 needs_compiler = pytest.mark.skipif(

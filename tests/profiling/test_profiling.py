@@ -34,7 +34,7 @@ from infertop.engine.runner import Runner
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 
-DOUBLES = Path(__file__).parent / "doubles"
+DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
 
 
 @pytest.fixture(scope="module")

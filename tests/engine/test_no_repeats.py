@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("no_repeats", ROOT / ".ci" / "no_repeats.py")
 assert spec and spec.loader
 no_repeats = importlib.util.module_from_spec(spec)

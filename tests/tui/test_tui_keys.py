@@ -17,7 +17,7 @@ from infertop.tui.keys import help_rows, markdown_table
 from infertop.tui.screens import HelpScreen, ProfileDialog
 from tests.helpers import replay_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bound(app: InfertopApp) -> list[Binding]:

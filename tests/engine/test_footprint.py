@@ -16,9 +16,9 @@ from infertop.engine.events import RunSkipped
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from tests.helpers import until
-from tests.test_tui import RecordingQueue
+from tests.tui.test_tui import RecordingQueue
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "memory_estimate.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "memory_estimate.py"
 
 
 @pytest.mark.slow
