@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from infertop.engine.config import ModelConfig
+from infertop.engine.config import DeviceKind, ModelConfig
 from infertop.engine.events import EngineReady
 
 LoadProgress = Callable[[int, int], None]  # (done, total) while loading
-
-
-DeviceKind = Literal["cpu", "cuda", "npu", "metal"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,9 @@ class Engine(Protocol):
 
     def memory(self) -> MemoryStats: ...
 
+    def free_memory(self) -> int:
+        """Bytes the device can still give (checked before each new shape)."""
+
     def reset_peak_memory(self) -> None: ...
 
     def prepare(self, batch_size: int, max_len: int) -> None:
@@ -68,6 +68,41 @@ class Engine(Protocol):
 
     def release(self) -> None:
         """Free the KV cache (after an out-of-memory run, before a smaller one)."""
+
+
+class Device(Protocol):
+    """A backend's device: its name and memory (engine/backends/*/device*.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def memory(self) -> MemoryStats: ...
+
+    def free_bytes(self) -> int: ...
+
+    def reset_peak(self) -> None: ...
+
+
+D = TypeVar("D", bound=Device)
+
+
+class OnDevice(Generic[D]):
+    """The Engine methods every backend answers from its device."""
+
+    device: D
+
+    @property
+    def device_name(self) -> str:
+        return self.device.name
+
+    def memory(self) -> MemoryStats:
+        return self.device.memory()
+
+    def free_memory(self) -> int:
+        return self.device.free_bytes()
+
+    def reset_peak_memory(self) -> None:
+        self.device.reset_peak()
 
 
 def ready_event(engine: Engine) -> EngineReady:

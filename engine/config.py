@@ -277,7 +277,8 @@ def human_count(n: int) -> str:
 
 DEFAULT_PRESET = "smollm2-135m"  # engine/presets.py has it
 DType = Literal["float32", "bfloat16", "float16"]
-Device = Literal["auto", "cpu", "cuda", "npu"]
+DeviceKind = Literal["cpu", "cuda", "npu", "metal"]  # what an engine runs on
+Device = Literal["auto", "cpu", "cuda", "npu"]  # what --device picks (metal: --backend mlx)
 Backend = Literal["auto", "torch", "mlx"]
 DTYPES: tuple[DType, ...] = get_args(DType)
 DEVICES: tuple[Device, ...] = get_args(Device)

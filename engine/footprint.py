@@ -71,29 +71,9 @@ def run_need(
     return Need(weight_bytes(cfg, dtype, packed), largest.kv_cache, largest.activations)
 
 
-def available_bytes(device_kind: str) -> int:
-    """Memory the device can still give: free device memory on a GPU or NPU, MLX's
-    recommended working set on Metal, and on a CPU what the system has available, capped by
-    this process's address-space limit and its cgroup's memory limit."""
-    if device_kind == "cuda":
-        import torch
-
-        return int(torch.cuda.mem_get_info()[0])
-    if device_kind == "npu":
-        import torch
-
-        return int(torch.npu.mem_get_info()[0])  # type: ignore[attr-defined]
-    if device_kind == "metal":
-        import mlx.core as mx
-
-        info = mx.device_info() if hasattr(mx, "device_info") else mx.metal.device_info()
-        limit = int(info.get("max_recommended_working_set_size", 0))
-        if limit:
-            return max(limit - int(mx.get_active_memory()), 0)
-    return cpu_available_bytes()
-
-
 def cpu_available_bytes() -> int:
+    """What the system has available, capped by this process's address-space limit and its
+    cgroup's memory limit (devices: engine/backends/*/device*.py, `free_bytes`)."""
     available = psutil.virtual_memory().available
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY:
@@ -138,8 +118,7 @@ class Sized(Protocol):
     def config(self) -> ModelConfig: ...
     @property
     def dtype_name(self) -> str: ...
-    @property
-    def device_kind(self) -> str: ...
+    def free_memory(self) -> int: ...
 
 
 def check_shape_fits(engine: Sized, b: int, i: int, o: int, held: int = 0) -> None:
@@ -149,7 +128,7 @@ def check_shape_fits(engine: Sized, b: int, i: int, o: int, held: int = 0) -> No
     need = shape_need(engine.config, dtype, b, i, o)
     check_fits(
         need,
-        available_bytes(engine.device_kind) + held,
+        engine.free_memory() + held,
         f"batch {b}, input {i}, output {o}",
         "use a smaller batch size or shorter lengths",
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from infertop.engine.config import ModelConfig, RunConfig, validate_shape
 from infertop.engine.errors import UserError
-from infertop.engine.footprint import DTYPE_BYTES, available_bytes, check_fits, model_fix, run_need
+from infertop.engine.footprint import DTYPE_BYTES, check_fits, model_fix, run_need
 from infertop.engine.loader import choose_backend, metal_available, mlx_installed
 from infertop.engine.profiling.controller import check_trace_dir
 from infertop.engine.weights import resolve_model
@@ -34,6 +34,9 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
             raise UserError("--backend mlx: MLX is not installed; pip install 'infertop[mlx]'")
         if cfg.device not in ("auto", "cpu"):
             raise UserError(f"--backend mlx runs on Metal or the CPU; drop --device {cfg.device}")
+        from infertop.engine.backends.mlx.device import MlxDevice
+
+        free, kind = MlxDevice().free_bytes(), ("metal" if metal_available() else "cpu")
     else:
         from infertop.engine.backends.torch.devices import (
             select_device,  # imports torch: only for the torch backend
@@ -42,24 +45,25 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
         device = select_device(cfg.device)
         if cfg.compile and device.kind != "cpu":
             raise UserError(f"--compile runs on the CPU only (not {device.kind}); drop --compile")
+        free, kind = device.free_bytes(), device.kind
     model, _ = resolve_model(cfg.model)
     for b, i, o in cfg.sweep():
         validate_shape(b, i, o, model)
-    kind = device.kind if backend == "torch" else ("metal" if metal_available() else "cpu")
-    check_memory(cfg, model, kind, every_shape)
+    check_memory(cfg, model, kind == "cpu", free, every_shape)
     check_trace_dir(Path(cfg.trace_dir))
     if cfg.result_filename:
         check_result_file(Path(cfg.result_filename))
     return model
 
 
-def check_memory(cfg: RunConfig, model: ModelConfig, device_kind: str, every_shape: bool) -> None:
+def check_memory(
+    cfg: RunConfig, model: ModelConfig, on_cpu: bool, available: int, every_shape: bool
+) -> None:
     """The weights and the sweep's shapes against what the device can give, before any of it
     is allocated (on Linux an allocation too big is not refused: the process is killed)."""
     if cfg.dtype not in DTYPE_BYTES:
         return  # an unknown dtype is refused, with its fix, when the engine loads
-    packed = device_kind == "cpu" and cfg.dtype == "float32"
-    available = available_bytes(device_kind)
+    packed = on_cpu and cfg.dtype == "float32"  # the oneDNN path keeps a packed lm_head
     weights = run_need(model, cfg.dtype, [(1, 1, 1)], packed)
     check_fits(weights, available, f"{model.name} in {cfg.dtype}", model_fix(cfg.dtype))
     shapes = cfg.sweep()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from infertop.engine.backend import MemoryStats
+from infertop.engine.footprint import cpu_available_bytes
 
 
 class MlxDevice:
@@ -16,6 +17,15 @@ class MlxDevice:
             info = mx.metal.device_info()
             return str(info.get("device_name", "Apple GPU"))
         return "CPU (MLX, reference BLAS)"
+
+    def free_bytes(self) -> int:
+        """MLX's recommended working set less what is in use on Metal; the CPU's otherwise."""
+        if mx.metal.is_available():
+            info = mx.device_info() if hasattr(mx, "device_info") else mx.metal.device_info()
+            limit = int(info.get("max_recommended_working_set_size", 0))
+            if limit:
+                return max(limit - int(mx.get_active_memory()), 0)
+        return cpu_available_bytes()
 
     def memory(self) -> MemoryStats:
         active, peak = mx.get_active_memory(), mx.get_peak_memory()

@@ -10,15 +10,16 @@ import os
 
 import mlx.core as mx
 
-from infertop.engine.backend import DeviceKind, LoadProgress, MemoryStats
+from infertop.engine.backend import LoadProgress, OnDevice
 from infertop.engine.backends.mlx.device import MlxDevice
 from infertop.engine.backends.mlx.model import MX_DTYPES, MlxLlama
+from infertop.engine.config import DeviceKind
 from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
 from infertop.engine.weights import resolve_model
 
 
-class MlxEngine:
+class MlxEngine(OnDevice[MlxDevice]):
     backend = "mlx"
     device_kind: DeviceKind = "metal"
 
@@ -42,19 +43,9 @@ class MlxEngine:
         return cls(model, dtype)
 
     @property
-    def device_name(self) -> str:
-        return self.device.name
-
-    @property
     def cpu_threads(self) -> int:
         """What --threads asked of Accelerate (macOS); MLX itself does not say."""
         return int(os.environ.get("VECLIB_MAXIMUM_THREADS", "0") or 0)
-
-    def memory(self) -> MemoryStats:
-        return self.device.memory()
-
-    def reset_peak_memory(self) -> None:
-        self.device.reset_peak()
 
     def prepare(self, batch_size: int, max_len: int) -> None:
         self.model.allocate_cache(batch_size, max_len)

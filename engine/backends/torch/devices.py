@@ -12,8 +12,10 @@ from typing import Any
 import psutil
 import torch
 
-from infertop.engine.backend import DeviceKind, MemoryStats
+from infertop.engine.backend import MemoryStats
+from infertop.engine.config import DeviceKind
 from infertop.engine.errors import UserError
+from infertop.engine.footprint import cpu_available_bytes
 from infertop.engine.memory import peak_rss
 
 
@@ -32,6 +34,10 @@ class TorchDevice:
         raise NotImplementedError
 
     def memory(self) -> MemoryStats:
+        raise NotImplementedError
+
+    def free_bytes(self) -> int:
+        """Memory it can still give (engine/footprint.py checks needs against it)."""
         raise NotImplementedError
 
     def reset_peak(self) -> None:
@@ -53,6 +59,9 @@ class CpuDevice(TorchDevice):
         rss = psutil.Process(os.getpid()).memory_info().rss
         return MemoryStats(allocated=rss, reserved=rss, peak=max(rss, peak_rss()))
 
+    def free_bytes(self) -> int:
+        return cpu_available_bytes()
+
 
 class AcceleratorDevice(TorchDevice):
     """A device behind a torch module with CUDA's API (torch.cuda, or torch.npu)."""
@@ -73,6 +82,9 @@ class AcceleratorDevice(TorchDevice):
             reserved=self._api.memory_reserved(),
             peak=self._api.max_memory_allocated(),
         )
+
+    def free_bytes(self) -> int:
+        return int(self._api.mem_get_info()[0])
 
     def reset_peak(self) -> None:
         self._api.reset_peak_memory_stats()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from infertop.engine.backend import DeviceKind, LoadProgress, MemoryStats
+from infertop.engine.backend import LoadProgress, OnDevice
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
 from infertop.engine.backends.torch.model import TorchLlama
+from infertop.engine.config import DeviceKind
 from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
 from infertop.engine.weights import resolve_model
@@ -15,7 +16,7 @@ from infertop.engine.weights import resolve_model
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class TorchEngine:
+class TorchEngine(OnDevice[TorchDevice]):
     def __init__(self, model: TorchLlama, device: TorchDevice, dtype_name: str) -> None:
         self.backend = "torch"
         self.compiled: CompiledDecode | None = None
@@ -46,18 +47,8 @@ class TorchEngine:
         return cls(model, dev, dtype)
 
     @property
-    def device_name(self) -> str:
-        return self.device.name
-
-    @property
     def cpu_threads(self) -> int:
         return torch.get_num_threads()  # read in the engine thread: OpenMP keeps it per thread
-
-    def memory(self) -> MemoryStats:
-        return self.device.memory()
-
-    def reset_peak_memory(self) -> None:
-        self.device.reset_peak()
 
     def prepare(self, batch_size: int, max_len: int) -> None:
         if self.compiled is not None and self.model.cache_len != max_len:
