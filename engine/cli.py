@@ -69,7 +69,7 @@ def add_profile_args(p: argparse.ArgumentParser) -> None:
 def profile_request(args: argparse.Namespace) -> CaptureRequest | None:
     if not args.profile:
         return None
-    if args.name is None:  # --profile-prefix defaults to --run-name
+    if not args.name:  # --profile-prefix defaults to --run-name
         args.name = args.run_name
     return from_cli_args(CaptureRequest, args)
 

@@ -66,7 +66,8 @@ def whole_number_in(low: int, high: int | None, fix: str) -> Callable[[str], int
     def parse(text: str) -> int:
         value = int_arg(text)
         if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{value} is out of range; use {fix}")
+            what = "is invalid" if high is None else "is out of range"
+            raise argparse.ArgumentTypeError(f"{value} {what}; use {fix}")
         return value
 
     parse.__name__ = "whole number"  # argparse names the type in some errors

@@ -34,9 +34,10 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
             raise UserError("--backend mlx: MLX is not installed; pip install 'infertop[mlx]'")
         if cfg.device not in ("auto", "cpu"):
             raise UserError(f"--backend mlx runs on Metal or the CPU; drop --device {cfg.device}")
+        kind = "metal" if metal_available() else "cpu"  # sets MTL_CAPTURE_ENABLED first
         from infertop.engine.backends.mlx.device import MlxDevice
 
-        free, kind = MlxDevice().free_bytes(), ("metal" if metal_available() else "cpu")
+        free = MlxDevice().free_bytes()
     else:
         from infertop.engine.backends.torch.devices import (
             select_device,  # imports torch: only for the torch backend

@@ -30,6 +30,7 @@ from infertop.engine.events import (
     LoadProgress,
     Notice,
     PrefillDone,
+    ProfileFailed,
     RunDone,
     RunResult,
     RunSkipped,
@@ -77,6 +78,7 @@ class Runner:
         self.repeat = repeat
         self.pause_on_oom = pause_on_oom  # live use: let the user lower the batch size
         self.paused = False
+        self.held = False  # stopped by an engine error, waiting in hold()
         self.phase: EngineState = "running"  # what a resume returns to (or "warming up")
         self.stopping = False
         self.run_index = 0
@@ -105,25 +107,32 @@ class Runner:
                 self.sink(StateChanged("paused"))
             case Resume() if self.paused:
                 self.paused = False
-                self.sink(StateChanged(self.phase))
+                if not self.held:  # after an error, run() says "running" as it starts again
+                    self.sink(StateChanged(self.phase))
             case Stop():
                 self.stopping = True
             case SetSweep():
                 self._set_sweep(cmd)
+            case StartProfile() if self.held:
+                self.sink(
+                    ProfileFailed("the engine is stopped by an error; resume (space), then capture")
+                )
             case StartProfile(request=request):
                 self.profiler.arm(request)
-            case StopProfile():
+            case StopProfile() if not self.held:  # nothing runs while held
                 self.profiler.stop()
 
     def hold(self) -> bool:
         """After an engine error: wait here, applying commands as at any step boundary, until
         resumed (True) or stopped (False). The same handler as while running."""
-        self.paused, self.phase = True, "running"
+        self.paused, self.phase, self.held = True, "running", True
         self.cfg = self.cfg.with_changes(warmup=False)
         try:
             self.step_boundary()
         except StopRequested:
             return False
+        finally:
+            self.held = False
         return True
 
     def _set_sweep(self, cmd: SetSweep) -> None:

@@ -13,7 +13,7 @@ def by_magnitude(v: float, decimals: tuple[int, int, int, int, int]) -> str:
     (else the last), thousands grouped."""
     bands = zip(MAGNITUDES, decimals[:-1], strict=True)
     places = next((d for limit, d in bands if abs(v) >= limit), decimals[-1])
-    return f"{v:,.{places}f}"
+    return f"{v:,.{places}f}" if abs(v) >= MAGNITUDES[0] else f"{v:.{places}f}"
 
 
 def ms(seconds: float | None) -> str:

@@ -25,12 +25,6 @@ def stage_named(text: str) -> Stage:
 class CaptureRequest:
     """A capture; its fields are also `infertop bench`'s --profile-* flags."""
 
-    name: str = field(
-        default="infertop",
-        metadata=flag(
-            "--profile-prefix", "trace name (default: --run-name)", metavar="NAME", default=None
-        ),
-    )
     stage: Stage = field(
         default="all",
         metadata=flag(
@@ -76,6 +70,12 @@ class CaptureRequest:
         default=False,
         metadata=flag("--profile-memory", "record tensor allocations", action="store_true"),
     )
+    name: str = field(
+        default="infertop",
+        metadata=flag(
+            "--profile-prefix", "trace name (default: --run-name)", metavar="NAME", default=None
+        ),
+    )  # last: --profile-prefix is the last flag
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

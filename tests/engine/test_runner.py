@@ -92,3 +92,54 @@ def test_a_stalled_consumer_never_blocks_the_engine(tiny) -> None:
     assert q.dropped >= runner.steps_done - 100
     # control events survive the overflow
     assert sum(isinstance(e, RunDone) for e in events) == runner.run_index
+
+
+def test_after_an_engine_error_the_session_holds_with_the_runner_s_one_handler(tmp_path) -> None:
+    """Session holds the runner after an error: a new sweep is checked and taken, a capture
+    is refused with its reason, resume runs the new sweep, and Stop ends the session."""
+    from infertop.engine.commands import StartProfile
+    from infertop.engine.events import EngineError, ProfileFailed, SweepChanged
+    from infertop.engine.profiling.request import CaptureRequest
+    from infertop.engine.session import Session
+
+    engine = TorchEngine.load("tiny", device="cpu")
+    real_decode, calls = engine.decode, {"n": 0}
+
+    def decode_failing_once(tokens, pos):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("decode exploded")
+        return real_decode(tokens, pos)
+
+    engine.decode = decode_failing_once  # type: ignore[method-assign]
+    cfg = RunConfig(model="tiny", batch_sizes=(1,), input_lens=(8,), output_lens=(16,),
+                    warmup=False, trace_dir=str(tmp_path))  # fmt: skip
+    q = EventQueue()
+    session = Session(cfg, q, engine=engine)
+    thread = threading.Thread(target=session.run, daemon=True)
+    thread.start()
+    seen: list[object] = []
+
+    def until_seen(pred) -> None:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + 20
+        while not any(pred(e) for e in seen):
+            assert time.monotonic() < end, seen[-10:]
+            seen.extend(q.drain())
+            time.sleep(0.01)
+
+    until_seen(lambda e: e == StateChanged("error"))
+    assert any(isinstance(e, EngineError) and "decode exploded" in e.message for e in seen)
+    session.send(StartProfile(CaptureRequest(activities=("timeline",))))
+    session.send(SetSweep(batch_sizes=(2,)))
+    session.send(SetSweep(batch_sizes=(0,)))  # refused: the sweep stays at 2
+    until_seen(lambda e: isinstance(e, ProfileFailed) and "stopped by an error" in e.message)
+    until_seen(lambda e: isinstance(e, SweepChanged) and e.batch_sizes == (2,))
+    until_seen(lambda e: isinstance(e, Notice) and "sweep is unchanged" in e.message)
+    mark = len(seen)
+    session.send(Resume())
+    until_seen(lambda e: isinstance(e, RunStarted) and e.batch_size == 2)
+    assert seen[mark:].count(StateChanged("running")) == 1  # said once on resume
+    assert not any(type(e).__name__ == "ProfileStarted" for e in seen)  # nothing was armed
+    session.send(Stop())
+    thread.join(5)
+    assert not thread.is_alive()

@@ -129,13 +129,26 @@ def test_config_json_of_a_preset_round_trips_through_transformers(tmp_path: Path
 
 
 def test_presets_are_config_json_dicts_read_like_a_directory(tmp_path: Path) -> None:
-    """A preset is its Hugging Face fields; written out as a directory's config.json, the
-    same reader gives the same ModelConfig."""
+    """A preset is its model's config.json fields, read like a directory's: checked against
+    values from the real models' config.json (rope, norm eps, positions, head_dim, tying:
+    what the parameter counts above do not see)."""
     from infertop.engine.config import DEFAULT_PRESET, config_from_hf_dict, load_config_json
     from infertop.engine.presets import HF_CONFIGS, PRESETS
 
-    assert DEFAULT_PRESET in PRESETS
+    real = {  # rope_theta, rms_norm_eps, max_position_embeddings, head_dim, tied, rope type
+        "smollm2-135m": (1e5, 1e-5, 8192, 64, True, None),
+        "qwen2.5-0.5b": (1e6, 1e-6, 32768, 64, True, None),
+        "qwen3-0.6b": (1e6, 1e-6, 40960, 128, True, None),
+        "llama-3.2-1b": (5e5, 1e-5, 131072, 64, True, ("llama3", 32.0)),
+        "llama-3.1-8b": (5e5, 1e-5, 131072, 128, False, ("llama3", 8.0)),
+        "mistral-7b": (1e6, 1e-5, 32768, 128, False, None),
+    }
+    assert DEFAULT_PRESET in PRESETS and set(real) <= set(PRESETS)
     for name, fields in HF_CONFIGS.items():
         (tmp_path / "config.json").write_text(json.dumps(fields))
-        read = config_from_hf_dict(load_config_json(tmp_path / "config.json"), name, "x")
-        assert read == PRESETS[name], name
+        cfg = config_from_hf_dict(load_config_json(tmp_path / "config.json"), name, "x")
+        assert cfg == PRESETS[name], name
+        if name in real:
+            rope = cfg.rope_scaling and (cfg.rope_scaling["rope_type"], cfg.rope_scaling["factor"])
+            got = (cfg.rope_theta, cfg.rms_norm_eps, cfg.max_position_embeddings, cfg.head_dim)
+            assert (*got, cfg.tie_word_embeddings, rope or None) == real[name], name

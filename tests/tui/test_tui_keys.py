@@ -47,7 +47,9 @@ async def test_help_lists_every_key_of_the_app_with_what_it_does() -> None:
 def test_readme_key_table_is_the_apps_bindings() -> None:
     readme = (ROOT / "README.md").read_text()
     table = markdown_table([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])
-    assert table in readme, "regenerate with: python -c 'from tui.keys import *; ...' (README)"
+    assert table in readme, (
+        "regenerate with: python -c 'from infertop.tui.keys import *; ...' (README)"
+    )
 
 
 def test_help_snapshot(snap_compare) -> None:

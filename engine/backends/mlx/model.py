@@ -20,7 +20,10 @@ MX_DTYPES = {"float32": mx.float32, "bfloat16": mx.bfloat16, "float16": mx.float
 
 
 def _cat(parts: list[mx.array]) -> mx.array:
-    return mx.concatenate(parts, axis=0)
+    """Concatenate now (MLX is lazy), so the parts can be freed layer by layer."""
+    joined = mx.concatenate(parts, axis=0)
+    mx.eval(joined)
+    return joined
 
 
 class MlxLlama:
@@ -40,7 +43,9 @@ class MlxLlama:
     def from_tensors(
         cls, cfg: ModelConfig, tensors: dict[str, mx.array], dtype: mx.Dtype
     ) -> MlxLlama:
-        weights = fused_weights(cfg, tensors.__getitem__, _cat)
+        # pop: each separate tensor is dropped once fused, so loading peaks at the model plus
+        # one layer, not the model twice
+        weights = fused_weights(cfg, tensors.pop, _cat)
         layers = [t for layer in weights.layers for t in vars(layer).values() if t is not None]
         mx.eval(weights.embed, weights.norm, weights.lm_head, layers)
         return cls(cfg, weights, dtype)

@@ -23,11 +23,14 @@ from infertop.engine.rope import rope_tables
 from infertop.engine.weights import Checkpoint, expected_shapes
 
 
-def dummy_tensor(seed: int, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """A float32 CPU tensor of the dummy rule (engine/dummy.py): one block, repeated."""
-    t = torch.empty(shape, dtype=torch.float32)
+def dummy_tensor(
+    seed: int, name: str, shape: tuple[int, ...], device: torch.device
+) -> torch.Tensor:
+    """A float32 tensor of the dummy rule (engine/dummy.py), built on `device`: one block,
+    repeated (a GPU gets the small block, not a whole host copy of each tensor)."""
+    t = torch.empty(shape, dtype=torch.float32, device=device)
     flat = t.view(-1)
-    block = torch.from_numpy(dummy_block(seed, name, flat.numel()))
+    block = torch.from_numpy(dummy_block(seed, name, flat.numel())).to(device)
     for start in range(0, flat.numel(), block.numel()):
         part = flat[start : start + block.numel()]
         part.copy_(block[: part.numel()])
@@ -208,7 +211,7 @@ class TorchLlama:
             if is_norm(name):
                 t = torch.ones(shape, dtype=dtype, device=device)
             else:
-                t = dummy_tensor(seed, name, shape).to(device=device, dtype=dtype)
+                t = dummy_tensor(seed, name, shape, device).to(device=device, dtype=dtype)
             done += 1
             if progress and done % 8 == 0:
                 progress(done, total)
