@@ -140,7 +140,7 @@ class Runner:
             self.cfg = checked_sweep(cmd, self.cfg, self.engine, self._held_bytes())
         except UserError as e:
             self.sink(Notice(f"{e} (the sweep is unchanged)", "error"))
-            return
+        # the answer either way: the sweep it runs from now on (unchanged when refused)
         self.sink(SweepChanged(self.cfg.batch_sizes, self.cfg.input_lens, self.cfg.output_lens))
 
     def _held_bytes(self) -> int:

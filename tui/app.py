@@ -112,6 +112,7 @@ class InfertopApp(App[int]):
         self.system: SystemSample | None = None
         self.capture = ""  # "" | requested | armed | recording | saving
         self.select_next = 0  # the batch tab to select when the engine takes the new sweep
+        self.pending_sizes: list[int] | None = None  # sent, not yet answered by the engine
         self.saving_line = ""
         self.last_export: Path | None = None
         self.exported = 0  # results in the last export
@@ -211,6 +212,7 @@ class InfertopApp(App[int]):
             case RunSkipped(reason=reason):
                 self.notify(reason, severity="error", timeout=8)
             case SweepChanged(batch_sizes=sizes):
+                self.pending_sizes = None
                 if list(sizes) != self.batch_sizes:
                     keep = self.select_next if self.select_next in sizes else self.selected_batch
                     select = keep if keep in sizes else sizes[0]
@@ -306,17 +308,23 @@ class InfertopApp(App[int]):
     async def action_batch(self, factor: float) -> None:
         if self.state in ("failed", "stopping") and self.refused("change the batch size"):
             return
-        old = self.selected_batch
+        # a press before the engine answered the last one builds on that one (the engine
+        # takes a sweep at its next step boundary, seconds away in a long prefill)
+        pending = self.pending_sizes
+        base = pending if pending is not None else self.batch_sizes
+        old = self.select_next if pending is not None else self.selected_batch
         new = max(1, int(old * factor))
         if new == old:
             self.notify("batch size is already 1", severity="warning")
             return
-        sizes = list(dict.fromkeys(new if b == old else b for b in self.batch_sizes))
-        if new in self.batch_sizes:
+        sizes = list(dict.fromkeys(new if b == old else b for b in base))
+        if new in base:
             self.notify(f"batch size {new} is already in the sweep: bs {old} merges into it")
+        else:
+            self.notify(f"bs {old} → {new} from the engine's next step")
         # the tabs change when the engine takes the sweep (SweepChanged): it may refuse one
         # that does not fit in memory, and says why
-        self.select_next = new
+        self.select_next, self.pending_sizes = new, sizes
         self.session.send(SetSweep(batch_sizes=tuple(sizes)))
 
     async def set_batch_sizes(self, sizes: list[int], select: int) -> None:

@@ -327,6 +327,24 @@ async def test_minus_merging_into_an_existing_size_says_so() -> None:
         assert any("already in the sweep" in n.message for n in app._notifications)
 
 
+async def test_presses_before_the_engine_answers_build_on_each_other() -> None:
+    """The engine takes a sweep at its next step boundary (seconds away in a long prefill):
+    each press says it was taken, and a second press builds on the first."""
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.press("plus")  # bs 1 -> 2, not answered yet
+        assert any("bs 1 → 2" in n.message for n in app._notifications)
+        await pilot.press("plus")  # 2 -> 4, which is in the sweep: they merge
+        assert app.session.sent[-2:] == [SetSweep(batch_sizes=(2, 4)), SetSweep(batch_sizes=(4,))]
+        assert app.batch_sizes == [1, 4]  # the tabs wait for the engine
+        app.session.events.put(SweepChanged((4,), (32,), (24,)))
+        app.drain()
+        await until(pilot, lambda: app.batch_sizes == [4] and app.selected_batch == 4)
+        await pilot.press("minus")  # answered: from the engine's sweep again
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(2,))
+
+
 def test_header_names_the_cpu_threads_beside_a_device() -> None:
     from infertop.engine.events import EngineReady
 
