@@ -3,8 +3,10 @@ event stream."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -24,3 +26,18 @@ def replay_app() -> InfertopApp:
     """The app on tests/data/tiny_events.json: no engine, a deterministic picture."""
     session = ReplaySession(from_json(DATA.read_text()))
     return InfertopApp(session, refresh_hz=4, sampler=FixedSampler(), start_worker=False)
+
+
+def fail_decode_on(engine: Any) -> threading.Event:
+    """Make `engine.decode` raise RuntimeError("boom in decode") while the returned event is
+    set (an engine error on demand, with the real engine otherwise)."""
+    fail = threading.Event()
+    real_decode = engine.decode
+
+    def decode(tokens: Any, pos: int) -> Any:
+        if fail.is_set():
+            raise RuntimeError("boom in decode")
+        return real_decode(tokens, pos)
+
+    engine.decode = decode
+    return fail

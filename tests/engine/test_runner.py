@@ -20,6 +20,7 @@ from infertop.engine.events import (
     StateChanged,
 )
 from infertop.engine.runner import Runner
+from tests.helpers import fail_decode_on
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +104,8 @@ def test_after_an_engine_error_the_session_holds_with_the_runner_s_one_handler(t
     from infertop.engine.session import Session
 
     engine = TorchEngine.load("tiny", device="cpu")
-    real_decode, calls = engine.decode, {"n": 0}
-
-    def decode_failing_once(tokens, pos):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("decode exploded")
-        return real_decode(tokens, pos)
-
-    engine.decode = decode_failing_once  # type: ignore[method-assign]
+    fail = fail_decode_on(engine)
+    fail.set()  # the first run fails; resume runs on the real decode
     cfg = RunConfig(model="tiny", batch_sizes=(1,), input_lens=(8,), output_lens=(16,),
                     warmup=False, trace_dir=str(tmp_path))  # fmt: skip
     q = EventQueue()
@@ -128,7 +122,8 @@ def test_after_an_engine_error_the_session_holds_with_the_runner_s_one_handler(t
             time.sleep(0.01)
 
     until_seen(lambda e: e == StateChanged("error"))
-    assert any(isinstance(e, EngineError) and "decode exploded" in e.message for e in seen)
+    fail.clear()
+    assert any(isinstance(e, EngineError) and "boom in decode" in e.message for e in seen)
     session.send(StartProfile(CaptureRequest(activities=("timeline",))))
     session.send(SetSweep(batch_sizes=(2,)))
     session.send(SetSweep(batch_sizes=(0,)))  # refused: the sweep stays at 2

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from infertop.engine.events import RESULT_KEYS
+from tests.helpers import fail_decode_on
 
 
 def wait_for(pred, timeout: float, what: str) -> None:
@@ -221,7 +222,6 @@ def test_closing_the_terminal_during_a_capture_exits_within_5_s_ten_times(
 
 
 async def test_engine_exception_is_shown_logged_and_the_capture_saved(tmp_path: Path) -> None:
-    import threading
 
     from infertop.engine.backends.torch.engine import TorchEngine
     from infertop.engine.commands import StartProfile
@@ -231,15 +231,7 @@ async def test_engine_exception_is_shown_logged_and_the_capture_saved(tmp_path: 
     from infertop.tui.app import InfertopApp
 
     engine = TorchEngine.load("tiny", device="cpu")
-    fail = threading.Event()
-    real_decode = engine.decode
-
-    def decode(tokens, pos: int):
-        if fail.is_set():
-            raise RuntimeError("boom in decode")
-        return real_decode(tokens, pos)
-
-    engine.decode = decode  # type: ignore[method-assign]
+    fail = fail_decode_on(engine)
     cfg = RunConfig(
         model="tiny",
         batch_sizes=(1,),

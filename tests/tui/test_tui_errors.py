@@ -17,7 +17,7 @@ from infertop.engine.config import RunConfig
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import HeaderBar, StatusLine
-from tests.helpers import until
+from tests.helpers import fail_decode_on, until
 
 
 def infertop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -155,20 +155,11 @@ async def test_a_capture_that_cannot_start_clears_and_says_why(tmp_path: Path) -
 async def test_a_runtime_error_shows_what_stopped_the_engine_until_it_runs_again(
     tmp_path: Path,
 ) -> None:
-    import threading
 
     from infertop.engine.backends.torch.engine import TorchEngine
 
     engine = TorchEngine.load("tiny", device="cpu")
-    fail = threading.Event()
-    real_decode = engine.decode
-
-    def decode(tokens, pos: int):
-        if fail.is_set():
-            raise RuntimeError("boom in decode")
-        return real_decode(tokens, pos)
-
-    engine.decode = decode  # type: ignore[method-assign]
+    fail = fail_decode_on(engine)
     cfg = RunConfig(
         model="tiny", input_lens=(8,), output_lens=(16,), trace_dir=str(tmp_path), warmup=False
     )
