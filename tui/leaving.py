@@ -73,30 +73,26 @@ def _leave(app: Leavable, signum: int) -> None:
 
 
 def restore_terminal(attrs: list[object] | None) -> None:
-    """Put the terminal back without ever blocking: a non-blocking write of the escape
-    sequences and the saved line settings; nothing happens where the terminal is gone."""
-    try:
-        fd = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
-    except OSError:
-        return
-    try:
-        os.write(fd, RESTORE.encode())
-        if attrs is not None:
-            termios.tcsetattr(fd, termios.TCSANOW, attrs)  # type: ignore[arg-type]
-    except (OSError, termios.error):
-        pass
-    finally:
-        os.close(fd)
+    """Put the terminal back without ever blocking: the escape sequences and the saved line
+    settings; nothing happens where the terminal is gone."""
+    _to_tty(RESTORE, attrs)
 
 
 def _say(lines: list[str]) -> None:
+    _to_tty("".join(f"{line}\r\n" for line in lines))
+
+
+def _to_tty(text: str, attrs: list[object] | None = None) -> None:
+    """A non-blocking write to the controlling terminal (and its line settings, if given)."""
     try:
         fd = os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError:
         return
     try:
-        os.write(fd, "".join(f"{line}\r\n" for line in lines).encode())
-    except OSError:
+        os.write(fd, text.encode())
+        if attrs is not None:
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)  # type: ignore[arg-type]
+    except (OSError, termios.error):
         pass
     finally:
         os.close(fd)

@@ -12,8 +12,8 @@ capture is busy leaves that capture alone and says so (a Notice).
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -34,7 +34,7 @@ from infertop.engine.events import (
 from infertop.engine.memory import release_freed_memory
 from infertop.engine.profiling.base import Capture, SavedTrace
 from infertop.engine.profiling.factory import make_capture
-from infertop.engine.profiling.naming import trace_stem
+from infertop.engine.profiling.naming import remove_path, trace_stem
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.profiling.timeline import Timeline
 from infertop.engine.text import plural
@@ -169,7 +169,8 @@ class ProfileController:
             if self.capture is not None:
                 self.capture.abandon()
             for s in saved:
-                _remove(s.path)
+                with contextlib.suppress(OSError):
+                    remove_path(s.path)
             saved = []
             detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.sink(
@@ -219,13 +220,6 @@ def check_trace_dir(path: Path) -> None:
         raise UserError(
             f"--trace-dir {path} is not writable ({e.strerror}); pass a writable directory"
         ) from None
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def size_of(path: Path) -> int:

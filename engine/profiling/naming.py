@@ -78,14 +78,19 @@ def sweep_stale_temps(directory: Path) -> list[Path]:
         if not pid.isdigit() or psutil.pid_exists(int(pid)):
             continue
         try:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            remove_path(path)
         except OSError:
             continue
         removed.append(path)
     return removed
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, or a directory with its contents (a symlink itself, not its target)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def publish(tmp: Path, final: Path) -> Path:
