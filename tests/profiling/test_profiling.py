@@ -33,6 +33,8 @@ from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.runner import Runner
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
+from infertop.tui.screens import ProfileDialog
+from tests.helpers import until
 
 DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
 
@@ -86,11 +88,12 @@ async def test_keypress_capture_holds_engine_ops_from_the_engine_thread(tmp_path
         while session.steps_done < 20:
             await pilot.pause(0.05)
         await pilot.press("p")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: isinstance(app.screen, ProfileDialog))
         await pilot.press("enter")  # the dialog's defaults: all stages, until stopped
         while session.capture_steps() < 10:
             await pilot.pause(0.05)
-        assert "REC" in str(app.query_one("#header").render())
+        # the header shows it at its next repaint (a slow machine may be a refresh behind)
+        await until(pilot, lambda: "REC" in str(app.query_one("#header").render()))
         await pilot.press("p")
         while app.capture:
             await pilot.pause(0.05)
