@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from infertop.engine.backend import ready_event
+from infertop.engine.backends.server.probe import server_ready
+from infertop.engine.backends.server.runner import ServerRunner
 from infertop.engine.config import RunConfig, human_count
 from infertop.engine.errors import UserError
 from infertop.engine.events import (
@@ -17,6 +19,7 @@ from infertop.engine.events import (
     LoadProgress,
     Notice,
     PrefillDone,
+    ProfileFailed,
     ProfileStarted,
     RunDone,
     RunResult,
@@ -25,9 +28,9 @@ from infertop.engine.events import (
     tokens_per_second,
 )
 from infertop.engine.loader import load_engine
-from infertop.engine.preflight import preflight
+from infertop.engine.preflight import preflight, preflight_server
 from infertop.engine.profiling.naming import sweep_stale_temps
-from infertop.engine.runner import Runner
+from infertop.engine.runner import Runner, SweepRunner
 from infertop.engine.text import plural
 
 
@@ -51,10 +54,14 @@ def _print_event(ev: Event) -> None:
             print(f"Trace saved ({ev.kind}, {steps}, {ev.size / 1e6:.2f} MB): {ev.path}")
         case ProfileStarted():
             print(f"Profiling {ev.stage} with {ev.kind} at batch {ev.batch_size} ...")
+        case ProfileFailed():
+            print(f"Capture not started: {ev.message}", file=sys.stderr)
         case Notice():
             print(f"{ev.level}: {ev.message}", file=sys.stderr)
         case RunSkipped():
             print(f"Skipped: {ev.reason}", file=sys.stderr)
+        case EngineReady(device_kind="server"):
+            print(f"{ev.model_name} on {ev.backend} at {ev.device_name}")
         case EngineReady():
             print(
                 f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
@@ -107,22 +114,30 @@ def results_table(results: list[RunResult]) -> str:
 
 
 def run_bench(cfg: RunConfig) -> int:
-    """Load, check the sweep against the model, run it; exit 2 on bad input."""
-    try:
-        preflight(cfg)
-        sweep_stale_temps(Path(cfg.trace_dir))  # what writers killed mid-save left behind
-        print(f"Loading {cfg.model} ...", file=sys.stderr)
-        engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))
-    except UserError as e:
-        print(f"infertop bench: error: {e}", file=sys.stderr)
-        return 2
-    _print_event(ready_event(engine))
+    """Load (or reach the server), check the sweep, run it; exit 2 on bad input."""
 
     def sink(ev: Event) -> None:
         if not isinstance(ev, LoadProgress):
             _print_event(ev)
 
-    runner = Runner(engine, cfg, sink)
+    runner: SweepRunner
+    try:
+        if cfg.server is not None:
+            print(f"Connecting to {cfg.server.url} ...", file=sys.stderr)
+            info = preflight_server(cfg)
+            sweep_stale_temps(Path(cfg.trace_dir))
+            _print_event(server_ready(info))
+            runner = ServerRunner(info, cfg, sink)
+        else:
+            preflight(cfg)
+            sweep_stale_temps(Path(cfg.trace_dir))  # what writers killed mid-save left behind
+            print(f"Loading {cfg.model} ...", file=sys.stderr)
+            engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))
+            _print_event(ready_event(engine))
+            runner = Runner(engine, cfg, sink)
+    except UserError as e:
+        print(f"infertop bench: error: {e}", file=sys.stderr)
+        return 2
     code = 0
     with terminate_as_interrupt():
         try:

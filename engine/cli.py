@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+from infertop.engine.backends.server.target import ServerTarget, server_target
 from infertop.engine.config import DEFAULT_PRESET, RunConfig, human_count
 from infertop.engine.errors import UserError
 from infertop.engine.flags import add_cli_args, from_cli_args
@@ -54,10 +55,19 @@ def _shown(value: object) -> str:
 def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> None:
     """The flags the live screen and `infertop bench` share: RunConfig's (engine/config.py)."""
     add_cli_args(p, RunConfig, {"batch_sizes": batch_default})
+    add_server_args(p)
 
 
 def run_config(args: argparse.Namespace, **extra: Any) -> RunConfig:
-    return from_cli_args(RunConfig, args, **extra)
+    """The flags as a RunConfig (a UserError for a bad --server URL)."""
+    return from_cli_args(RunConfig, args, server=server_target(args), **extra)
+
+
+def add_server_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "a running server (vLLM, SGLang or OpenAI-compatible) instead of a model in this process"
+    )
+    add_cli_args(g, ServerTarget)
 
 
 def add_profile_args(p: argparse.ArgumentParser) -> None:
@@ -123,8 +133,8 @@ def main(argv: list[str]) -> int:
     from infertop.engine.bench import run_bench
 
     try:
-        request = profile_request(args)
+        cfg = run_config(args, profile=profile_request(args))
     except UserError as e:
         print(f"infertop bench: error: {e}", file=sys.stderr)
         return 2
-    return run_bench(run_config(args, profile=request))
+    return run_bench(cfg)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn, get_args
 
+from infertop.engine.backends.server.target import ServerTarget
 from infertop.engine.errors import UserError
 from infertop.engine.flags import flag, positive_int, seed_arg
 from infertop.engine.profiling.request import CaptureRequest
@@ -387,6 +388,7 @@ class RunConfig:
         metadata=flag("--no-warmup", "skip the untimed warmup run", action="store_false"),
     )
     profile: CaptureRequest | None = None  # armed after warmup (infertop bench --profile)
+    server: ServerTarget | None = None  # --server: drive it instead of loading a model
 
     def with_changes(self, **kw: Any) -> RunConfig:
         return replace(self, **kw)

@@ -106,6 +106,9 @@ class RunResult:
     # Some step ran under a capture: its figures carry the profiler's overhead, so the run is
     # shown marked and left out of the statistics and the JSONL results.
     captured: bool = False
+    # A server's run: the wall time until the last token of the batch (its requests overlap,
+    # so it is not prefill plus the sum of the steps).
+    wall_latency: float | None = None
 
     @property
     def prefill_throughput(self) -> float:
@@ -126,6 +129,8 @@ class RunResult:
 
     @property
     def total_latency(self) -> float:
+        if self.wall_latency is not None:
+            return self.wall_latency
         return self.prefill_latency + sum(self.decode_latencies)
 
     @property

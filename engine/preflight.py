@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infertop.engine.backends.server.probe import ServerInfo, probe
+from infertop.engine.backends.server.runner import check_server_shape
 from infertop.engine.config import ModelConfig, RunConfig, validate_shape
 from infertop.engine.errors import UserError
 from infertop.engine.footprint import DTYPE_BYTES, check_fits, model_fix, run_need
@@ -55,6 +57,36 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
     if cfg.result_filename:
         check_result_file(Path(cfg.result_filename))
     return model
+
+
+# what --server replaces: the server has its model, weights, device and threads
+NOT_WITH_SERVER = ("model", "backend", "device", "dtype", "threads", "compile")
+
+
+def preflight_server(cfg: RunConfig) -> ServerInfo:
+    """--server: the flags, the directories and the server itself (reached, its kind and
+    model probed, the sweep checked against its context); a UserError naming the fix."""
+    assert cfg.server is not None
+    defaults = RunConfig()
+    for name in NOT_WITH_SERVER:
+        if getattr(cfg, name) != getattr(defaults, name):
+            flag = RunConfig.__dataclass_fields__[name].metadata["flag"]
+            raise UserError(
+                f"{flag} does not apply with --server (the server has its own); drop it"
+            )
+    check_trace_dir(Path(cfg.trace_dir))
+    if cfg.result_filename:
+        check_result_file(Path(cfg.result_filename))
+    server_dir = cfg.server.server_trace_dir
+    if server_dir is not None and not Path(server_dir).is_dir():
+        raise UserError(
+            f"--server-trace-dir {server_dir} is not a directory here; pass the directory the "
+            "server writes its traces to (same host or a shared filesystem)"
+        )
+    info = probe(cfg.server)
+    for b, i, o in cfg.sweep():
+        check_server_shape(b, i, o, info)
+    return info
 
 
 def check_memory(

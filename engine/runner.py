@@ -1,6 +1,7 @@
 """The timed loop: warmup, then prefill + decode for every shape of the sweep, with the device
-synchronized before every timer read. Runs in a worker thread: events go to a sink that never
-blocks, commands are taken between steps."""
+synchronized before every timer read (a server's runs: engine/backends/server/runner.py).
+Runs in a worker thread: events go to a sink that never blocks, commands are taken between
+steps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from infertop.engine.backend import Engine
 from infertop.engine.commands import (
@@ -40,6 +41,7 @@ from infertop.engine.events import (
 )
 from infertop.engine.footprint import DTYPE_BYTES, check_shape_fits
 from infertop.engine.profiling.controller import ProfileController
+from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.results import append_result
 from infertop.engine.text import plural
 
@@ -56,20 +58,32 @@ class StopRequested(Exception):
     pass
 
 
-class Runner:
-    """Runs `cfg`'s sweep once (bench) or round and round until stopped (repeat=True, the TUI)."""
+class CaptureControl(Protocol):
+    """What the runner asks of a profiler (ProfileController in-process; the server's own
+    profiler behind its routes in server mode)."""
+
+    busy: bool  # armed or recording
+    recording: bool
+    steps: int  # steps captured so far
+
+    def arm(self, request: CaptureRequest) -> None: ...
+
+    def stop(self, reason: str = "stopped") -> None: ...
+
+
+class SweepRunner:
+    """Runs `cfg`'s sweep once (bench) or round and round until stopped (repeat=True, the
+    TUI): the commands, pauses and results every backend shares. Subclasses time the runs."""
 
     def __init__(
         self,
-        engine: Engine,
         cfg: RunConfig,
         sink: Sink,
+        profiler: CaptureControl,
         commands: queue.SimpleQueue[Command] | None = None,
         repeat: bool = False,
         pause_on_oom: bool = False,
-        profiler: ProfileController | None = None,
     ) -> None:
-        self.engine = engine
         self.cfg = cfg
         self.sink = sink
         self.commands: queue.SimpleQueue[Command] = (
@@ -85,15 +99,19 @@ class Runner:
         self.steps_done = 0  # decode steps ever run, warmup excluded
         self.prefills_done = 0
         self.results: list[RunResult] = []
-        self._prepared: tuple[int, int] | None = None  # (batch, length) of the KV cache
-        self._skipped: set[tuple[int, int, int]] = set()  # shapes too big, said once
-        self.profiler = profiler or ProfileController(
-            sink,
-            cfg.trace_dir,
-            engine.device_kind,
-            engine.memory,
-            layers=engine.config.num_hidden_layers,
-        )
+        self._skipped: set[tuple[int, int, int]] = set()  # shapes that cannot run, said once
+        self.profiler = profiler
+
+    # -- what a backend implements --------------------------------------------------------
+    def warmup(self) -> None:
+        raise NotImplementedError
+
+    def run_shape(self, b: int, i: int, o: int) -> RunResult | None:
+        raise NotImplementedError
+
+    def checked_sweep(self, cmd: SetSweep) -> RunConfig:
+        """The config `cmd` asks for, or a UserError naming why it cannot run."""
+        raise NotImplementedError
 
     # -- commands -----------------------------------------------------------------------
     def send(self, cmd: Command) -> None:
@@ -137,26 +155,11 @@ class Runner:
 
     def _set_sweep(self, cmd: SetSweep) -> None:
         try:
-            self.cfg = checked_sweep(cmd, self.cfg, self.engine, self._held_bytes())
+            self.cfg = self.checked_sweep(cmd)
         except UserError as e:
             self.sink(Notice(f"{e} (the sweep is unchanged)", "error"))
         # the answer either way: the sweep it runs from now on (unchanged when refused)
         self.sink(SweepChanged(self.cfg.batch_sizes, self.cfg.input_lens, self.cfg.output_lens))
-
-    def _held_bytes(self) -> int:
-        """The KV cache allocated for the last shape: given back before the next one."""
-        if self._prepared is None:
-            return 0
-        b, length = self._prepared
-        return kv_cache_bytes(self.engine.config, b, length, DTYPE_BYTES[self.engine.dtype_name])
-
-    def fits(self, b: int, i: int, o: int) -> str | None:
-        """None when the shape fits in memory now; else the one line that says it does not."""
-        try:
-            check_shape_fits(self.engine, b, i, o, self._held_bytes())
-        except UserError as e:
-            return str(e)
-        return None
 
     def step_boundary(self) -> None:
         """Apply pending commands; while paused, wait here (only for commands)."""
@@ -203,6 +206,69 @@ class Runner:
                 self.profiler.stop("engine stopped")
         self.sink(StateChanged("stopped"))
         return self.results
+
+    def _write_result(self, path: Path, result: RunResult) -> None:
+        """Append the run to the result file; a failed write (a full disk) stops the sweep
+        with one line, and every line written before it stays whole."""
+        try:
+            append_result(path, result)
+        except OSError as e:
+            kept = sum(not r.captured for r in self.results) - 1
+            raise UserError(
+                f"--result-filename {path}: {e.strerror or e}; free space and run again "
+                f"({plural(kept, 'earlier run')} kept in it)"
+            ) from None
+
+
+class Runner(SweepRunner):
+    """The sweep on an engine loaded in this process, one step at a time."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: RunConfig,
+        sink: Sink,
+        commands: queue.SimpleQueue[Command] | None = None,
+        repeat: bool = False,
+        pause_on_oom: bool = False,
+        profiler: ProfileController | None = None,
+    ) -> None:
+        self.engine = engine
+        self._prepared: tuple[int, int] | None = None  # (batch, length) of the KV cache
+        super().__init__(
+            cfg,
+            sink,
+            profiler
+            or ProfileController(
+                sink,
+                cfg.trace_dir,
+                engine.device_kind,
+                engine.memory,
+                layers=engine.config.num_hidden_layers,
+            ),
+            commands,
+            repeat,
+            pause_on_oom,
+        )
+        self.profiler: ProfileController
+
+    def checked_sweep(self, cmd: SetSweep) -> RunConfig:
+        return checked_sweep(cmd, self.cfg, self.engine, self._held_bytes())
+
+    def _held_bytes(self) -> int:
+        """The KV cache allocated for the last shape: given back before the next one."""
+        if self._prepared is None:
+            return 0
+        b, length = self._prepared
+        return kv_cache_bytes(self.engine.config, b, length, DTYPE_BYTES[self.engine.dtype_name])
+
+    def fits(self, b: int, i: int, o: int) -> str | None:
+        """None when the shape fits in memory now; else the one line that says it does not."""
+        try:
+            check_shape_fits(self.engine, b, i, o, self._held_bytes())
+        except UserError as e:
+            return str(e)
+        return None
 
     def warmup(self) -> None:
         """One untimed run on the first shape, as bench_one_batch.py does."""
@@ -289,18 +355,6 @@ class Runner:
         self.run_index += 1
         sink(RunDone(run, result))
         return result
-
-    def _write_result(self, path: Path, result: RunResult) -> None:
-        """Append the run to the result file; a failed write (a full disk) stops the sweep
-        with one line, and every line written before it stays whole."""
-        try:
-            append_result(path, result)
-        except OSError as e:
-            kept = sum(not r.captured for r in self.results) - 1
-            raise UserError(
-                f"--result-filename {path}: {e.strerror or e}; free space and run again "
-                f"({plural(kept, 'earlier run')} kept in it)"
-            ) from None
 
     def _profiled(
         self, stage: str, shape: tuple[int, int, int], fn: Callable[..., Any], *args: Any

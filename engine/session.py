@@ -14,6 +14,9 @@ import traceback
 from pathlib import Path
 
 from infertop.engine.backend import Engine, MemoryStats, ready_event
+from infertop.engine.backends.server.metrics import MetricsScraper, ServerMetrics
+from infertop.engine.backends.server.probe import ServerInfo, probe, server_ready
+from infertop.engine.backends.server.runner import ServerRunner
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Command, Stop
 from infertop.engine.config import RunConfig
@@ -24,7 +27,7 @@ from infertop.engine.events import (
     StateChanged,
 )
 from infertop.engine.loader import load_engine
-from infertop.engine.runner import Runner, StopRequested
+from infertop.engine.runner import Runner, StopRequested, SweepRunner
 
 log = logging.getLogger("infertop")
 
@@ -50,14 +53,21 @@ def append_to_log(cfg: RunConfig, text: str) -> bool:
 
 class Session:
     def __init__(
-        self, cfg: RunConfig, events: EventQueue | None = None, engine: Engine | None = None
+        self,
+        cfg: RunConfig,
+        events: EventQueue | None = None,
+        engine: Engine | None = None,
+        server: ServerInfo | None = None,
     ) -> None:
-        """`engine`: an already loaded engine to reuse (benchmarks, tests); else cfg's model."""
+        """`engine`: an already loaded engine to reuse (benchmarks, tests); else cfg's model.
+        `server`: the probed server of cfg.server (probed again when not given)."""
         self.cfg = cfg
         self.events = events if events is not None else EventQueue()
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self.engine: Engine | None = engine
-        self.runner: Runner | None = None
+        self.server = server
+        self.runner: SweepRunner | None = None
+        self._scraper: MetricsScraper | None = None
         self.finished = threading.Event()
         self.thread_id = 0  # native id of the engine thread once it runs
         self._stop = threading.Event()
@@ -76,6 +86,15 @@ class Session:
     def memory(self) -> MemoryStats | None:
         engine = self.engine
         return engine.memory() if engine is not None else None
+
+    def server_metrics(self) -> ServerMetrics | None:
+        """Scrape the server's /metrics (blocking: call it off the UI thread); None when
+        there is no server or it has no metrics."""
+        if self.server is None or not self.server.has_metrics:
+            return None
+        if self._scraper is None:
+            self._scraper = MetricsScraper(self.server)
+        return self._scraper.scrape()
 
     def capture_steps(self) -> int:
         """Steps captured so far by the active capture (read across threads: an int)."""
@@ -100,6 +119,8 @@ class Session:
         """False when the model could not be loaded."""
         emit = self.events.put
         emit(StateChanged("loading"))
+        if self.cfg.server is not None:
+            return self._drive_server()
         try:
             if self.engine is None:
                 self.engine = load_engine(
@@ -121,9 +142,31 @@ class Session:
         gc.collect()  # free what loading left unreachable (the compile's graphs) first
         gc.freeze()
         emit(ready_event(self.engine))
-        runner = self.runner = Runner(
+        self.runner = Runner(
             self.engine, self.cfg, emit, self.commands, repeat=True, pause_on_oom=True
         )
+        return self._run_sweeps(self.runner)
+
+    def _drive_server(self) -> bool:
+        """--server: probe it (unless the caller has), then run the sweep against it."""
+        assert self.cfg.server is not None
+        try:
+            if self.server is None:
+                self.server = probe(self.cfg.server)
+        except UserError as e:
+            append_to_log(self.cfg, f"the server could not be reached: {e}")
+            self.events.put(EngineError(str(e), fatal=True))
+            self.events.put(StateChanged("failed"))
+            return False
+        self.events.put(server_ready(self.server))
+        self.runner = ServerRunner(
+            self.server, self.cfg, self.events.put, self.commands, repeat=True
+        )
+        return self._run_sweeps(self.runner)
+
+    def _run_sweeps(self, runner: SweepRunner) -> bool:
+        """Run until stopped; an error holds the runner until resumed (a retry)."""
+        emit = self.events.put
         while not self._stop.is_set():
             try:
                 runner.run()

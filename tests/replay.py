@@ -58,6 +58,9 @@ class ReplaySession:
         self.send(Stop())
         return True
 
+    def server_metrics(self) -> None:
+        return None
+
     def capture_steps(self) -> int:
         return 0
 

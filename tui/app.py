@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Tab, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from infertop.engine.backend import MemoryStats
+from infertop.engine.backends.server.metrics import ServerMetrics
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Command, Pause, Resume, SetSweep, StartProfile, StopProfile
 from infertop.engine.config import RunConfig
@@ -51,8 +52,15 @@ from infertop.engine.text import plural
 from infertop.tui import leaving
 from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
 from infertop.tui.keys import bindings
-from infertop.tui.messages import BatchSelected
-from infertop.tui.panels import DecodePanel, HeaderBar, PrefillPanel, StatusLine, SystemPanel
+from infertop.tui.messages import BatchSelected, ServerScraped
+from infertop.tui.panels import (
+    DecodePanel,
+    HeaderBar,
+    PrefillPanel,
+    ServerPanel,
+    StatusLine,
+    SystemPanel,
+)
 from infertop.tui.screens import HelpScreen, ProfileDialog
 from infertop.tui.traces import TracesView
 
@@ -68,6 +76,7 @@ class SessionLike(Protocol):
     def stop(self, timeout: float = 2.0) -> bool: ...
     def memory(self) -> MemoryStats | None: ...
     def capture_steps(self) -> int: ...
+    def server_metrics(self) -> ServerMetrics | None: ...
 
 
 class Sampler(Protocol):
@@ -119,6 +128,8 @@ class InfertopApp(App[int]):
         self.farewell: list[str] = []  # printed once the terminal is restored
         self.crash: str | None = None  # the one line printed after a crash
         self._last_system = 0.0
+        self.server_stats: ServerMetrics | None = None  # the last scrape of its /metrics
+        self._scraping = False
         self._short = False
         self._leaving = False
         self._restore_signals: Callable[[], None] | None = None
@@ -131,7 +142,10 @@ class InfertopApp(App[int]):
         with Horizontal(id="numbers"):
             yield PrefillPanel("Prefill (ms)", id="prefill")
             yield DecodePanel("Decode step (ms)", id="decode")
-            yield SystemPanel("System", id="system")
+            if self.cfg.server is not None:
+                yield ServerPanel("Server (its /metrics)", id="system")
+            else:
+                yield SystemPanel("System", id="system")
         with TabbedContent(id="views"):
             with TabPane("Charts", id="tab-charts"), Horizontal(id="charts"):
                 with Vertical(id="time-charts"):
@@ -186,10 +200,37 @@ class InfertopApp(App[int]):
         if now - self._last_system >= 1.0 and self.sampler is not None:
             self.system = self.sampler.sample()
             self._last_system = now
+        self.scrape_server()
         try:
             self.repaint(changed or bool(events))
         except NoMatches:  # the screen is being torn down (quitting): nothing to paint
             return
+
+    def scrape_server(self) -> None:
+        """One scrape of the server's /metrics per refresh, in a thread, never two at once."""
+        if self.cfg.server is None or self._scraping or self.ready is None:
+            return
+        self._scraping = True
+        self.run_worker(self._scrape, thread=True, name="metrics", exit_on_error=False)
+
+    def _scrape(self) -> None:  # a worker thread
+        try:
+            metrics = self.session.server_metrics()
+        finally:
+            self._scraping = False
+        self.post_message(ServerScraped(metrics))
+
+    def on_server_scraped(self, message: ServerScraped) -> None:
+        self.server_stats = message.metrics
+
+    def metrics_missing(self) -> str:
+        """Why the Server panel has no server numbers."""
+        backend = self.ready.backend if self.ready else ""
+        if backend.startswith("SGLang"):
+            return "none: start SGLang with --enable-metrics"
+        if backend.startswith("vLLM"):
+            return "none: /metrics did not answer"
+        return "none: not vLLM or SGLang"
 
     def handle_control(self, ev: Event) -> None:
         match ev:
@@ -264,9 +305,14 @@ class InfertopApp(App[int]):
         self.repaint_state()
         mem = self.session.memory() if self.ready else None
         kind = self.ready.device_kind if self.ready else "cpu"
-        self.query_one(SystemPanel).refresh_from(
-            self.system, mem, self.session.events.dropped, kind
-        )
+        if self.cfg.server is not None:
+            self.query_one(ServerPanel).refresh_from(
+                self.server_stats, self.metrics_missing(), self.system
+            )
+        else:
+            self.query_one(SystemPanel).refresh_from(
+                self.system, mem, self.session.events.dropped, kind
+            )
         # charts check their own cheap keys and throttle, so they are asked every tick
         self.query_one(DecodeHistoryChart).refresh_from(self.stats, batch)
         self.query_one(PrefillChart).refresh_from(self.stats, batch)

@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from infertop.engine.backends.server.probe import ServerInfo
 from infertop.engine.cli import OneLineParser, add_run_args, run_config
 from infertop.engine.errors import UserError
-from infertop.engine.preflight import preflight
+from infertop.engine.preflight import preflight, preflight_server
 from infertop.engine.profiling.naming import sweep_stale_temps
 from infertop.engine.session import Session, log_path
 
@@ -50,9 +51,13 @@ def launch(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not 0.5 <= args.refresh <= 30:
         parser.error(f"--refresh {args.refresh} is out of range; use 0.5 to 30")
-    cfg = run_config(args)
+    server: ServerInfo | None = None
     try:
-        preflight(cfg, every_shape=False)  # bad input: one line, status 2, before a screen
+        cfg = run_config(args)
+        if cfg.server is not None:
+            server = preflight_server(cfg)  # reached and probed before a screen opens
+        else:
+            preflight(cfg, every_shape=False)  # bad input: one line, status 2, before a screen
         sweep_stale_temps(Path(cfg.trace_dir))  # what writers killed mid-save left behind
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             which = "stdin" if not sys.stdin.isatty() else "stdout"
@@ -65,7 +70,7 @@ def launch(argv: list[str]) -> int:
         return 2
     from infertop.tui.app import InfertopApp
 
-    session = Session(cfg)
+    session = Session(cfg, server=server)
     app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)
     return run_app(app, log_path(cfg))
 

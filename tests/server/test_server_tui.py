@@ -1,0 +1,76 @@
+"""The live screen driving a server (the SGLang double): header, Server panel, `p` twice
+for the server's profiler with its trace in the Traces view, and `q` cancelling the
+requests in flight."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+from infertop.engine.backends.server.probe import probe
+from infertop.engine.backends.server.target import ServerTarget
+from infertop.engine.config import RunConfig
+from infertop.engine.session import Session
+from infertop.tui.app import InfertopApp
+from infertop.tui.panels import HeaderBar, ServerPanel
+from tests.helpers import until
+from tests.server.conftest import SglangFactory
+
+
+def server_app(url: str, tmp_path: Path, output_len: int, **target: str) -> InfertopApp:
+    t = ServerTarget(url=url, **target)  # type: ignore[arg-type]
+    cfg = RunConfig(
+        batch_sizes=(1, 4),
+        input_lens=(16,),
+        output_lens=(output_len,),
+        server=t,
+        trace_dir=str(tmp_path / "traces"),
+    )
+    return InfertopApp(Session(cfg, server=probe(t)), refresh_hz=10)
+
+
+async def test_live_screen_profiles_the_server(sglang: SglangFactory, tmp_path: Path) -> None:
+    server_traces = tmp_path / "server-traces"
+    server_traces.mkdir()
+    server = sglang("--enable-metrics")
+    app = server_app(server.url, tmp_path, 8, server_trace_dir=str(server_traces))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.stats.batch(4).runs >= 2)
+        header = app.query_one(HeaderBar).text
+        assert "double-llama" in header and "SGLang 0.5.23" in header and server.url in header
+        await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)
+        panel = app.query_one(ServerPanel).text
+        assert "—/—" not in panel.splitlines()[0], panel  # quantiles, not blanks
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.capture == "recording")
+        await until(pilot, lambda: app.session.capture_steps() >= 3)
+        await pilot.press("p")
+        traces = app.query_one("#traces")
+        await until(pilot, lambda: any(t.kind == "server" for t in traces.saved))
+        saved = [t for t in traces.saved if t.kind == "server"]
+        assert Path(saved[0].path).parent == server_traces
+        assert saved[0].top_ops[0][0] == "aten::softmax"  # parsed from the server's trace
+        await pilot.press("q")
+
+
+async def test_quit_cancels_the_requests_in_flight(sglang: SglangFactory, tmp_path: Path) -> None:
+    server = sglang("--enable-metrics", "--token-interval", "0.2")
+    app = server_app(server.url, tmp_path, 200)
+
+    def running() -> float:
+        text = urllib.request.urlopen(server.url + "/metrics").read().decode()
+        line = [x for x in text.splitlines() if x.startswith("sglang:num_running_reqs{")]
+        return float(line[0].split()[-1]) if line else 0.0
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: running() >= 1)
+        await pilot.press("q")
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running() == 0  # the double saw every stream closed
+    assert json.loads(urllib.request.urlopen(server.url + "/get_server_info").read())["version"]
