@@ -71,6 +71,7 @@ class Double:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.tokens_sent = 0
+        self.requests = 0
         self.in_flight = 0
         self.profile: dict[str, Any] | None = None
         self.profile_steps = 0
@@ -169,6 +170,8 @@ class Double:
     async def _stream(self, response: web.StreamResponse, n_in: int, n_out: int) -> None:
         a, model = self.args, self.args.model
         t0 = time.monotonic()
+        self.requests += 1
+        rid = f"req-{self.requests}"
         self.in_flight += 1
         self.running.labels(model).set(self.in_flight)
         self.queue.labels(model).observe(0.0)
@@ -200,7 +203,7 @@ class Double:
                     await response.write(b"data: " + json.dumps(err).encode() + b"\n\n")
                     break
                 chunk = {"text": " w" * k, "output_ids": [7] * k,
-                         "meta_info": {"id": "r", "prompt_tokens": n_in, "completion_tokens": k,
+                         "meta_info": {"id": rid, "prompt_tokens": n_in, "completion_tokens": k,
                                        "finish_reason": None if k < n_out else {"type": "length"},
                                        "e2e_latency": now - t0}}  # fmt: skip
                 await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
