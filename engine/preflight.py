@@ -53,9 +53,7 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
     for b, i, o in cfg.sweep():
         validate_shape(b, i, o, model)
     check_memory(cfg, model, kind == "cpu", free, every_shape)
-    check_trace_dir(Path(cfg.trace_dir))
-    if cfg.result_filename:
-        check_result_file(Path(cfg.result_filename))
+    check_outputs(cfg)
     return model
 
 
@@ -74,9 +72,7 @@ def preflight_server(cfg: RunConfig) -> ServerInfo:
             raise UserError(
                 f"{flag} does not apply with --server (the server has its own); drop it"
             )
-    check_trace_dir(Path(cfg.trace_dir))
-    if cfg.result_filename:
-        check_result_file(Path(cfg.result_filename))
+    check_outputs(cfg)
     server_dir = cfg.server.server_trace_dir
     if server_dir is not None and not Path(server_dir).is_dir():
         raise UserError(
@@ -87,6 +83,13 @@ def preflight_server(cfg: RunConfig) -> ServerInfo:
     for b, i, o in cfg.sweep():
         check_server_shape(b, i, o, info)
     return info
+
+
+def check_outputs(cfg: RunConfig) -> None:
+    """The trace directory and the result file take new files."""
+    check_trace_dir(Path(cfg.trace_dir))
+    if cfg.result_filename:
+        check_result_file(Path(cfg.result_filename))
 
 
 def check_memory(

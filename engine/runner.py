@@ -102,6 +102,12 @@ class SweepRunner:
         self._skipped: set[tuple[int, int, int]] = set()  # shapes that cannot run, said once
         self.profiler = profiler
 
+    def skip_once(self, b: int, i: int, o: int, reason: str) -> None:
+        """A shape that cannot run is skipped; the first time, the user is told why."""
+        if (b, i, o) not in self._skipped:
+            self._skipped.add((b, i, o))
+            self.sink(RunSkipped(b, i, o, reason))
+
     # -- what a backend implements --------------------------------------------------------
     def warmup(self) -> None:
         raise NotImplementedError
@@ -290,9 +296,7 @@ class Runner(SweepRunner):
         allocated (said once); an out-of-memory failure skips it too; the loop goes on."""
         reason = self.fits(b, i, o)
         if reason is not None:
-            if (b, i, o) not in self._skipped:
-                self._skipped.add((b, i, o))
-                self.sink(RunSkipped(b, i, o, reason))
+            self.skip_once(b, i, o, reason)
             return None
         try:
             return self._timed_run(b, i, o)

@@ -129,10 +129,7 @@ class Session:
                     stage=lambda name: emit(LoadProgress(name, 0, 0)),
                 )
         except UserError as e:
-            append_to_log(self.cfg, f"the model did not load: {e}")
-            emit(EngineError(str(e), fatal=True))
-            emit(StateChanged("failed"))
-            return False
+            return self._not_started(f"the model did not load: {e}", e)
         except Exception as e:
             self._report(e, fatal=True)
             return False
@@ -154,10 +151,7 @@ class Session:
             if self.server is None:
                 self.server = probe(self.cfg.server)
         except UserError as e:
-            append_to_log(self.cfg, f"the server could not be reached: {e}")
-            self.events.put(EngineError(str(e), fatal=True))
-            self.events.put(StateChanged("failed"))
-            return False
+            return self._not_started(f"the server could not be reached: {e}", e)
         self.events.put(server_ready(self.server))
         self.runner = ServerRunner(
             self.server, self.cfg, self.events.put, self.commands, repeat=True
@@ -182,6 +176,14 @@ class Session:
             if not runner.hold():  # commands go to the runner's one handler meanwhile
                 return True
         return True
+
+    def _not_started(self, logged: str, e: UserError) -> bool:
+        """Bad input before anything ran: the line on screen (nothing can resume), and in
+        the log. False, for _run."""
+        append_to_log(self.cfg, logged)
+        self.events.put(EngineError(str(e), fatal=True))
+        self.events.put(StateChanged("failed"))
+        return False
 
     def _report(self, e: BaseException, fatal: bool = False) -> None:
         """An unexpected exception: one line on screen, the traceback in the log."""

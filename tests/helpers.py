@@ -1,11 +1,14 @@
-"""Helpers shared by the Pilot tests: waiting on a condition, and the app on the recorded
-event stream."""
+"""Helpers shared by the tests: waiting on a condition, the app on the recorded event stream,
+`infertop bench` in a fresh process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from textual.pilot import Pilot
@@ -20,6 +23,23 @@ async def until(pilot: Pilot[int], pred: Callable[[], object], timeout: float = 
     while not pred():
         assert time.monotonic() < end, "condition not met in time"
         await pilot.pause(0.05)
+
+
+def infertop_bench(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    prefix: Sequence[str] = (),
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`infertop bench ARGS` in a fresh process (after `prefix`, e.g. prlimit), its output
+    captured; `env` replaces the environment (default: this one)."""
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "infertop", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ if env is None else env,
+    )
 
 
 def replay_app() -> InfertopApp:

@@ -8,7 +8,6 @@ import json
 import math
 import struct
 import subprocess
-import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from infertop.engine.cli import main as cli_main
 from infertop.engine.config import ModelConfig
 from infertop.engine.errors import UserError
 from infertop.engine.weights import expected_shapes
+from tests.helpers import infertop_bench
 
 CFG = ModelConfig(
     model_type="llama",
@@ -59,10 +59,9 @@ def write_file(path: Path, header: object | bytes, body: bytes) -> None:
 
 
 def bench(model: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infertop", "bench", "--model", str(model), "--batch-size", "1",
-         "--input-len", "4", "--output-len", "2", "--no-warmup", *extra],
-        capture_output=True, text=True, timeout=120,
+    return infertop_bench(
+        "--model", str(model), "--batch-size", "1", "--input-len", "4", "--output-len", "2",
+        "--no-warmup", *extra,
     )  # fmt: skip
 
 

@@ -10,15 +10,9 @@ import pytest
 
 from infertop.engine.config import RunConfig
 from infertop.engine.errors import UserError
+from tests.helpers import infertop_bench
 
-
-def bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infertop", "bench", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+bench = infertop_bench
 
 
 @pytest.mark.parametrize(

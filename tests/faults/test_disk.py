@@ -8,8 +8,6 @@ import errno
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,16 +15,16 @@ import pytest
 from infertop.engine.events import Notice, ProfileStopped, TraceSaved
 from infertop.engine.profiling.controller import ProfileController
 from infertop.engine.profiling.request import CaptureRequest
+from tests.helpers import infertop_bench
 
 needs_prlimit = pytest.mark.skipif(not shutil.which("prlimit"), reason="needs util-linux prlimit")
 
 
 def bench(*args: str, fsize: int | None = None, env: dict[str, str] | None = None):  # noqa: ANN201
     limit = ["prlimit", f"--fsize={fsize}"] if fsize else []
-    return subprocess.run(
-        [*limit, sys.executable, "-m", "infertop", "bench", "--model", "tiny", "--no-warmup",
-         "--input-len", "8", *args],
-        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    return infertop_bench(
+        "--model", "tiny", "--no-warmup", "--input-len", "8", *args,
+        env={**os.environ, **(env or {})}, prefix=limit,
     )  # fmt: skip
 
 

@@ -15,6 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+
+from infertop.engine.events import TraceSaved
+from infertop.tui.app import InfertopApp
+from infertop.tui.traces import TracesView
+from tests.helpers import until
 
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = Path(
@@ -68,6 +74,22 @@ class Server:
 SglangFactory = Callable[..., Server]
 
 
+async def capture_on_the_server(
+    pilot: Pilot[int], app: InfertopApp, start_timeout: float = 60, export_timeout: float = 60
+) -> list[TraceSaved]:
+    """In the live screen: p, Enter (the dialog's defaults), 3 steps recorded, p; the
+    server's traces once the Traces view lists them."""
+    await pilot.press("p")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await until(pilot, lambda: app.capture == "recording", timeout=start_timeout)
+    await until(pilot, lambda: app.session.capture_steps() >= 3, timeout=start_timeout)
+    await pilot.press("p")
+    view = app.query_one(TracesView)
+    await until(pilot, lambda: any(t.kind == "server" for t in view.saved), timeout=export_timeout)
+    return [t for t in view.saved if t.kind == "server"]
+
+
 @pytest.fixture
 def sglang(tmp_path: Path) -> Iterator[SglangFactory]:
     """Start SGLang doubles: sglang("--enable-metrics", ...) -> Server."""
@@ -86,66 +108,59 @@ def sglang(tmp_path: Path) -> Iterator[SglangFactory]:
         s.stop()
 
 
-def make_tiny_mlx_model(out: Path) -> Path:
-    """A 2-layer random Llama with a WordLevel tokenizer (one token per word), as
-    mlx_lm.server loads it."""
-    import numpy as np
+def save_word_tokenizer(out: Path, vocab_size: int) -> None:
+    """A WordLevel tokenizer (one token per word: w0, w1, ... after <unk> <s> </s> <pad>):
+    byte-level BPE on random weights yields partial UTF-8, and chunks stop matching tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    out.mkdir(parents=True, exist_ok=True)
-    words = ["<unk>", "<s>", "</s>", "<pad>"] + [f"w{i}" for i in range(252)]
+    words = ["<unk>", "<s>", "</s>", "<pad>"] + [f"w{i}" for i in range(vocab_size - 4)]
     tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.decoder = decoders.WordPiece(prefix="##")
+    tok.decoder = decoders.WordPiece(prefix="##")  # joins the words with spaces
     PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="<unk>",
         bos_token="<s>",
         eos_token="</s>",
         pad_token="<pad>",
+        model_max_length=2048,
     ).save_pretrained(out)
-    v, h, inter, layers, heads, kv = len(words), 64, 128, 2, 4, 2
-    cfg = dict(
-        architectures=["LlamaForCausalLM"],
-        model_type="llama",
-        vocab_size=v,
-        hidden_size=h,
-        intermediate_size=inter,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv,
-        max_position_embeddings=2048,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        tie_word_embeddings=False,
-        bos_token_id=1,
-        eos_token_id=2,
-        torch_dtype="float32",
-        hidden_act="silu",
-    )
-    (out / "config.json").write_text(json.dumps(cfg))
-    rng = np.random.default_rng(0)
-    hd = h // heads
-    shapes = {"model.embed_tokens.weight": (v, h), "lm_head.weight": (v, h)}
-    for n in range(layers):
-        p = f"model.layers.{n}."
-        shapes |= {
-            p + "self_attn.q_proj.weight": (heads * hd, h),
-            p + "self_attn.k_proj.weight": (kv * hd, h),
-            p + "self_attn.v_proj.weight": (kv * hd, h),
-            p + "self_attn.o_proj.weight": (h, heads * hd),
-            p + "mlp.gate_proj.weight": (inter, h),
-            p + "mlp.up_proj.weight": (inter, h),
-            p + "mlp.down_proj.weight": (h, inter),
-        }
-    weights = {k: rng.normal(0, 0.02, s).astype(np.float32) for k, s in shapes.items()}
-    for n in range(layers):
-        for norm in ("input_layernorm", "post_attention_layernorm"):
-            weights[f"model.layers.{n}.{norm}.weight"] = np.ones(h, np.float32)
-    weights["model.norm.weight"] = np.ones(h, np.float32)
+
+
+def make_tiny_mlx_model(out: Path) -> Path:
+    """A 2-layer random Llama with a word tokenizer, as mlx_lm.server loads it."""
+    import numpy as np
     from safetensors.numpy import save_file
 
+    from infertop.engine.config import ModelConfig
+    from infertop.engine.dummy import is_norm
+    from infertop.engine.weights import expected_shapes
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_word_tokenizer(out, 256)
+    cfg = ModelConfig(
+        model_type="llama",
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+        name="tiny-mlx",
+    )
+    hf = cfg.to_hf_dict() | {"bos_token_id": 1, "eos_token_id": 2}
+    (out / "config.json").write_text(json.dumps(hf))
+    rng = np.random.default_rng(0)
+    weights = {
+        name: np.ones(shape, np.float32)
+        if is_norm(name)
+        else rng.normal(0, 0.02, shape).astype(np.float32)
+        for name, shape in expected_shapes(cfg).items()
+    }
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "mlx"})
     return out
 
@@ -166,26 +181,14 @@ def mlx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def make_tiny_vllm_model(out: Path) -> Path:
     """A 2-layer random Llama in bfloat16 (head_dim 32: vLLM's CPU attention refuses 16)
-    with a WordLevel tokenizer."""
+    with a word tokenizer."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    specials = ["[UNK]", "<s>", "</s>", "[PAD]"]
-    vocab = {t: i for i, t in enumerate(specials + [f"w{i}" for i in range(508)])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="[PAD]",
-        model_max_length=512,
-    ).save_pretrained(out)
+    save_word_tokenizer(out, 512)
     cfg = LlamaConfig(
-        vocab_size=len(vocab),
+        vocab_size=512,
         hidden_size=64,
         num_hidden_layers=2,
         num_attention_heads=4,

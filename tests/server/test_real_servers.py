@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -22,13 +20,12 @@ from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import ServerPanel
-from tests.helpers import until
-from tests.server.conftest import Server
+from tests.helpers import infertop_bench, until
+from tests.server.conftest import Server, capture_on_the_server
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "infertop", "bench", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ)
+    return infertop_bench(*args, timeout=300)  # the first run compiles MLX's kernels
 
 
 def test_mlx_lm_server_as_a_plain_openai_server(mlx_server: Server, tmp_path: Path) -> None:
@@ -111,15 +108,8 @@ async def test_vllm_p_twice_lists_its_traces(
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.stats.batch(1).runs >= 2, timeout=120)
         await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)
-        await pilot.press("p")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await until(pilot, lambda: app.capture == "recording", timeout=30)
-        await until(pilot, lambda: app.session.capture_steps() >= 3, timeout=30)
-        await pilot.press("p")
-        view = app.query_one("#traces")
-        await until(pilot, lambda: any(t.kind == "server" for t in view.saved), timeout=240)
-        names = [Path(t.path).name for t in view.saved]
+        saved = await capture_on_the_server(pilot, app, start_timeout=30, export_timeout=240)
+        names = [Path(t.path).name for t in saved]
         assert any(n.endswith(".pt.trace.json.gz") for n in names), names
         await pilot.press("q")
 

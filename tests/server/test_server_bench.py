@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 from infertop.engine.backends.server.metrics import parse_metrics
 from infertop.engine.events import RESULT_KEYS
+from tests.helpers import infertop_bench
 from tests.server.conftest import SglangFactory, free_port
 
-
-def bench(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):  # noqa: ANN201
-    cmd = [sys.executable, "-m", "infertop", "bench", *args]
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env=env or os.environ, cwd=cwd
-    )
+bench = infertop_bench
 
 
 def ttft_count(url: str) -> float:

@@ -16,7 +16,7 @@ from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import HeaderBar, ServerPanel
 from tests.helpers import until
-from tests.server.conftest import SglangFactory
+from tests.server.conftest import SglangFactory, capture_on_the_server
 
 
 def server_app(url: str, tmp_path: Path, output_len: int, **target: str) -> InfertopApp:
@@ -43,15 +43,7 @@ async def test_live_screen_profiles_the_server(sglang: SglangFactory, tmp_path: 
         await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)
         panel = app.query_one(ServerPanel).text
         assert "—/—" not in panel.splitlines()[0], panel  # quantiles, not blanks
-        await pilot.press("p")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await until(pilot, lambda: app.capture == "recording")
-        await until(pilot, lambda: app.session.capture_steps() >= 3)
-        await pilot.press("p")
-        traces = app.query_one("#traces")
-        await until(pilot, lambda: any(t.kind == "server" for t in traces.saved))
-        saved = [t for t in traces.saved if t.kind == "server"]
+        saved = await capture_on_the_server(pilot, app)
         assert Path(saved[0].path).parent == server_traces
         assert saved[0].top_ops[0][0] == "aten::softmax"  # parsed from the server's trace
         await pilot.press("q")

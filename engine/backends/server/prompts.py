@@ -30,7 +30,7 @@ WORDS = (
 class PromptMaker:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.counter = 0  # prompts made this session
+        self.counter = 0  # token-id prompts made this session (their first two ids)
 
     def token_ids(self, batch_size: int, input_len: int) -> list[list[int]]:
         span = ID_HIGH - ID_LOW
@@ -44,5 +44,4 @@ class PromptMaker:
         return out
 
     def texts(self, batch_size: int, words: int) -> list[str]:
-        self.counter += batch_size
         return [" ".join(self.rng.choice(WORDS) for _ in range(words)) for _ in range(batch_size)]

@@ -181,9 +181,7 @@ class ServerRunner(SweepRunner):
         try:
             check_server_shape(b, i, o, self.info)
         except UserError as e:
-            if (b, i, o) not in self._skipped:
-                self._skipped.add((b, i, o))
-                self.sink(Notice(str(e), "error"))
+            self.skip_once(b, i, o, str(e))
             return None
         self.shape = (b, i, o)
         self.profiler.wait_started()
