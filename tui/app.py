@@ -63,6 +63,7 @@ from infertop.tui.panels import (
 )
 from infertop.tui.screens import HelpScreen, ProfileDialog
 from infertop.tui.traces import TracesView
+from infertop.tui.views import Views
 
 
 class SessionLike(Protocol):
@@ -146,7 +147,7 @@ class InfertopApp(App[int]):
                 yield ServerPanel("Server (its /metrics)", id="system")
             else:
                 yield SystemPanel("System", id="system")
-        with TabbedContent(id="views"):
+        with Views(id="views"):
             with TabPane("Charts", id="tab-charts"), Horizontal(id="charts"):
                 with Vertical(id="time-charts"):
                     yield DecodeHistoryChart(id="history")

@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from textual import events
 from textual.binding import Binding
-from textual.widgets import Checkbox, DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent
 
 from infertop.engine.commands import StartProfile
 from infertop.engine.profiling.request import CaptureRequest
@@ -155,6 +156,24 @@ async def test_traces_view_takes_the_arrows_and_shows_its_columns_whole() -> Non
         assert table.region.height >= 6  # at 80x24 the list takes the number panels' rows
         await pilot.press("t")
         assert app.query_one("#batches").has_focus
+
+
+async def test_two_quick_presses_of_t_come_back_to_the_charts() -> None:
+    """Both keys arrive before the trace list has taken focus (a user's double tap, or any
+    tap on a loaded machine): the second must not be undone by that late focus."""
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.drain()
+        await pilot.pause()
+        app.post_message(events.Key("t", "t"))
+        app.post_message(events.Key("t", "t"))
+        for _ in range(5):
+            await pilot.pause()
+        assert app.query_one("#views", TabbedContent).active == "tab-charts"
+        assert app.query_one("#batches").has_focus
+        await pilot.click("#views Tab#--content-tab-tab-traces")  # a click still switches
+        await pilot.pause()
+        assert app.query_one("#views", TabbedContent).active == "tab-traces"
 
 
 def test_traces_view_snapshot(snap_compare) -> None:
