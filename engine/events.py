@@ -64,6 +64,7 @@ class EngineReady(Event):
     device_kind: str = "cpu"  # the engine's: cpu | cuda | npu | metal
     layers: int = 1  # decoder layers (open-ended captures are capped in layer-steps)
     threads: int = 0  # CPU threads the engine computes with (0: not known)
+    server_kind: str = ""  # with --server: vllm | sglang | openai ("": in-process)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 the default sweep (batch sizes 1 and 8), driven with the keys a user presses.
 
 python screenshots/make_screenshots.py [--model smollm2-135m] [--timeout 300]
+python screenshots/make_screenshots.py --server http://127.0.0.1:8000   # a running vLLM
 
 Writes screenshots/*.svg and, with rsvg-convert, *.png (screenshots/svg_to_png.py). Prints
 what it waits for, and gives up with a message after --timeout seconds instead of hanging.
@@ -93,15 +94,49 @@ async def small_terminal_shot(model: str, deadline: float) -> Path:
     return path
 
 
+async def server_shot(url: str, size: tuple[int, int], name: str, deadline: float) -> Path:
+    """`--server URL` after 4 runs, with the server's own numbers in."""
+    from infertop.engine.backends.server.probe import probe
+    from infertop.engine.backends.server.target import ServerTarget
+    from infertop.tui.panels import ServerPanel
+
+    target = ServerTarget(url=url)
+    info = probe(target)
+    cfg = RunConfig(
+        batch_sizes=(1, 8),
+        input_lens=(128,),
+        output_lens=(32,),
+        server=target,
+        trace_dir=tempfile.mkdtemp(),
+    )
+    app = InfertopApp(Session(cfg, server=info))
+    async with app.run_test(size=size) as pilot:
+        print(f"driving {info.label} at {url}, {size[0]}x{size[1]}", flush=True)
+        await wait_for(pilot, "4 runs", lambda: len(app.stats.results) >= 4, deadline)
+        panel = app.query_one(ServerPanel)
+        await wait_for(pilot, "its metrics", lambda: "TTFT" in panel.text, deadline)
+        await pilot.pause(2.2)
+        path = shot(app, name)
+        await pilot.press("q")
+    return path
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="README screenshots from a real run")
     p.add_argument("--model", default=DEFAULT_PRESET)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up")
+    p.add_argument("--server", help="only the --server shots, of the vLLM or SGLang at URL")
     args = p.parse_args()
     deadline = time.monotonic() + args.timeout
     try:
-        shots = asyncio.run(session_shots(args.model, 6, deadline))
-        shots.append(asyncio.run(small_terminal_shot(args.model, deadline)))
+        if args.server:
+            shots = [
+                asyncio.run(server_shot(args.server, (160, 48), "server", deadline)),
+                asyncio.run(server_shot(args.server, (80, 24), "server-80x24", deadline)),
+            ]
+        else:
+            shots = asyncio.run(session_shots(args.model, 6, deadline))
+            shots.append(asyncio.run(small_terminal_shot(args.model, deadline)))
     except TimedOut as e:
         print(f"gave up after {args.timeout:.0f} s waiting for {e}; nothing more written")
         return 1

@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from infertop.engine.backend import MemoryStats
 from infertop.engine.backends.server.metrics import ServerMetrics
+from infertop.engine.backends.server.profiler import no_profiler_routes
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Command, Pause, Resume, SetSweep, StartProfile, StopProfile
 from infertop.engine.config import RunConfig
@@ -61,7 +62,7 @@ from infertop.tui.panels import (
     StatusLine,
     SystemPanel,
 )
-from infertop.tui.screens import HelpScreen, ProfileDialog
+from infertop.tui.screens import HelpScreen, ProfileDialog, capture_kind
 from infertop.tui.traces import TracesView
 from infertop.tui.views import Views
 
@@ -426,7 +427,10 @@ class InfertopApp(App[int]):
         if self.state == "error":
             self.notify("cannot capture: the engine is stopped by an error; space resumes it")
             return
-        kind = self.ready.device_kind if self.ready else "cpu"
+        kind = capture_kind(self.ready)
+        if kind == "openai server" and self.ready is not None:
+            self.notify(no_profiler_routes(self.ready.device_name), severity="error")
+            return
         cap = open_ended_cap(self.ready.layers if self.ready else 1)
         self.push_screen(ProfileDialog(self.cfg.run_name, kind, cap), self._start_capture)
 

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from infertop.engine.errors import UserError
+from infertop.engine.events import EngineReady
 from infertop.engine.profiling.request import STAGES, CaptureRequest, stage_named
 from infertop.tui.keys import help_rows
 
@@ -47,7 +48,17 @@ ACTIVITY_LABELS: dict[str, tuple[str | None, str | None]] = {
     "cuda": ("CPU ops (torch profiler)", "CUDA kernels"),
     "npu": ("CPU ops", "NPU ops (torch_npu profiler)"),
     "metal": (None, "Metal GPU capture (.gputrace)"),
+    # --server: the server's own profiler records; infertop writes no timeline of it
+    "sglang server": ("server CPU ops (SGLang's torch profiler)", "server GPU kernels"),
+    "vllm server": ("server trace (vLLM's --profiler-config says what)", None),
 }
+
+
+def capture_kind(ready: EngineReady | None) -> str:
+    """The ACTIVITY_LABELS key for the engine (or the server) that was loaded."""
+    if ready is None:
+        return "cpu"
+    return f"{ready.server_kind} server" if ready.server_kind else ready.device_kind
 
 
 class ProfileDialog(ModalScreen[CaptureRequest | None]):
@@ -61,6 +72,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
         super().__init__()
         self.default_name = name
         self.cpu_label, self.device_label = ACTIVITY_LABELS.get(device_kind, ACTIVITY_LABELS["cpu"])
+        self.on_a_server = device_kind.endswith(" server")
         self.max_steps = max_steps
 
     def compose(self) -> ComposeResult:
@@ -95,9 +107,10 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
                 yield Checkbox(self.cpu_label, True, id="act-cpu", compact=True)
             if self.device_label:
                 yield Checkbox(self.device_label, True, id="act-device", compact=True)
-            yield Checkbox(
-                "infertop step timeline (Perfetto)", True, id="act-timeline", compact=True
-            )
+            if not self.on_a_server:
+                yield Checkbox(
+                    "infertop step timeline (Perfetto)", True, id="act-timeline", compact=True
+                )
             yield Static("", id="profile-error")
             with Horizontal(id="profile-buttons"):
                 yield Button("Start capture", id="profile-start", variant="primary", compact=True)

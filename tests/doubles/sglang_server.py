@@ -14,8 +14,9 @@ type SGLang would reject, and a few more (unknown top-level /generate keys).
 
 Tokens are produced without a model: `--token-interval` seconds apart (0: as fast as it
 can), `--tokens-per-chunk` at a time (as SGLang's --stream-interval does). Faults for the
-tests: `--fail-after N` (an error chunk after N tokens), `--exit-after N` (the process dies
-after N tokens), `--api-key KEY` (401 without it), `--first-token-delay S`.
+tests: `--fail-after N` (an error chunk after N tokens; with `--fail-once` in one stream
+only, a fault the server survives), `--exit-after N` (the process dies after N tokens),
+`--api-key KEY` (401 without it), `--first-token-delay S`.
 
     python -m tests.doubles.sglang_server --port 30000 [--enable-metrics] ...
 """
@@ -72,6 +73,7 @@ class Double:
         self.args = args
         self.tokens_sent = 0
         self.requests = 0
+        self.failures = 0  # streams that met --fail-after
         self.in_flight = 0
         self.profile: dict[str, Any] | None = None
         self.profile_steps = 0
@@ -192,7 +194,12 @@ class Double:
                     self.profile_steps += step
                 if a.exit_after and self.tokens_sent >= a.exit_after:
                     os._exit(3)  # the server dies mid-stream
-                if a.fail_after and self.tokens_sent >= a.fail_after:
+                if (
+                    a.fail_after
+                    and self.tokens_sent >= a.fail_after
+                    and not (a.fail_once and self.failures)
+                ):
+                    self.failures += 1
                     err = {
                         "error": {
                             "message": "CUDA error: an illegal memory access was encountered",
@@ -277,6 +284,7 @@ def main() -> None:
     p.add_argument("--tokens-per-chunk", type=int, default=1)
     p.add_argument("--first-token-delay", type=float, default=0.0)
     p.add_argument("--fail-after", type=int, default=0)
+    p.add_argument("--fail-once", action="store_true", help="only one stream meets the fault")
     p.add_argument("--exit-after", type=int, default=0)
     p.add_argument("--api-key", default=None)
     args = p.parse_args()

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Checkbox
 
 from infertop.engine.events import TraceSaved
 from infertop.tui.app import InfertopApp
+from infertop.tui.screens import ProfileDialog
 from infertop.tui.traces import TracesView
 from tests.helpers import until
 
@@ -76,18 +78,20 @@ SglangFactory = Callable[..., Server]
 
 async def capture_on_the_server(
     pilot: Pilot[int], app: InfertopApp, start_timeout: float = 60, export_timeout: float = 60
-) -> list[TraceSaved]:
-    """In the live screen: p, Enter (the dialog's defaults), 3 steps recorded, p; the
-    server's traces once the Traces view lists them."""
+) -> tuple[list[str], list[TraceSaved]]:
+    """In the live screen: p, Enter (the dialog's defaults), 3 steps recorded, p. Returns
+    what the dialog offered to record, and the server's traces once the Traces view lists
+    them."""
     await pilot.press("p")
-    await pilot.pause(0.3)
+    await until(pilot, lambda: isinstance(app.screen, ProfileDialog))
+    offered = [str(box.label) for box in app.screen.query(Checkbox).results()]
     await pilot.press("enter")
     await until(pilot, lambda: app.capture == "recording", timeout=start_timeout)
     await until(pilot, lambda: app.session.capture_steps() >= 3, timeout=start_timeout)
     await pilot.press("p")
     view = app.query_one(TracesView)
     await until(pilot, lambda: any(t.kind == "server" for t in view.saved), timeout=export_timeout)
-    return [t for t in view.saved if t.kind == "server"]
+    return offered, [t for t in view.saved if t.kind == "server"]
 
 
 @pytest.fixture
@@ -233,6 +237,8 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
         str(port),
         "--profiler-config",
         profiler,
+        "-O0",  # no torch.compile at start (45 s -> 26 s): the routes, metrics and profiler
+        # under test are the same
     ]
     server = Server(cmd, "/health", port, base / "vllm.log", env, 240)
     yield server, traces

@@ -59,6 +59,22 @@ def test_mlx_lm_server_as_a_plain_openai_server(mlx_server: Server, tmp_path: Pa
     assert "no profiler routes" in failed.message
 
 
+async def test_p_on_a_plain_openai_server_says_why_without_a_dialog(
+    mlx_server: Server, tmp_path: Path
+) -> None:
+    target = ServerTarget(url=mlx_server.url)
+    cfg = RunConfig(batch_sizes=(1,), input_lens=(24,), output_lens=(4,), server=target)
+    app = InfertopApp(Session(cfg, server=probe(target)), refresh_hz=10)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.ready is not None)
+        await pilot.press("p")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]  # no capture dialog
+        said = [n.message for n in app._notifications if "no profiler routes" in n.message]
+        assert len(said) == 1 and mlx_server.url in said[0]
+        await pilot.press("q")
+
+
 def vllm_ttft(url: str) -> tuple[float, float]:
     text = urllib.request.urlopen(url + "/metrics").read().decode()
     h = parse_metrics(text, "vllm")[0]["ttft"]
@@ -89,7 +105,9 @@ def test_vllm_sweep_matches_its_metrics(vllm_server: tuple[Server, Path], tmp_pa
     results = [e.result for e in events if isinstance(e, RunDone)]
     # each run's prefill (the last first token) is at least the server's TTFT of any of them
     assert results[0].prefill_latency >= (sum1 - sum0) / 5 * 0.2
-    assert all(len(r.decode_latencies) == r.batch_size * 7 for r in results)
+    # 7 gaps per request, fewer where vLLM's API server merged the first two tokens into one
+    # chunk (it merges what the client has not read yet: 2 streams in 160 here)
+    assert all(r.batch_size * 6 <= len(r.decode_latencies) <= r.batch_size * 7 for r in results)
 
 
 async def test_vllm_p_twice_lists_its_traces(
@@ -108,7 +126,10 @@ async def test_vllm_p_twice_lists_its_traces(
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.stats.batch(1).runs >= 2, timeout=120)
         await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)
-        saved = await capture_on_the_server(pilot, app, start_timeout=30, export_timeout=240)
+        offered, saved = await capture_on_the_server(
+            pilot, app, start_timeout=30, export_timeout=240
+        )
+        assert offered == ["server trace (vLLM's --profiler-config says what)"]
         names = [Path(t.path).name for t in saved]
         assert any(n.endswith(".pt.trace.json.gz") for n in names), names
         await pilot.press("q")

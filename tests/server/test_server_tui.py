@@ -43,7 +43,9 @@ async def test_live_screen_profiles_the_server(sglang: SglangFactory, tmp_path: 
         await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)
         panel = app.query_one(ServerPanel).text
         assert "—/—" not in panel.splitlines()[0], panel  # quantiles, not blanks
-        saved = await capture_on_the_server(pilot, app)
+        offered, saved = await capture_on_the_server(pilot, app)
+        # what SGLang's ProfileReq records; infertop's own timeline is not offered here
+        assert offered == ["server CPU ops (SGLang's torch profiler)", "server GPU kernels"]
         assert Path(saved[0].path).parent == server_traces
         assert saved[0].top_ops[0][0] == "aten::softmax"  # parsed from the server's trace
         await pilot.press("q")
@@ -66,3 +68,20 @@ async def test_quit_cancels_the_requests_in_flight(sglang: SglangFactory, tmp_pa
         time.sleep(0.1)
     assert running() == 0  # the double saw every stream closed
     assert json.loads(urllib.request.urlopen(server.url + "/get_server_info").read())["version"]
+
+
+async def test_space_retries_after_a_fault_the_server_survives(
+    sglang: SglangFactory, tmp_path: Path
+) -> None:
+    # 8 tokens per request: the warmup and the first run (bs 1) finish before token 20
+    server = sglang("--fail-after", "20", "--fail-once")
+    app = server_app(server.url, tmp_path, 8)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state == "error")
+        assert app.error is not None and "CUDA error: an illegal memory access" in app.error.message
+        before = list(app.stats.results)
+        assert before  # measured before the fault, and still on the screen
+        await pilot.press("space")
+        await until(pilot, lambda: len(app.stats.results) > len(before))  # it ran again
+        assert list(app.stats.results)[: len(before)] == before and app.state == "running"
+        await pilot.press("q")

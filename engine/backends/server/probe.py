@@ -40,6 +40,7 @@ def server_ready(info: ServerInfo) -> EngineReady:
         backend=info.label,
         max_positions=info.max_model_len or 0,
         device_kind="server",
+        server_kind=info.kind,
     )
 
 

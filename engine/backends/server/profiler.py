@@ -44,6 +44,13 @@ VLLM_FIX = (
 )
 
 
+def no_profiler_routes(url: str) -> str:
+    return (
+        f"{url} is a plain OpenAI-compatible server: it has no profiler routes "
+        "(/start_profile); profile a vLLM or SGLang server"
+    )
+
+
 def sglang_body(request: CaptureRequest, output_dir: str | None) -> dict[str, Any]:
     """SGLang's ProfileReq (srt/managers/io_struct.py) for a capture request."""
     body: dict[str, Any] = {
@@ -116,12 +123,7 @@ class ServerProfiler:
             self.sink(Notice("a capture is already running; stop it first (p)", "warning"))
             return
         if self.info.kind == "openai":
-            self.sink(
-                ProfileFailed(
-                    f"{self.info.target.url} is a plain OpenAI-compatible server: it has no "
-                    "profiler routes (/start_profile); profile a vLLM or SGLang server"
-                )
-            )
+            self.sink(ProfileFailed(no_profiler_routes(self.info.target.url)))
             return
         self.busy, self.request, self.steps = True, request, 0
         self.starting, self._stop_when_started = True, None

