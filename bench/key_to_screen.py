@@ -1,8 +1,9 @@
 """Key-to-screen while the app drives 256 streams: the real app (`infertop --server URL`) in a
 real terminal (tmux) against the SGLang double streaming as fast as it can (no token
-interval), 256 requests of 128 tokens per run. `t` is sent with tmux, and the pane is read
-until the view has switched. The same key is timed with the load generator paused (space),
-alternating, in the same session: the ratio is what the 256 streams cost the screen.
+interval), 256 requests of 128 tokens per run. Keys are sent with tmux, and the pane is read
+until it changed: `space` (the header's state, as bench/ui_overhead.py times it) and `t`
+(the view below the panels swapped). The same keys are timed with the load paused, in
+turns, in the same session: the ratio is what the 256 streams cost the screen.
 Reading the pane (a tmux subprocess every 2 ms) is inside every figure.
 
     python bench/key_to_screen.py [--streams 256] [--presses 10] [--rounds 3]
@@ -80,21 +81,46 @@ def main() -> None:
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", app], check=True
     )
-    idle: list[float] = []
-    loaded: list[float] = []
+    found: dict[str, list[float]] = {
+        "space, paused (no streams)": [],
+        f"space, {a.streams} streams": [],
+        "t, paused (no streams)": [],
+        f"t, {a.streams} streams": [],
+    }
     in_flight: list[float] = []
+
+    def header_changes(session: str, away_from: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
+        wait_for(session, lambda s: away_from not in s.splitlines()[0])
+        return time.perf_counter() - t0
+
+    def loaded() -> None:
+        wait_for(session, lambda s: running(server.url) >= a.streams)
+        time.sleep(0.3)
+
     try:
         wait_for(session, lambda s: "● running" in s.splitlines()[0])
-        wait_for(session, lambda s: running(server.url) >= a.streams)
+        loaded()
         for _ in range(a.rounds):
+            for _ in range(a.presses):  # space: the header's state, as bench/ui_overhead.py
+                in_flight.append(running(server.url))
+                found[f"space, {a.streams} streams"].append(header_changes(session, "● running"))
+                wait_for(session, lambda s: "● paused" in s.splitlines()[0])
+                time.sleep(0.3)
+                found["space, paused (no streams)"].append(header_changes(session, "● paused"))
+                loaded()
+            for _ in range(a.presses):  # t: the view below the panels is swapped
+                in_flight.append(running(server.url))
+                found[f"t, {a.streams} streams"].append(press_t(session))
+                time.sleep(0.2)
             subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
             wait_for(session, lambda s: "● paused" in s.splitlines()[0])
-            idle += [press_t(session) for _ in range(a.presses)]
-            subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
-            wait_for(session, lambda s: running(server.url) >= a.streams)
             for _ in range(a.presses):
-                in_flight.append(running(server.url))
-                loaded.append(press_t(session))
+                time.sleep(0.2)
+                found["t, paused (no streams)"].append(press_t(session))
+            subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
+            loaded()
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         time.sleep(2)
     finally:
@@ -107,17 +133,17 @@ def main() -> None:
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs (app, double and tmux share them)")
     print(
         f"{a.streams} streams x {a.tokens} tokens, streamed as fast as the double can; "
-        f"requests in flight at the presses: median {statistics.median(in_flight):.0f}"
+        f"requests in flight at the loaded presses: median {statistics.median(in_flight):.0f}"
     )
-    for name, xs in (("paused (no streams)", idle), (f"{a.streams} streams", loaded)):
+    print("key, while                 presses  p50 ms  p90 ms  max ms")
+    for name, xs in found.items():
+        print(f"{name:<27}{len(xs):>8}{ms(xs, 0.5):>8.1f}{ms(xs, 0.9):>8.1f}{max(xs) * 1e3:>8.1f}")
+    for key in ("space", "t"):
+        idle, busy = found[f"{key}, paused (no streams)"], found[f"{key}, {a.streams} streams"]
         print(
-            f"{name}: {len(xs)} presses of t, median {ms(xs, 0.5):.1f} ms, "
-            f"max {max(xs) * 1e3:.1f} ms"
+            f"{key}: p50 with streams / paused "
+            f"{statistics.median(busy) / statistics.median(idle):.2f}"
         )
-    print(
-        "ratio of medians, loaded / paused: "
-        f"{statistics.median(loaded) / statistics.median(idle):.2f}"
-    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ the tests' 2-layer random Llama). Requests go through infertop's load generator
 server receives the request; ours when the client sends it. Around each batch, the sum of
 `vllm:time_to_first_token_seconds` grows by exactly the TTFTs vLLM measured for it, so:
 batches of 1 give each request's difference; batches of 8 give the mean per request of a
-batch.
+batch. Side by side, alternating: the same requests from the barest client (http.client, a
+thread per request), so what is vLLM's (its HTTP front end before it stamps the arrival) and
+what is ours can be told apart.
 
     python bench/server_ttft.py [--requests 200] [--batches 25]
 
@@ -15,11 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import sys
 import tempfile
+import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,6 +54,33 @@ def ttft_sum(url: str) -> tuple[float, float]:
     text = urllib.request.urlopen(url + "/metrics").read().decode()
     h = parse_metrics(text, "vllm")[0]["ttft"]
     return h.count, h.total
+
+
+class BareClient:
+    """The least a client can do: http.client, one kept-alive connection per request slot,
+    each request in its own thread, the clock read at the first line carrying text."""
+
+    def __init__(self, port: int, slots: int) -> None:
+        self.conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(slots)]
+        self.pool = ThreadPoolExecutor(slots)
+
+    def one(self, slot: int, body: dict[str, Any]) -> float:
+        conn = self.conns[slot]
+        payload = json.dumps(body)
+        sent = time.perf_counter()
+        conn.request("POST", "/v1/completions", payload, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        first = None
+        for line in response:
+            if first is None and line.startswith(b"data: {") and b'"text":"' in line:
+                choices = json.loads(line[6:]).get("choices") or [{}]
+                if choices[0].get("text"):
+                    first = time.perf_counter()
+        assert first is not None
+        return first - sent
+
+    def batch(self, bodies: list[dict[str, Any]]) -> list[float]:
+        return list(self.pool.map(self.one, range(len(bodies)), bodies))
 
 
 def quantile(xs: list[float], q: float) -> float:
@@ -95,24 +129,45 @@ def main() -> None:
             client = sum(s.first - s.sent for s in streams if s.first is not None)
             return (client - (sum1 - sum0)) / size
 
-        async def run() -> tuple[list[float], list[float]]:
+        bare = BareClient(port, 8)
+
+        def bare_batch(size: int) -> float:
+            count0, sum0 = ttft_sum(server.url)
+            bodies = [
+                dialect.request(info.model, ids, a.output_len).body
+                for ids in prompts.token_ids(size, a.input_len)
+            ]
+            client = sum(bare.batch(bodies))
+            count1, sum1 = ttft_sum(server.url)
+            assert count1 - count0 == size, (count0, count1)
+            return (client - (sum1 - sum0)) / size
+
+        async def run() -> dict[str, list[float]]:
             # one client for the whole run, its connections kept alive, as the app's runner
+            out: dict[str, list[float]] = {k: [] for k in ("ours 1", "bare 1", "ours 8", "bare 8")}
             async with async_client(target) as http:
                 for _ in range(5):  # warm both sides
                     await batch(http, 1)
-                singles = [await batch(http, 1) for _ in range(a.requests)]
-                eights = [await batch(http, 8) for _ in range(a.batches)]
-            return singles, eights
+                    bare_batch(1)
+                for size, n in ((1, a.requests), (8, a.batches)):
+                    for _ in range(n):  # alternating, so both see the same machine
+                        out[f"ours {size}"].append(await batch(http, size))
+                        out[f"bare {size}"].append(bare_batch(size))
+            return out
 
-        singles, eights = asyncio.run(run())
+        found = asyncio.run(run())
     finally:
         server.stop()
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs (client and vLLM share them)")
-    print(f"server: {info.label}, {info.model}, prompts of {a.input_len} token ids")
-    for name, xs in (("1 request at a time", singles), ("batches of 8 (mean per request)", eights)):
+    print(f"server: {info.label}, prompts of {a.input_len} token ids, {a.output_len} out")
+    print("client TTFT - server TTFT, ms (for batches: the mean per request of each batch)")
+    print("client                         batch  samples  median     p99")
+    for key, xs in found.items():
+        who, size = key.split()
+        name = "infertop's load generator" if who == "ours" else "bare http.client, a thread each"
         print(
-            f"{name}: {len(xs)} samples, client TTFT - server TTFT "
-            f"median {quantile(xs, 0.5) * 1e3:.2f} ms, p99 {quantile(xs, 0.99) * 1e3:.2f} ms"
+            f"{name:<31}{size:>5}{len(xs):>9}{quantile(xs, 0.5) * 1e3:>8.2f}"
+            f"{quantile(xs, 0.99) * 1e3:>8.2f}"
         )
 
 
