@@ -145,7 +145,7 @@ class InfertopApp(App[int]):
             yield PrefillPanel("Prefill (ms)", id="prefill")
             yield DecodePanel("Decode step (ms)", id="decode")
             if self.cfg.server is not None:
-                yield ServerPanel("Server (its /metrics)", id="system")
+                yield ServerPanel("Server /metrics (ms)", id="system")
             else:
                 yield SystemPanel("System", id="system")
         with Views(id="views"):
