@@ -18,13 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_model  # noqa: E402
-from tests.server.conftest import Server, free_port  # noqa: E402
+from tests.server.conftest import Server, free_port, sglang_running  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,12 +42,6 @@ def wait_for(session: str, pred: object, timeout: float = 120) -> float:
         if time.perf_counter() - t0 > timeout:
             raise TimeoutError(pane(session))
         time.sleep(0.002)
-
-
-def running(url: str) -> float:
-    text = urllib.request.urlopen(url + "/metrics").read().decode()
-    lines = [x for x in text.splitlines() if x.startswith("sglang:num_running_reqs{")]
-    return float(lines[0].split()[-1]) if lines else 0.0
 
 
 def press_t(session: str) -> float:
@@ -96,7 +89,7 @@ def main() -> None:
         return time.perf_counter() - t0
 
     def loaded() -> None:
-        wait_for(session, lambda s: running(server.url) >= a.streams)
+        wait_for(session, lambda s: sglang_running(server.url) >= a.streams)
         time.sleep(0.3)
 
     try:
@@ -104,14 +97,14 @@ def main() -> None:
         loaded()
         for _ in range(a.rounds):
             for _ in range(a.presses):  # space: the header's state, as bench/ui_overhead.py
-                in_flight.append(running(server.url))
+                in_flight.append(sglang_running(server.url))
                 found[f"space, {a.streams} streams"].append(header_changes(session, "● running"))
                 wait_for(session, lambda s: "● paused" in s.splitlines()[0])
                 time.sleep(0.3)
                 found["space, paused (no streams)"].append(header_changes(session, "● paused"))
                 loaded()
             for _ in range(a.presses):  # t: the view below the panels is swapped
-                in_flight.append(running(server.url))
+                in_flight.append(sglang_running(server.url))
                 found[f"t, {a.streams} streams"].append(press_t(session))
                 time.sleep(0.2)
             subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)

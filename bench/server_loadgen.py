@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import cpu_model  # noqa: E402
 from infertop.engine.backends.server.dialects import ChunkCount, SglangDialect  # noqa: E402
 from infertop.engine.backends.server.loadgen import async_client, stream_batch  # noqa: E402
+from infertop.engine.backends.server.runner import Quiet  # noqa: E402
 from infertop.engine.backends.server.target import ServerTarget  # noqa: E402
 
 
@@ -39,14 +40,6 @@ class StampingDialect(SglangDialect):
                 (time.perf_counter(), float(meta["e2e_latency"]))
             )
         return super().count(chunk, seen)
-
-
-class Quiet:
-    def first_token(self, index: int, at: float) -> None:
-        pass
-
-    def gaps(self, index: int, gaps: list[float], tokens: int) -> None:
-        pass
 
 
 def median(xs: list[float]) -> float:

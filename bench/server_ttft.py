@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,25 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import cpu_model  # noqa: E402
 from infertop.engine.backends.server.dialects import VllmDialect  # noqa: E402
 from infertop.engine.backends.server.loadgen import async_client, stream_batch  # noqa: E402
-from infertop.engine.backends.server.metrics import parse_metrics  # noqa: E402
 from infertop.engine.backends.server.probe import probe  # noqa: E402
 from infertop.engine.backends.server.prompts import PromptMaker  # noqa: E402
+from infertop.engine.backends.server.runner import Quiet  # noqa: E402
 from infertop.engine.backends.server.target import ServerTarget  # noqa: E402
-from tests.server.conftest import VLLM_PYTHON, Server, free_port, make_tiny_vllm_model  # noqa: E402
-
-
-class Quiet:
-    def first_token(self, index: int, at: float) -> None:
-        pass
-
-    def gaps(self, index: int, gaps: list[float], tokens: int) -> None:
-        pass
-
-
-def ttft_sum(url: str) -> tuple[float, float]:
-    text = urllib.request.urlopen(url + "/metrics").read().decode()
-    h = parse_metrics(text, "vllm")[0]["ttft"]
-    return h.count, h.total
+from tests.server.conftest import (  # noqa: E402
+    VLLM_PYTHON,
+    Server,
+    free_port,
+    make_tiny_vllm_model,
+    vllm_ttft,
+)
 
 
 class BareClient:
@@ -114,7 +105,7 @@ def main() -> None:
 
         async def batch(http: httpx.AsyncClient, size: int) -> float:
             """Σ client TTFT − Σ server TTFT over one batch, per request."""
-            count0, sum0 = ttft_sum(server.url)
+            count0, sum0 = vllm_ttft(server.url)
             streams = await stream_batch(
                 http,
                 target,
@@ -124,7 +115,7 @@ def main() -> None:
                 a.output_len,
                 Quiet(),
             )
-            count1, sum1 = ttft_sum(server.url)
+            count1, sum1 = vllm_ttft(server.url)
             assert count1 - count0 == size, (count0, count1)
             client = sum(s.first - s.sent for s in streams if s.first is not None)
             return (client - (sum1 - sum0)) / size
@@ -132,13 +123,13 @@ def main() -> None:
         bare = BareClient(port, 8)
 
         def bare_batch(size: int) -> float:
-            count0, sum0 = ttft_sum(server.url)
+            count0, sum0 = vllm_ttft(server.url)
             bodies = [
                 dialect.request(info.model, ids, a.output_len).body
                 for ids in prompts.token_ids(size, a.input_len)
             ]
             client = sum(bare.batch(bodies))
-            count1, sum1 = ttft_sum(server.url)
+            count1, sum1 = vllm_ttft(server.url)
             assert count1 - count0 == size, (count0, count1)
             return (client - (sum1 - sum0)) / size
 

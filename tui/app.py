@@ -427,12 +427,12 @@ class InfertopApp(App[int]):
         if self.state == "error":
             self.notify("cannot capture: the engine is stopped by an error; space resumes it")
             return
-        kind = capture_kind(self.ready)
-        if kind == "openai server" and self.ready is not None:
+        if self.ready is not None and self.ready.server_kind == "openai":
             self.notify(no_profiler_routes(self.ready.device_name), severity="error")
             return
         cap = open_ended_cap(self.ready.layers if self.ready else 1)
-        self.push_screen(ProfileDialog(self.cfg.run_name, kind, cap), self._start_capture)
+        dialog = ProfileDialog(self.cfg.run_name, capture_kind(self.ready), cap)
+        self.push_screen(dialog, self._start_capture)
 
     def _start_capture(self, request: CaptureRequest | None) -> None:
         if request is None:

@@ -42,15 +42,17 @@ class HelpScreen(ModalScreen[None]):
             yield Static(t, id="help-keys")
 
 
-# What the "cpu" and "device" activities record on each kind of device; None: not offered.
-ACTIVITY_LABELS: dict[str, tuple[str | None, str | None]] = {
-    "cpu": ("CPU ops (torch profiler)", None),
-    "cuda": ("CPU ops (torch profiler)", "CUDA kernels"),
-    "npu": ("CPU ops", "NPU ops (torch_npu profiler)"),
-    "metal": (None, "Metal GPU capture (.gputrace)"),
-    # --server: the server's own profiler records; infertop writes no timeline of it
-    "sglang server": ("server CPU ops (SGLang's torch profiler)", "server GPU kernels"),
-    "vllm server": ("server trace (vLLM's --profiler-config says what)", None),
+ACTIVITIES = ("cpu", "device", "timeline")  # the dialog's boxes, in order
+TIMELINE = "infertop step timeline (Perfetto)"
+# What the "cpu", "device" and "timeline" activities record on each kind of device; None: not
+# offered. With --server the server's own profiler records, and infertop writes no timeline.
+ACTIVITY_LABELS: dict[str, tuple[str | None, str | None, str | None]] = {
+    "cpu": ("CPU ops (torch profiler)", None, TIMELINE),
+    "cuda": ("CPU ops (torch profiler)", "CUDA kernels", TIMELINE),
+    "npu": ("CPU ops", "NPU ops (torch_npu profiler)", TIMELINE),
+    "metal": (None, "Metal GPU capture (.gputrace)", TIMELINE),
+    "sglang server": ("server CPU ops (SGLang's torch profiler)", "server GPU kernels", None),
+    "vllm server": ("server trace (vLLM's --profiler-config says what)", None, None),
 }
 
 
@@ -71,8 +73,9 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
     def __init__(self, name: str, device_kind: str, max_steps: int | None = None) -> None:
         super().__init__()
         self.default_name = name
-        self.cpu_label, self.device_label = ACTIVITY_LABELS.get(device_kind, ACTIVITY_LABELS["cpu"])
-        self.on_a_server = device_kind.endswith(" server")
+        self.labels = dict(
+            zip(ACTIVITIES, ACTIVITY_LABELS.get(device_kind, ACTIVITY_LABELS["cpu"]), strict=True)
+        )
         self.max_steps = max_steps
 
     def compose(self) -> ComposeResult:
@@ -103,14 +106,9 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
                 classes="hint",
             )
             yield Label("record", classes="field-label")
-            if self.cpu_label:
-                yield Checkbox(self.cpu_label, True, id="act-cpu", compact=True)
-            if self.device_label:
-                yield Checkbox(self.device_label, True, id="act-device", compact=True)
-            if not self.on_a_server:
-                yield Checkbox(
-                    "infertop step timeline (Perfetto)", True, id="act-timeline", compact=True
-                )
+            for activity, label in self.labels.items():
+                if label:
+                    yield Checkbox(label, True, id=f"act-{activity}", compact=True)
             yield Static("", id="profile-error")
             with Horizontal(id="profile-buttons"):
                 yield Button("Start capture", id="profile-start", variant="primary", compact=True)
@@ -133,10 +131,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
     def start(self) -> None:
         steps_text = self.query_one("#profile-steps", Input).value.strip()
         activities = tuple(
-            a
-            for a in ("cpu", "device", "timeline")
-            for box in self.query(f"#act-{a}").results(Checkbox)
-            if box.value
+            a for a in ACTIVITIES for box in self.query(f"#act-{a}").results(Checkbox) if box.value
         )
         try:
             if not activities:

@@ -18,6 +18,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox
 
+from infertop.engine.backends.server.metrics import parse_metrics
 from infertop.engine.events import TraceSaved
 from infertop.tui.app import InfertopApp
 from infertop.tui.screens import ProfileDialog
@@ -74,6 +75,20 @@ class Server:
 
 
 SglangFactory = Callable[..., Server]
+
+
+def vllm_ttft(url: str) -> tuple[float, float]:
+    """Count and sum of vLLM's `vllm:time_to_first_token_seconds` now."""
+    text = urllib.request.urlopen(url + "/metrics").read().decode()
+    h = parse_metrics(text, "vllm")[0]["ttft"]
+    return h.count, h.total
+
+
+def sglang_running(url: str) -> float:
+    """Requests the SGLang double is streaming now (its `sglang:num_running_reqs`)."""
+    text = urllib.request.urlopen(url + "/metrics").read().decode()
+    line = [x for x in text.splitlines() if x.startswith("sglang:num_running_reqs{")]
+    return float(line[0].split()[-1]) if line else 0.0
 
 
 async def capture_on_the_server(

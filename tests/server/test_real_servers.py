@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from infertop.engine.backends.server.metrics import parse_metrics
 from infertop.engine.backends.server.probe import probe
 from infertop.engine.backends.server.runner import ServerRunner
 from infertop.engine.backends.server.target import ServerTarget
@@ -21,7 +19,7 @@ from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import ServerPanel
 from tests.helpers import infertop_bench, until
-from tests.server.conftest import Server, capture_on_the_server
+from tests.server.conftest import Server, capture_on_the_server, vllm_ttft
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,12 +71,6 @@ async def test_p_on_a_plain_openai_server_says_why_without_a_dialog(
         said = [n.message for n in app._notifications if "no profiler routes" in n.message]
         assert len(said) == 1 and mlx_server.url in said[0]
         await pilot.press("q")
-
-
-def vllm_ttft(url: str) -> tuple[float, float]:
-    text = urllib.request.urlopen(url + "/metrics").read().decode()
-    h = parse_metrics(text, "vllm")[0]["ttft"]
-    return h.count, h.total
 
 
 def test_vllm_sweep_matches_its_metrics(vllm_server: tuple[Server, Path], tmp_path: Path) -> None:

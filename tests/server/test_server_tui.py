@@ -16,7 +16,7 @@ from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import HeaderBar, ServerPanel
 from tests.helpers import until
-from tests.server.conftest import SglangFactory, capture_on_the_server
+from tests.server.conftest import SglangFactory, capture_on_the_server, sglang_running
 
 
 def server_app(url: str, tmp_path: Path, output_len: int, **target: str) -> InfertopApp:
@@ -55,18 +55,13 @@ async def test_quit_cancels_the_requests_in_flight(sglang: SglangFactory, tmp_pa
     server = sglang("--enable-metrics", "--token-interval", "0.2")
     app = server_app(server.url, tmp_path, 200)
 
-    def running() -> float:
-        text = urllib.request.urlopen(server.url + "/metrics").read().decode()
-        line = [x for x in text.splitlines() if x.startswith("sglang:num_running_reqs{")]
-        return float(line[0].split()[-1]) if line else 0.0
-
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: running() >= 1)
+        await until(pilot, lambda: sglang_running(server.url) >= 1)
         await pilot.press("q")
     deadline = time.monotonic() + 10
-    while running() and time.monotonic() < deadline:
+    while sglang_running(server.url) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert running() == 0  # the double saw every stream closed
+    assert sglang_running(server.url) == 0  # the double saw every stream closed
     assert json.loads(urllib.request.urlopen(server.url + "/get_server_info").read())["version"]
 
 
