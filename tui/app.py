@@ -5,6 +5,7 @@ what the screen says about the engine (state, capture) comes from the engine's a
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
-from textual.widgets import DataTable, Footer, Tab, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, Tab, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from infertop.engine.backend import MemoryStats
@@ -52,6 +53,7 @@ from infertop.engine.sysmon import SystemMonitor, SystemSample
 from infertop.engine.text import plural
 from infertop.tui import leaving
 from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from infertop.tui.footer import KeyFooter
 from infertop.tui.keys import bindings
 from infertop.tui.messages import BatchSelected, ServerScraped
 from infertop.tui.panels import (
@@ -106,6 +108,10 @@ class InfertopApp(App[int]):
         handle_signals: bool = False,
     ) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # the Tabs' sliding underline redraws for 0.3 s after each switch: CPU and bytes
+            # over SSH for nothing a profiler needs (bench/RESULTS.md)
+            self.animation_level = "none"
         self.session = session
         self.cfg = session.cfg
         self.refresh_hz = refresh_hz
@@ -159,7 +165,7 @@ class InfertopApp(App[int]):
             with TabPane("Traces", id="tab-traces"):
                 yield TracesView(id="traces")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.sampler is None:
@@ -457,7 +463,7 @@ class InfertopApp(App[int]):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # the arrows go where the eyes are: the trace list, or the batch tabs; a short
         # terminal gives the list the number panels' rows (tui/infertop.tcss)
-        self.screen.set_class(event.pane.id == "tab-traces", "-traces")
+        self.query_one("#numbers").set_class(event.pane.id == "tab-traces", "-under-traces")
         if event.pane.id == "tab-traces":
             self.query_one("#traces-table", DataTable).focus()
         else:
