@@ -3,7 +3,9 @@ real terminal (tmux) against the SGLang double streaming as fast as it can (no t
 interval), 256 requests of 128 tokens per run. Keys are sent with tmux, and the pane is read
 until it changed: `space` (the header's state, as bench/ui_overhead.py times it) and `t`
 (the view below the panels swapped). The same keys are timed with the load paused, in
-turns, in the same session: the ratio is what the 256 streams cost the screen.
+turns, in the same session. Two apps, in alternate rounds: as shipped (the load generator
+in a child process) and with the load generator in the app's worker thread
+(bench/app_in_thread.py, as before engine/backends/server/process.py).
 Reading the pane (a tmux subprocess every 2 ms) is inside every figure.
 
     python bench/key_to_screen.py [--streams 256] [--presses 10] [--rounds 3]
@@ -53,12 +55,71 @@ def press_t(session: str) -> float:
     return time.perf_counter() - t0
 
 
+APPS = {
+    "child process": [sys.executable, "-m", "infertop"],
+    "worker thread": [sys.executable, str(ROOT / "bench" / "app_in_thread.py")],
+}
+
+
+def header_changes(session: str, away_from: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
+    wait_for(session, lambda s: away_from not in s.splitlines()[0])
+    return time.perf_counter() - t0
+
+
+def one_round(
+    app: str, url: str, a: argparse.Namespace, base: Path, found: dict[str, list[float]]
+) -> list[float]:
+    """One app started, its presses timed into found[f"{key}, {state}"]; the requests in
+    flight at each loaded press."""
+    session = f"infertop-bench-{os.getpid()}-{time.monotonic_ns()}"
+    cmd = " ".join(APPS[app]) + (
+        f" --server {url} --batch-size {a.streams} --input-len 16 --output-len {a.tokens} "
+        f"--trace-dir {base / 'traces'}; sleep 60"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], check=True
+    )
+    busy = f"{a.streams} streams, {app}"
+    in_flight: list[float] = []
+
+    def loaded() -> None:
+        wait_for(session, lambda s: sglang_running(url) >= a.streams)
+        time.sleep(0.3)
+
+    try:
+        wait_for(session, lambda s: "● running" in s.splitlines()[0])
+        loaded()
+        for _ in range(a.presses):  # space: the header's state, as bench/ui_overhead.py
+            in_flight.append(sglang_running(url))
+            found[f"space, {busy}"].append(header_changes(session, "● running"))
+            wait_for(session, lambda s: "● paused" in s.splitlines()[0])
+            time.sleep(0.3)
+            found["space, paused"].append(header_changes(session, "● paused"))
+            loaded()
+        for _ in range(a.presses):  # t: the view below the panels is swapped
+            in_flight.append(sglang_running(url))
+            found[f"t, {busy}"].append(press_t(session))
+            time.sleep(0.2)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
+        wait_for(session, lambda s: "● paused" in s.splitlines()[0])
+        for _ in range(a.presses):
+            time.sleep(0.2)
+            found["t, paused"].append(press_t(session))
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        time.sleep(2)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    return in_flight
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--streams", type=int, default=256)
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--presses", type=int, default=10, help="per round and state")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="per app")
     a = p.parse_args()
     port = free_port()
     base = Path(tempfile.mkdtemp(prefix="infertop-keys-"))
@@ -66,58 +127,17 @@ def main() -> None:
     server = Server(
         [*cmd, "--enable-metrics"], "/health", port, base / "double.log", {**os.environ}, 30
     )
-    session = f"infertop-bench-{os.getpid()}"
-    app = (
-        f"{sys.executable} -m infertop --server {server.url} --batch-size {a.streams} "
-        f"--input-len 16 --output-len {a.tokens} --trace-dir {base / 'traces'}; sleep 60"
-    )
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", app], check=True
-    )
-    found: dict[str, list[float]] = {
-        "space, paused (no streams)": [],
-        f"space, {a.streams} streams": [],
-        "t, paused (no streams)": [],
-        f"t, {a.streams} streams": [],
-    }
+    found: dict[str, list[float]] = {}
+    for key in ("space", "t"):
+        found[f"{key}, paused"] = []
+        for app in APPS:
+            found[f"{key}, {a.streams} streams, {app}"] = []
     in_flight: list[float] = []
-
-    def header_changes(session: str, away_from: str) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
-        wait_for(session, lambda s: away_from not in s.splitlines()[0])
-        return time.perf_counter() - t0
-
-    def loaded() -> None:
-        wait_for(session, lambda s: sglang_running(server.url) >= a.streams)
-        time.sleep(0.3)
-
     try:
-        wait_for(session, lambda s: "● running" in s.splitlines()[0])
-        loaded()
         for _ in range(a.rounds):
-            for _ in range(a.presses):  # space: the header's state, as bench/ui_overhead.py
-                in_flight.append(sglang_running(server.url))
-                found[f"space, {a.streams} streams"].append(header_changes(session, "● running"))
-                wait_for(session, lambda s: "● paused" in s.splitlines()[0])
-                time.sleep(0.3)
-                found["space, paused (no streams)"].append(header_changes(session, "● paused"))
-                loaded()
-            for _ in range(a.presses):  # t: the view below the panels is swapped
-                in_flight.append(sglang_running(server.url))
-                found[f"t, {a.streams} streams"].append(press_t(session))
-                time.sleep(0.2)
-            subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
-            wait_for(session, lambda s: "● paused" in s.splitlines()[0])
-            for _ in range(a.presses):
-                time.sleep(0.2)
-                found["t, paused (no streams)"].append(press_t(session))
-            subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
-            loaded()
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        time.sleep(2)
+            for app in APPS:
+                in_flight += one_round(app, server.url, a, base, found)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         server.stop()
 
     def ms(xs: list[float], q: float) -> float:
@@ -128,14 +148,16 @@ def main() -> None:
         f"{a.streams} streams x {a.tokens} tokens, streamed as fast as the double can; "
         f"requests in flight at the loaded presses: median {statistics.median(in_flight):.0f}"
     )
-    print("key, while                 presses  p50 ms  p90 ms  max ms")
+    print(f"{'key, while':<40}presses  p50 ms  p90 ms  max ms")
     for name, xs in found.items():
-        print(f"{name:<27}{len(xs):>8}{ms(xs, 0.5):>8.1f}{ms(xs, 0.9):>8.1f}{max(xs) * 1e3:>8.1f}")
+        print(f"{name:<40}{len(xs):>7}{ms(xs, 0.5):>8.1f}{ms(xs, 0.9):>8.1f}{max(xs) * 1e3:>8.1f}")
     for key in ("space", "t"):
-        idle, busy = found[f"{key}, paused (no streams)"], found[f"{key}, {a.streams} streams"]
+        child = found[f"{key}, {a.streams} streams, child process"]
+        thread = found[f"{key}, {a.streams} streams, worker thread"]
         print(
-            f"{key}: p50 with streams / paused "
-            f"{statistics.median(busy) / statistics.median(idle):.2f}"
+            f"{key}: child process / worker thread, p50 "
+            f"{statistics.median(child) / statistics.median(thread):.2f}, p90 "
+            f"{ms(child, 0.9) / ms(thread, 0.9):.2f}"
         )
 
 

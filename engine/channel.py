@@ -23,12 +23,21 @@ class EventQueue:
 
     def put(self, ev: Event) -> None:
         with self._lock:
-            self.total += 1
-            if isinstance(ev, Sample):
-                if self._samples >= self.max_samples:
-                    self._drop_oldest_sample()
-                self._samples += 1
-            self._items.append(ev)
+            self._add(ev)
+
+    def extend(self, events: list[Event]) -> None:
+        """put() each of them, under one hold of the lock."""
+        with self._lock:
+            for ev in events:
+                self._add(ev)
+
+    def _add(self, ev: Event) -> None:  # with the lock held
+        self.total += 1
+        if isinstance(ev, Sample):
+            if self._samples >= self.max_samples:
+                self._drop_oldest_sample()
+            self._samples += 1
+        self._items.append(ev)
 
     def __call__(self, ev: Event) -> None:
         """An EventQueue is itself a sink (subclasses overriding put are honoured)."""

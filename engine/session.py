@@ -16,6 +16,7 @@ from pathlib import Path
 from infertop.engine.backend import Engine, MemoryStats, ready_event
 from infertop.engine.backends.server.metrics import MetricsScraper, ServerMetrics
 from infertop.engine.backends.server.probe import ServerInfo, probe, server_ready
+from infertop.engine.backends.server.process import ServerProcess
 from infertop.engine.backends.server.runner import ServerRunner
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Command, Stop
@@ -58,9 +59,12 @@ class Session:
         events: EventQueue | None = None,
         engine: Engine | None = None,
         server: ServerInfo | None = None,
+        own_process: bool = False,
     ) -> None:
         """`engine`: an already loaded engine to reuse (benchmarks, tests); else cfg's model.
-        `server`: the probed server of cfg.server (probed again when not given)."""
+        `server`: the probed server of cfg.server (probed again when not given).
+        `own_process`: drive the server from a child process (the live screen's choice,
+        engine/backends/server/process.py); `bench` drives it from the calling thread."""
         self.cfg = cfg
         self.events = events if events is not None else EventQueue()
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
@@ -71,12 +75,20 @@ class Session:
         self.finished = threading.Event()
         self.thread_id = 0  # native id of the engine thread once it runs
         self._stop = threading.Event()
+        self.own_process = own_process
+        self.child: ServerProcess | None = None  # set once the child takes the commands
+        self._child_capture_steps = 0
+        self._send_lock = threading.Lock()
 
     # -- called from the UI thread ------------------------------------------------------
     def send(self, cmd: Command) -> None:
         if isinstance(cmd, Stop):
             self._stop.set()
-        self.commands.put(cmd)
+        with self._send_lock:
+            if self.child is not None:
+                self.child.send(cmd)
+            else:
+                self.commands.put(cmd)
 
     def stop(self, timeout: float = 2.0) -> bool:
         """Ask the worker to stop at the next step boundary; True when it has finished."""
@@ -98,6 +110,8 @@ class Session:
 
     def capture_steps(self) -> int:
         """Steps captured so far by the active capture (read across threads: an int)."""
+        if self.child is not None:
+            return self._child_capture_steps
         return self.runner.profiler.steps if self.runner else 0
 
     @property
@@ -152,11 +166,39 @@ class Session:
                 self.server = probe(self.cfg.server)
         except UserError as e:
             return self._not_started(f"the server could not be reached: {e}", e)
+        if self.own_process:
+            return self._drive_from_child()
         self.events.put(server_ready(self.server))
         self.runner = ServerRunner(
             self.server, self.cfg, self.events.put, self.commands, repeat=True
         )
         return self._run_sweeps(self.runner)
+
+    def _drive_from_child(self) -> bool:
+        """Relay the child's batches until its session is done. False either way: the child
+        has said "stopped" itself, or its death is reported here as the reason it stopped."""
+        assert self.server is not None
+        child = ServerProcess(self.cfg, self.server)
+        with self._send_lock:  # what was sent before the child ran goes first, in order
+            while not self.commands.empty():
+                child.send(self.commands.get_nowait())
+            self.child = child
+        while (batch := child.recv()) is not None:
+            self.events.extend(batch.events)
+            self._child_capture_steps = batch.capture_steps
+            if batch.done:
+                child.exit_code()
+                return False
+        code = child.exit_code()
+        self.events.put(
+            EngineError(
+                f"the load generator's process ended (exit code {code}); what it printed "
+                f"is in {log_path(self.cfg)}; results so far are kept, restart to go on",
+                fatal=True,
+            )
+        )
+        self.events.put(StateChanged("failed"))
+        return False
 
     def _run_sweeps(self, runner: SweepRunner) -> bool:
         """Run until stopped; an error holds the runner until resumed (a retry)."""

@@ -70,7 +70,7 @@ def launch(argv: list[str]) -> int:
         return 2
     from infertop.tui.app import InfertopApp
 
-    session = Session(cfg, server=server)
+    session = Session(cfg, server=server, own_process=server is not None)
     app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)
     return run_app(app, log_path(cfg))
 

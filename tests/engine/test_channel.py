@@ -64,3 +64,14 @@ def test_every_event_put_from_a_thread_is_drained_or_counted() -> None:
     assert len(seen) + q.dropped == 20_000
     steps = [e.step for e in seen if isinstance(e, DecodeStep)]
     assert steps == sorted(steps)  # dropping never reorders
+
+
+def test_extend_is_put_for_each_in_order() -> None:
+    """The server mode relays the child's batches with extend()."""
+    by_put, by_extend = EventQueue(max_samples=2), EventQueue(max_samples=2)
+    events = [Notice("a"), step(0), step(1), Notice("b"), step(2), step(3)]
+    for ev in events:
+        by_put.put(ev)
+    by_extend.extend(events)
+    assert by_extend.drain() == by_put.drain()
+    assert (by_extend.dropped, by_extend.total) == (by_put.dropped, by_put.total) == (2, 6)

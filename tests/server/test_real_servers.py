@@ -62,7 +62,7 @@ async def test_p_on_a_plain_openai_server_says_why_without_a_dialog(
 ) -> None:
     target = ServerTarget(url=mlx_server.url)
     cfg = RunConfig(batch_sizes=(1,), input_lens=(24,), output_lens=(4,), server=target)
-    app = InfertopApp(Session(cfg, server=probe(target)), refresh_hz=10)
+    app = InfertopApp(Session(cfg, server=probe(target), own_process=True), refresh_hz=10)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.ready is not None)
         await pilot.press("p")
@@ -114,7 +114,7 @@ async def test_vllm_p_twice_lists_its_traces(
         server=target,
         trace_dir=str(tmp_path / "t"),
     )
-    app = InfertopApp(Session(cfg, server=probe(target)), refresh_hz=10)
+    app = InfertopApp(Session(cfg, server=probe(target), own_process=True), refresh_hz=10)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.stats.batch(1).runs >= 2, timeout=120)
         await until(pilot, lambda: "TTFT p50/p99" in app.query_one(ServerPanel).text)

@@ -28,7 +28,7 @@ def server_app(url: str, tmp_path: Path, output_len: int, **target: str) -> Infe
         server=t,
         trace_dir=str(tmp_path / "traces"),
     )
-    return InfertopApp(Session(cfg, server=probe(t)), refresh_hz=10)
+    return InfertopApp(Session(cfg, server=probe(t), own_process=True), refresh_hz=10)
 
 
 async def test_live_screen_profiles_the_server(sglang: SglangFactory, tmp_path: Path) -> None:
@@ -57,7 +57,9 @@ async def test_quit_cancels_the_requests_in_flight(sglang: SglangFactory, tmp_pa
 
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: sglang_running(server.url) >= 1)
+        child = app.session.child  # type: ignore[attr-defined]
         await pilot.press("q")
+    assert child is not None and child.process.wait(10) == 0  # the load generator's process
     deadline = time.monotonic() + 10
     while sglang_running(server.url) and time.monotonic() < deadline:
         time.sleep(0.1)
