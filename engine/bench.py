@@ -116,7 +116,14 @@ def results_table(results: list[RunResult]) -> str:
 def run_bench(cfg: RunConfig) -> int:
     """Load (or reach the server), check the sweep, run it; exit 2 on bad input."""
 
+    saved: list[TraceSaved] = []
+    failed: list[str] = []
+
     def sink(ev: Event) -> None:
+        if isinstance(ev, TraceSaved):
+            saved.append(ev)
+        elif isinstance(ev, ProfileFailed):
+            failed.append(ev.message)
         if not isinstance(ev, LoadProgress):
             _print_event(ev)
 
@@ -157,7 +164,27 @@ def run_bench(cfg: RunConfig) -> int:
     kept = sum(not r.captured for r in runner.results)
     if cfg.result_filename and kept:
         print(f"\n{plural(kept, 'result')} appended to {cfg.result_filename}")
+    if cfg.profile is not None and cfg.server is None and code == 0:  # a server keeps its own
+        return capture_summary(saved, failed)
     return code
+
+
+def capture_summary(saved: list[TraceSaved], failed: list[str]) -> int:
+    """What --profile captured and what it could not; 2 when it captured nothing (a CI job
+    must not take an empty trace dir for a profile)."""
+    kinds = sorted({t.kind for t in saved})
+    if saved:
+        print(f"Captured: {', '.join(kinds)} ({plural(len(saved), 'file')})")
+    for why in dict.fromkeys(failed):  # each reason once, in order
+        print(f"Not captured: {why}", file=sys.stderr)
+    if not saved:
+        print(
+            "infertop bench: error: --profile captured nothing"
+            + ("" if failed else "; no run reached the profiled steps"),
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: no `except Exception` eats it

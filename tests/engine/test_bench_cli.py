@@ -147,3 +147,25 @@ def test_bench_marks_captured_runs_and_keeps_them_out_of_the_result_file(tmp_pat
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["batch_size"] for r in kept] == [2]
     assert "Trace saved (torch, 4 all steps" in p.stdout
+    assert "Captured: ops, torch (2 files)" in p.stdout  # the trace and its op table
+
+
+def test_a_profile_that_captures_nothing_exits_2_and_says_why(tmp_path: Path) -> None:
+    """MLX on Linux: Metal capture does nothing here (real MLX on the CPU)."""
+    pytest.importorskip("mlx.core")
+    import mlx.core as mx
+
+    if mx.metal.is_available():
+        pytest.skip("this test is for machines without Metal")
+    common = ("bench", "--backend", "mlx", "--model", "tiny", "--batch-size", "1")
+    shape = ("--input-len", "8", "--output-len", "4", "--trace-dir", str(tmp_path / "t"))
+    out = ("--result-filename", str(tmp_path / "r.jsonl"), "--profile")
+    p = infertop(*common, *shape, *out)
+    assert p.returncode == 2, p.stderr
+    assert "Not captured: Metal capture needs Apple silicon" in p.stderr
+    assert "infertop bench: error: --profile captured nothing" in p.stderr
+    assert "1 result appended to" in p.stdout  # the measured run is kept all the same
+    assert not (tmp_path / "t").exists() or not any((tmp_path / "t").rglob("*.gputrace"))
+    p = infertop(*common, *shape, *out, "--profile-activities", "timeline")
+    assert p.returncode == 0, p.stderr
+    assert "Captured: timeline (1 file)" in p.stdout

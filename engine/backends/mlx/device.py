@@ -1,4 +1,7 @@
-"""MLX's default device: Metal on Apple silicon, the CPU elsewhere; its name and memory."""
+"""MLX's default device: Metal on Apple silicon, the CPU elsewhere; its name and memory.
+
+mx.device_info(), not mx.metal.device_info(): deprecated since mlx 0.30.4, that one prints a
+warning on stderr (in the middle of `infertop bench`'s output)."""
 
 from __future__ import annotations
 
@@ -14,15 +17,13 @@ class MlxDevice:
     @property
     def name(self) -> str:
         if mx.metal.is_available():
-            info = mx.metal.device_info()
-            return str(info.get("device_name", "Apple GPU"))
+            return str(mx.device_info().get("device_name", "Apple GPU"))
         return "CPU (MLX, reference BLAS)"
 
     def free_bytes(self) -> int:
         """MLX's recommended working set less what is in use on Metal; the CPU's otherwise."""
         if mx.metal.is_available():
-            info = mx.device_info() if hasattr(mx, "device_info") else mx.metal.device_info()
-            limit = int(info.get("max_recommended_working_set_size", 0))
+            limit = int(mx.device_info().get("max_recommended_working_set_size", 0))
             if limit:
                 return max(limit - int(mx.get_active_memory()), 0)
         return cpu_available_bytes()
