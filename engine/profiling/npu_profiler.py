@@ -12,11 +12,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from torch.profiler import record_function
-
-from infertop.engine.profiling.base import SavedTrace, SaveProgress, TopOps
+from infertop.engine.errors import UserError
+from infertop.engine.profiling.base import Counters, SavedTrace, SaveProgress, TopOps
 from infertop.engine.profiling.naming import publish, temp_path_for, unique_path
 from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.steps import step_ranges
 
 
 def profiler_kwargs(request: CaptureRequest, output_dir: Path) -> dict[str, Any]:
@@ -50,8 +50,13 @@ def profiler_kwargs(request: CaptureRequest, output_dir: Path) -> dict[str, Any]
     }
 
 
+OUTPUT_DIR = "ASCEND_PROFILER_OUTPUT"
+PARSER_DONE = "analyse.done"
+
+
 class NpuCapture:
     kind = "npu"
+    base_ns: int | None = None  # its trace is written by torch_npu's parser, with its own clock
 
     def __init__(self, request: CaptureRequest) -> None:
         self.request = request
@@ -69,13 +74,23 @@ class NpuCapture:
         self.prof = torch_npu.profiler.profile(**profiler_kwargs(self.request, self.tmp))
         self.prof.start()
 
-    def annotate(self, name: str) -> AbstractContextManager[object]:
-        return record_function(name)
+    def annotate(self, stage: str, index: int) -> AbstractContextManager[object]:
+        return step_ranges(stage, index)
 
-    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(
+        self, progress: SaveProgress, steps: int, counters: Counters
+    ) -> list[SavedTrace]:
         assert self.final is not None and self.tmp is not None
         progress("stopping the NPU profiler and parsing its data (can take a while)")
         self.prof.stop()  # runs on_trace_ready: the handler writes and parses into tmp
+        # torch_npu's @no_exception_func swallows errors in stop() and in its parser, so
+        # the call says nothing: the parser's last act is ASCEND_PROFILER_OUTPUT/analyse.done
+        # (analysis/_profiling_parser.py, generate_parser_done_file)
+        if not any(self.tmp.glob(f"*/{OUTPUT_DIR}/{PARSER_DONE}")):
+            raise UserError(
+                f"torch_npu's parser did not finish (no {OUTPUT_DIR}/{PARSER_DONE}), so the NPU "
+                "trace is not saved; torch_npu printed why (in infertop.log under the screen)"
+            )
         publish(self.tmp, self.final)
         return [SavedTrace(self.final, "npu", read_op_statistic(self.final))]
 

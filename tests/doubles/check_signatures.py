@@ -3,10 +3,13 @@
 Usage:
     python tests/doubles/check_signatures.py /tmp/npu
     (the directory holding the unzipped wheel's `torch_npu/`, or `torch_npu/` itself)
+    python tests/doubles/check_signatures.py torch_npu-2.13.0-cp311-...whl
+    (the wheel itself: its torch_npu/profiler/ is read from the archive; .ci/run does this
+    with the release the npu extra pins)
 
 The real package cannot be imported without Ascend CANN, so its files are parsed with
-`ast`. Checked against torch_npu 2.14.0
-(wheel torch_npu-2.14.0-cp311-cp311-manylinux_2_28_x86_64.whl):
+`ast`. Checked against torch_npu 2.14.0 and 2.13.0 (the npu extra's pin, for torch 2.13.0)
+(wheels torch_npu-2.1x.0-cp311-cp311-manylinux_2_28_x86_64.whl):
 
 1. Statically, for every function/method listed in FUNCTIONS: parameter names, order,
    kinds (positional / keyword-only / *args / **kwargs), annotations (source text),
@@ -32,6 +35,8 @@ import ast
 import inspect
 import os
 import sys
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,11 +291,20 @@ def resolve_runtime(dotted_module: str, qualname: str) -> Any:
     return obj
 
 
+def unpack_profiler(wheel: Path, into: Path) -> Path:
+    """torch_npu/profiler/ out of the wheel (the rest is compiled code and 40 MB)."""
+    with zipfile.ZipFile(wheel) as z:
+        z.extractall(into, [n for n in z.namelist() if n.startswith("torch_npu/profiler/")])
+    return into
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
     real = Path(argv[1]).resolve()
+    if real.suffix == ".whl":
+        real = unpack_profiler(real, Path(tempfile.mkdtemp(prefix="torch_npu-src-")))
     if (real / "torch_npu").is_dir():
         real = real / "torch_npu"
     double = DOUBLES / "torch_npu"
