@@ -21,6 +21,7 @@ from infertop.engine.events import (
     PrefillDone,
     ProfileFailed,
     ProfileStarted,
+    ProfileStopped,
     RunDone,
     RunResult,
     RunSkipped,
@@ -118,12 +119,15 @@ def run_bench(cfg: RunConfig) -> int:
 
     saved: list[TraceSaved] = []
     failed: list[str] = []
+    stopped: list[ProfileStopped] = []
 
     def sink(ev: Event) -> None:
         if isinstance(ev, TraceSaved):
             saved.append(ev)
         elif isinstance(ev, ProfileFailed):
             failed.append(ev.message)
+        elif isinstance(ev, ProfileStopped):
+            stopped.append(ev)
         if not isinstance(ev, LoadProgress):
             _print_event(ev)
 
@@ -165,26 +169,26 @@ def run_bench(cfg: RunConfig) -> int:
     if cfg.result_filename and kept:
         print(f"\n{plural(kept, 'result')} appended to {cfg.result_filename}")
     if cfg.profile is not None and cfg.server is None and code == 0:  # a server keeps its own
-        return capture_summary(saved, failed)
+        return capture_summary(saved, failed, bool(stopped))
     return code
 
 
-def capture_summary(saved: list[TraceSaved], failed: list[str]) -> int:
-    """What --profile captured and what it could not; 2 when it captured nothing (a CI job
-    must not take an empty trace dir for a profile)."""
-    kinds = sorted({t.kind for t in saved})
+def capture_summary(saved: list[TraceSaved], failed: list[str], ran: bool) -> int:
+    """What --profile captured and what it could not. A CI job must not take an empty trace
+    dir for a profile: 2 when nothing could be captured here, 1 when a capture ran and its
+    save failed (that error is already said)."""
     if saved:
+        kinds = sorted({t.kind for t in saved})
         print(f"Captured: {', '.join(kinds)} ({plural(len(saved), 'file')})")
     for why in dict.fromkeys(failed):  # each reason once, in order
         print(f"Not captured: {why}", file=sys.stderr)
-    if not saved:
-        print(
-            "infertop bench: error: --profile captured nothing"
-            + ("" if failed else "; no run reached the profiled steps"),
-            file=sys.stderr,
-        )
-        return 2
-    return 0
+    if saved:
+        return 0
+    if ran and not failed:
+        return 1
+    why = "" if failed else ": no run reached the profiled steps (lower --profile-start-step)"
+    print(f"infertop bench: error: --profile captured nothing{why}", file=sys.stderr)
+    return 2
 
 
 class Interrupted(BaseException):  # like KeyboardInterrupt: no `except Exception` eats it

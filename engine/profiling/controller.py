@@ -123,7 +123,7 @@ class ProfileController:
                 return nullcontext()
         if self.capture is None:
             return nullcontext()
-        return self.capture.annotate(f"infertop.{stage}#{self.steps}")
+        return self.capture.annotate(stage, self.steps)
 
     def end_step(self, stage: str, t0: float, t1: float, args: dict[str, Any]) -> None:
         if not self.recording:
@@ -160,11 +160,15 @@ class ProfileController:
         assert req is not None
         saved: list[SavedTrace] = []
         try:
+            counters = self.timeline.counters if self.timeline is not None else []
+            base_ns = None
             if self.capture is not None:
-                saved += self.capture.stop_and_save(lambda m: self.sink(ProfileSaving(m)), steps)
+                progress = lambda m: self.sink(ProfileSaving(m))  # noqa: E731
+                saved += self.capture.stop_and_save(progress, steps, counters)
+                base_ns = self.capture.base_ns
             if self.timeline is not None:
                 self.sink(ProfileSaving("writing the step timeline"))
-                saved.append(self.timeline.save(self.trace_dir, self._stem))
+                saved.append(self.timeline.save(self.trace_dir, self._stem, base_ns))
         except (OSError, UserError, RuntimeError) as e:
             if self.capture is not None:
                 self.capture.abandon()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from infertop.engine.errors import UserError
-from infertop.engine.profiling.base import SavedTrace, SaveProgress
+from infertop.engine.profiling.base import Counters, SavedTrace, SaveProgress
 from infertop.engine.profiling.naming import publish, temp_path_for, unique_path
 
 CAPTURE_ENV = "MTL_CAPTURE_ENABLED"
@@ -26,6 +26,7 @@ def enable_capture_env() -> None:
 
 class MetalCapture:
     kind = "metal"
+    base_ns: int | None = None  # a .gputrace bundle has no Chrome-trace clock
 
     def __init__(self, mx: Any | None = None) -> None:
         """`mx`: mlx.core, or a double of it (tests/doubles: this machine has no Metal)."""
@@ -51,10 +52,12 @@ class MetalCapture:
         self.tmp = temp_path_for(self.final)  # must not exist
         self.mx.metal.start_capture(str(self.tmp))
 
-    def annotate(self, name: str) -> AbstractContextManager[object]:
+    def annotate(self, stage: str, index: int) -> AbstractContextManager[object]:
         return nullcontext()
 
-    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(
+        self, progress: SaveProgress, steps: int, counters: Counters
+    ) -> list[SavedTrace]:
         assert self.final is not None and self.tmp is not None
         progress("stopping the Metal capture")
         self.mx.metal.stop_capture()

@@ -1,4 +1,7 @@
-"""torch.profiler on CPU and CUDA: a gzip Chrome trace plus a key_averages table beside it.
+r"""torch.profiler on CPU and CUDA: a gzip Chrome trace plus a key_averages table beside it.
+
+The trace is named `<stem>.pt.trace.json.gz`, the only names TensorBoard's profiler plugin
+reads (`^(.*?)(\.\d+)?\.pt\.trace\.json(\.gz)?$`); its steps are ProfilerStep#N ranges.
 
 Only generic torch.profiler arguments are built here; NPU-only keywords such as
 `experimental_config` live in npu_profiler.py and are never passed to this profiler.
@@ -9,18 +12,26 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.profiler import ProfilerActivity, record_function
+from torch.profiler import ProfilerActivity
 
 from infertop.engine.errors import UserError
-from infertop.engine.profiling.base import SavedTrace, SaveProgress, TopOps
+from infertop.engine.profiling.base import Counters, SavedTrace, SaveProgress, TopOps
 from infertop.engine.profiling.naming import publish_all, temp_path_for, unique_path, write_new
 from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.steps import is_step_range, step_ranges
+from infertop.engine.profiling.torch_trace import (
+    Trace,
+    add_counters,
+    add_step_args,
+    distributed_info,
+    name_thread,
+)
 
 TOP_OPS = 15
 
@@ -40,6 +51,9 @@ def profiler_kwargs(request: CaptureRequest, device_kind: str) -> dict[str, Any]
     }
 
 
+TRACE_SUFFIX = "pt.trace.json.gz"
+
+
 class TorchCapture:
     kind = "torch"
 
@@ -50,17 +64,25 @@ class TorchCapture:
         self.prof = torch.profiler.profile(**profiler_kwargs(request, device_kind))
         self.final: Path | None = None
         self.temps: list[Path] = []
+        self.stages: dict[int, str] = {}  # captured step -> its stage
+        self.tid = 0  # the engine thread's (Kineto's tid is the native one)
+        self.base_ns: int | None = None
 
     def start(self, directory: Path, stem: str) -> None:
-        self.final = unique_path(directory, stem, "trace.json.gz")
+        self.final = unique_path(directory, stem, TRACE_SUFFIX)
+        self.tid = threading.get_native_id()
         self.prof.start()
+        self.prof.add_metadata_json("distributedInfo", json.dumps(distributed_info()))
         if self.cuda_profiler:  # brackets the capture for Nsight Systems' cudaProfilerApi
             torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
 
-    def annotate(self, name: str) -> AbstractContextManager[object]:
-        return record_function(name)
+    def annotate(self, stage: str, index: int) -> AbstractContextManager[object]:
+        self.stages[index] = stage
+        return step_ranges(stage, index)
 
-    def stop_and_save(self, progress: SaveProgress, steps: int) -> list[SavedTrace]:
+    def stop_and_save(
+        self, progress: SaveProgress, steps: int, counters: Counters
+    ) -> list[SavedTrace]:
         """Export into the trace dir (not $TMPDIR: torch's own .gz export writes the JSON
         there and ignores a failed write), check it holds the captured steps, gzip it, and
         publish it with its ops table, or nothing."""
@@ -75,12 +97,21 @@ class TorchCapture:
         self.temps.append(raw.with_name(raw.name + ".tmp"))  # Kineto writes there, then renames
         self.prof.export_chrome_trace(str(raw))
         progress("checking the trace")
-        check_trace(raw, steps)
+        trace = load_trace(raw)
+        found = add_step_args(trace, self.stages)
+        if found < steps:
+            raise UserError(
+                f"the profiler's trace holds {found} of the {steps} captured steps (a full disk?)"
+            )
+        name_thread(trace, self.tid, f"infertop engine (thread {self.tid})")
+        add_counters(trace, counters, os.getpid())
+        self.base_ns = int(trace.get("baseTimeNanoseconds", 0)) or None
+        progress("writing the trace")
         gz = self._temp(final)
-        gzip_file(raw, gz)
+        write_gzip_json(trace, gz)
         progress("summarising ops")
         averages = self.prof.key_averages()
-        ops_final = final.with_name(final.name.removesuffix(".trace.json.gz") + ".ops.txt")
+        ops_final = final.with_name(final.name.removesuffix(f".{TRACE_SUFFIX}") + ".ops.txt")
         ops = self._temp(ops_final)
         write_new(ops, averages.table(sort_by=self.sort_key, row_limit=100).encode())
         published = publish_all([(gz, final), (ops, ops_final)])
@@ -106,25 +137,23 @@ class TorchCapture:
         self._remove_temps()
 
 
-def check_trace(path: Path, steps: int) -> None:
-    """The exported trace parses and holds an annotation for every captured step; else a
-    UserError (the profiler ignores a failed write and leaves a short or empty file)."""
+def load_trace(path: Path) -> Trace:
+    """The exported trace, parsed; else a UserError (the profiler ignores a failed write and
+    leaves a short or empty file)."""
     try:
         with path.open("rb") as f:
-            events = json.load(f).get("traceEvents", [])
-    except (OSError, ValueError, AttributeError) as e:
+            trace = json.load(f)
+    except (OSError, ValueError) as e:
         detail = e.strerror if isinstance(e, OSError) else "incomplete or unreadable"
         raise UserError(f"the profiler's trace is {detail} (a full disk?)") from None
-    found = {e.get("name") for e in events if str(e.get("name", "")).startswith("infertop.")}
-    if len(found) < steps:
-        raise UserError(
-            f"the profiler's trace holds {len(found)} of the {steps} captured steps (a full disk?)"
-        )
+    if not isinstance(trace, dict):
+        raise UserError("the profiler's trace is incomplete or unreadable (a full disk?)")
+    return trace
 
 
-def gzip_file(src: Path, dst: Path) -> None:
-    with src.open("rb") as fin, dst.open("xb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
-        shutil.copyfileobj(fin, out, 1 << 20)
+def write_gzip_json(trace: Trace, dst: Path) -> None:
+    with dst.open("xb") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as out:
+        out.write(json.dumps(trace).encode())
         out.close()  # the gzip trailer before the fsync
         raw.flush()
         os.fsync(raw.fileno())
@@ -134,9 +163,7 @@ def top_ops(averages: Any, device_kind: str, n: int = TOP_OPS) -> TopOps:
     """The n ops with the most self time (device time on a GPU), our step annotations left out."""
     attr = "self_device_time_total" if device_kind == "cuda" else "self_cpu_time_total"
     rows = [
-        (e.key, float(getattr(e, attr)), int(e.count))
-        for e in averages
-        if not e.key.startswith("infertop.")
+        (e.key, float(getattr(e, attr)), int(e.count)) for e in averages if not is_step_range(e.key)
     ]
     rows.sort(key=lambda r: r[1], reverse=True)
     return tuple(rows[:n])

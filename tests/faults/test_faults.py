@@ -63,7 +63,7 @@ def wide_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def final_traces(d: Path) -> list[Path]:
-    return [p for p in d.glob("*.trace.json.gz") if not p.name.startswith(".tmp-")]
+    return [p for p in d.glob("*.pt.trace.json.gz") if not p.name.startswith(".tmp-")]
 
 
 @pytest.mark.parametrize(

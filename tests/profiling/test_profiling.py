@@ -87,6 +87,8 @@ async def test_keypress_capture_holds_engine_ops_from_the_engine_thread(tmp_path
     async with app.run_test(size=(120, 40)) as pilot:
         while session.steps_done < 20:
             await pilot.pause(0.05)
+        # the screen learns that the model runs at its next drain: p before it is refused
+        await until(pilot, lambda: app.state == "running")
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, ProfileDialog))
         await pilot.press("enter")  # the dialog's defaults: all stages, until stopped
@@ -99,8 +101,8 @@ async def test_keypress_capture_holds_engine_ops_from_the_engine_thread(tmp_path
             await pilot.pause(0.05)
         saved = {Path(t.path).name.split(".", 1)[1]: t for t in app.query_one("#traces").saved}
         await pilot.press("q")
-    assert set(saved) >= {"trace.json.gz", "ops.txt", "timeline.json"}
-    trace = saved["trace.json.gz"]
+    assert set(saved) >= {"pt.trace.json.gz", "ops.txt", "timeline.trace"}
+    trace = saved["pt.trace.json.gz"]
     assert Path(trace.path).parent == tmp_path and Path(trace.path).name.startswith("keys-all-bs1")
     events = trace_events(trace.path)
     engine_ops = [e for e in events if e.get("name") in ("aten::mm", "aten::linear", "aten::addmm")]
@@ -153,7 +155,7 @@ def test_timeline_has_a_slice_per_step_and_counter_tracks(tiny, tmp_path: Path) 
     req = CaptureRequest(name="tl", stage="all", steps=6, activities=("timeline",))
     events = run_capture(tiny, tmp_path, req)
     (tl,) = [e for e in events if isinstance(e, TraceSaved)]
-    assert tl.kind == "timeline" and tl.path.endswith(".timeline.json")
+    assert tl.kind == "timeline" and tl.path.endswith(".timeline.trace")
     data = json.loads(Path(tl.path).read_text())
     slices = [e for e in data["traceEvents"] if e["ph"] == "X"]
     assert [s["name"] for s in slices] == ["prefill"] + ["decode"] * 5
@@ -227,7 +229,7 @@ def test_hostile_names_stay_inside_the_trace_dir(tmp_path: Path, hostile: str) -
     name = safe_name(hostile)
     assert name and "/" not in name and "\x00" not in name and ".." not in name
     assert len(name) <= 64 and name.isascii()
-    path = unique_path(tmp_path, trace_stem(hostile, "all", 1, 2, 3), "trace.json.gz")
+    path = unique_path(tmp_path, trace_stem(hostile, "all", 1, 2, 3), "pt.trace.json.gz")
     assert path.parent == tmp_path
     path.write_text("ok")  # a real file can be made under that name
 
@@ -256,7 +258,7 @@ def test_two_processes_saving_the_same_name_at_once_get_two_files(tmp_path: Path
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
-    traces = sorted(tmp_path.glob("same-all-bs1-in4-out4-*.trace.json.gz"))
+    traces = sorted(tmp_path.glob("same-all-bs1-in4-out4-*.pt.trace.json.gz"))
     assert len(traces) == 2
     for t in traces:
         trace_events(t)
@@ -278,7 +280,7 @@ def slow_export(path):
         print("SAVING", flush=True)
         time.sleep(60)
 cap.prof.export_chrome_trace = slow_export
-cap.stop_and_save(lambda m: None, 1)
+cap.stop_and_save(lambda m: None, 1, [])
 """
 
 
@@ -293,7 +295,7 @@ def test_kill_9_during_a_save_leaves_no_file_under_a_final_name(tmp_path: Path) 
     assert leftovers and all(name.startswith(f".tmp-{p.pid}-") for name in leftovers), leftovers
     # the next start (bench or the live screen) removes a dead writer's temporaries, and
     # leaves a live one's alone
-    live = tmp_path / f".tmp-{os.getpid()}-abcdef-x.trace.json.gz"
+    live = tmp_path / f".tmp-{os.getpid()}-abcdef-x.pt.trace.json.gz"
     live.write_bytes(b"being written")
     assert sorted(p.name for p in sweep_stale_temps(tmp_path)) == sorted(leftovers)
     assert list(tmp_path.iterdir()) == [live]
@@ -321,7 +323,7 @@ def test_npu_capture_passes_the_exact_arguments(torch_npu_double, tmp_path: Path
 
     cap = NpuCapture(CaptureRequest(name="npu", record_shapes=True))
     cap.start(tmp_path, "npu-all-bs1-in1-out1-20260101-000000-abcdef")
-    saved = cap.stop_and_save(lambda m: None, 1)
+    saved = cap.stop_and_save(lambda m: None, 1, [])
     calls = dict((name, args) for name, args in torch_npu_double.profiler.CALLS)
     p = torch_npu_double.profiler
     cfg_args = calls["_ExperimentalConfig"]
@@ -410,7 +412,7 @@ def test_metal_capture_gets_a_fresh_gputrace_and_is_stopped(
     mx = MetalDouble()
     cap = MetalCapture(mx)
     cap.start(tmp_path, "mac-decode-bs1-in1-out1-20260101-000000-abcdef")
-    (saved,) = cap.stop_and_save(lambda m: None, 1)
+    (saved,) = cap.stop_and_save(lambda m: None, 1, [])
     assert [c[0] for c in mx.calls] == ["start_capture", "stop_capture"]
     assert saved.path.name == "mac-decode-bs1-in1-out1-20260101-000000-abcdef.gputrace"
     assert saved.path.is_dir() and saved.kind == "metal"
@@ -437,4 +439,29 @@ def test_no_capture_means_no_profiler_object(tiny, tmp_path: Path) -> None:
     runner = Runner(tiny, cfg, lambda e: None)
     runner.run()
     assert not runner.profiler.busy and runner.profiler.capture is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_npu_save_counts_only_when_the_parser_finished(torch_npu_double, tmp_path: Path) -> None:
+    """The real stop() and parser swallow their errors (@no_exception_func): the double's
+    parser failing leaves no analyse.done, and nothing is published."""
+    from infertop.engine.errors import UserError
+    from infertop.engine.profiling.npu_profiler import NpuCapture
+
+    analysis = sys.modules["torch_npu.profiler._fake_analysis"]
+
+    def parser_fails(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("CANN data incomplete")
+
+    cap = NpuCapture(CaptureRequest(name="npu"))
+    cap.start(tmp_path, "npu-all-bs1-in1-out1-20260101-000000-abcdef")
+    real = analysis.write_tensorboard_output
+    analysis.write_tensorboard_output = parser_fails
+    try:
+        with pytest.raises(UserError, match="torch_npu's parser did not finish"):
+            cap.stop_and_save(lambda m: None, 1, [])
+    finally:
+        analysis.write_tensorboard_output = real
+    cap.abandon()
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".tmp-")]
     assert list(tmp_path.iterdir()) == []
