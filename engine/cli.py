@@ -12,6 +12,7 @@ from infertop.engine.errors import UserError
 from infertop.engine.flags import add_cli_args, from_cli_args
 from infertop.engine.presets import PRESETS
 from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.sglang_flags import refused as sglang_refused
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -129,6 +130,10 @@ def main(argv: list[str]) -> int:
             "Hugging Face directory to --model for real weights."
         )
         return 0
+    line = sglang_refused(argv[1:])
+    if line is not None:
+        print(f"infertop bench: error: {line}", file=sys.stderr)
+        return 2
     args = bench_parser().parse_args(argv[1:])
     from infertop.engine.bench import run_bench
 

@@ -284,6 +284,13 @@ Backend = Literal["auto", "torch", "mlx"]
 DTYPES: tuple[DType, ...] = get_args(DType)
 DEVICES: tuple[Device, ...] = get_args(Device)
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
+LoadFormat = Literal["auto", "dummy"]
+LOAD_FORMATS: tuple[LoadFormat, ...] = get_args(LoadFormat)
+
+
+def dtype_arg(text: str) -> str:
+    """--dtype: bench_one_batch's `auto` is float32 here (the dummy presets carry no dtype)."""
+    return "float32" if text == "auto" else text
 
 
 @dataclass(frozen=True)
@@ -297,7 +304,17 @@ class RunConfig:
         metadata=flag(
             "--model",
             "preset name (see `infertop presets`) or a local Hugging Face directory",
+            aliases=("--model-path",),  # bench_one_batch's name
             metavar="PRESET|DIR",
+        ),
+    )
+    load_format: LoadFormat = field(
+        default="auto",
+        metadata=flag(
+            "--load-format",
+            "dummy: seeded random weights with the model's shapes, from its config.json alone "
+            "(as SGLang's); a preset always has them",
+            choices=LOAD_FORMATS,
         ),
     )
     backend: Backend = field(
@@ -311,7 +328,13 @@ class RunConfig:
         metadata=flag("--device", "auto: CUDA, then NPU, then the CPU", choices=DEVICES),
     )
     dtype: DType = field(
-        default="float32", metadata=flag("--dtype", "weights and activations", choices=DTYPES)
+        default="float32",
+        metadata=flag(
+            "--dtype",
+            "weights and activations; auto (as in SGLang) is float32",
+            choices=DTYPES,
+            type=dtype_arg,
+        ),
     )
     threads: int | None = field(
         default=None,

@@ -140,8 +140,12 @@ class RunResult:
         return tokens_per_second(tokens, self.total_latency)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Exactly the keys of bench_one_batch.py's --result-filename lines."""
-        return {k: getattr(self, k) for k in RESULT_KEYS}
+        """Exactly the keys of bench_one_batch.py's --result-filename lines: with no decode
+        step (output length 1) it leaves the two decode keys out, as SGLang does."""
+        out = {k: getattr(self, k) for k in RESULT_KEYS}
+        if not self.decode_latencies:
+            del out["median_decode_latency"], out["median_decode_throughput"]
+        return out
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def flag(name: str, help: str, **argparse_kw: Any) -> dict[str, Any]:
-    """Metadata for a dataclass field: its flag, help and argparse options. A callable
-    `default` is called when the parser is built (e.g. to read an environment variable)."""
-    return {"flag": name, "help": help, **argparse_kw}
+def flag(name: str, help: str, aliases: tuple[str, ...] = (), **argparse_kw: Any) -> dict[str, Any]:
+    """Metadata for a dataclass field: its flag (and other names for it, such as SGLang's),
+    help and argparse options. A callable `default` is called when the parser is built (e.g.
+    to read an environment variable)."""
+    return {"flag": name, "aliases": aliases, "help": help, **argparse_kw}
 
 
 def add_cli_args(
@@ -31,13 +32,14 @@ def add_cli_args(
             continue
         kw = dict(f.metadata)
         name = kw.pop("flag")
+        aliases = kw.pop("aliases", ())
         if kw.get("action") not in ("store_true", "store_false"):  # those know their default
             default = kw.pop("default", f.default)
             if defaults and f.name in defaults:
                 default = defaults[f.name]
             default = default() if callable(default) else default
             kw["default"] = list(default) if isinstance(default, tuple) else default
-        p.add_argument(name, dest=f.name, **kw)
+        p.add_argument(name, *aliases, dest=f.name, **kw)
 
 
 def from_cli_args(cls: Callable[..., T], args: argparse.Namespace, **extra: Any) -> T:

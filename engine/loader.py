@@ -51,7 +51,8 @@ def load_engine(
             os.environ["VECLIB_MAXIMUM_THREADS"] = str(cfg.threads)
         from infertop.engine.backends.mlx.engine import MlxEngine
 
-        return MlxEngine.load(cfg.model, cfg.dtype, seed=cfg.seed, progress=progress)
+        dummy = cfg.load_format == "dummy"
+        return MlxEngine.load(cfg.model, cfg.dtype, cfg.seed, dummy, progress)
     from infertop.engine.backends.torch.engine import TorchEngine
 
     if cfg.threads is not None:
@@ -59,7 +60,9 @@ def load_engine(
 
         # OpenMP keeps the thread count per thread: set it in the thread that runs the model
         torch.set_num_threads(cfg.threads)
-    engine = TorchEngine.load(cfg.model, cfg.device, cfg.dtype, seed=cfg.seed, progress=progress)
+    engine = TorchEngine.load(
+        cfg.model, cfg.device, cfg.dtype, cfg.seed, progress, cfg.load_format == "dummy"
+    )
     if cfg.compile:
         if stage:
             stage("compiling the decode step (AOTInductor, 5-40 s)")

@@ -77,12 +77,8 @@ class Checkpoint:
         return self.files[name]
 
 
-def open_checkpoint(directory: str | Path) -> Checkpoint:
-    """Resolve a model directory, check every tensor's presence and shape from the headers.
-    Everything is checked before a byte of weights is read: the config's fields, each
-    header (an object; every entry a known dtype, a shape, offsets inside the file), the
-    index (shards inside the directory), and the layer count against the files."""
-    root = Path(directory).expanduser()
+def directory_config(root: Path) -> ModelConfig:
+    """The model config of a Hugging Face directory (its config.json), checked."""
     if not root.exists():
         raise UserError(f"{root}: no such model directory or preset; check the path")
     if not root.is_dir():
@@ -90,7 +86,17 @@ def open_checkpoint(directory: str | Path) -> Checkpoint:
     config_path = root / "config.json"
     if not config_path.exists():
         raise UserError(f"{root}: no config.json; a model directory needs config.json")
-    cfg = config_from_hf_dict(load_config_json(config_path), root.name, str(config_path))
+    return config_from_hf_dict(load_config_json(config_path), root.name, str(config_path))
+
+
+def open_checkpoint(directory: str | Path) -> Checkpoint:
+    """Resolve a model directory, check every tensor's presence and shape from the headers.
+    Everything is checked before a byte of weights is read: the config's fields, each
+    header (an object; every entry a known dtype, a shape, offsets inside the file), the
+    index (shards inside the directory), and the layer count against the files."""
+    root = Path(directory).expanduser()
+    cfg = directory_config(root)
+    config_path = root / "config.json"
     headers = _read_headers(root)
     available = {name: (path, shape) for path, h in headers.items() for name, shape in h.items()}
     _check_layer_count(cfg, available, config_path)
@@ -259,11 +265,14 @@ def _checked_entry(path: Path, name: str, meta: object, data_size: int) -> list[
     return list(shape)
 
 
-def resolve_model(spec: str) -> tuple[ModelConfig, Checkpoint | None]:
+def resolve_model(spec: str, dummy: bool = False) -> tuple[ModelConfig, Checkpoint | None]:
     """A preset name gives its config and no checkpoint; anything path-like is a local
-    directory, opened (and its headers checked) once."""
+    directory, opened (and its headers checked) once. `dummy` (--load-format dummy, as in
+    SGLang): only its config.json is read, and the weights are seeded random ones."""
     path = Path(spec).expanduser()
     if spec.startswith((".", "/", "~")) or path.exists() or "/" in spec:
+        if dummy:
+            return directory_config(path), None
         ckpt = open_checkpoint(path)
         return ckpt.config, ckpt
     return preset(spec), None

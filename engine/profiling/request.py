@@ -14,6 +14,19 @@ STAGES: tuple[Stage, ...] = get_args(Stage)
 ACTIVITIES = ("cpu", "device", "cuda_profiler", "timeline")
 
 
+# bench_one_batch's --profile-activities names (GPU: the device's own profiler)
+SGLANG_ACTIVITIES = {"CPU": "cpu", "GPU": "device", "CUDA_PROFILER": "cuda_profiler"}
+
+
+def activity_arg(text: str) -> str:
+    """An activity by infertop's name or by SGLang's (CPU, GPU, CUDA_PROFILER)."""
+    if text == "XPU":
+        raise argparse.ArgumentTypeError(
+            "XPU (Intel GPUs) has no profiler here; use CPU, GPU (CUDA, NPU or Metal) or timeline"
+        )
+    return SGLANG_ACTIVITIES.get(text, text)
+
+
 def stage_named(text: str) -> Stage:
     for stage in STAGES:
         if stage == text:
@@ -52,14 +65,22 @@ class CaptureRequest:
     )
     activities: tuple[str, ...] = field(
         default=("cpu", "device", "timeline"),
-        metadata=flag("--profile-activities", "what to record", nargs="+", choices=ACTIVITIES),
+        metadata=flag(
+            "--profile-activities",
+            "what to record; SGLang's CPU, GPU and CUDA_PROFILER are cpu, device, cuda_profiler",
+            nargs="+",
+            choices=ACTIVITIES,
+            type=activity_arg,
+        ),
     )
     record_shapes: bool = field(
         default=True,
         metadata=flag(
             "--profile-record-shapes",
-            "record op input shapes",
+            "record op input shapes (off unless given, as in bench_one_batch; the live "
+            "screen's dialog has it on)",
             action=argparse.BooleanOptionalAction,
+            default=False,
         ),
     )
     with_stack: bool = field(
@@ -73,7 +94,11 @@ class CaptureRequest:
     name: str = field(
         default="infertop",
         metadata=flag(
-            "--profile-prefix", "trace name (default: --run-name)", metavar="NAME", default=None
+            "--profile-prefix",
+            "trace name (default: --run-name)",
+            aliases=("--profile-filename-prefix",),  # bench_one_batch's older name
+            metavar="NAME",
+            default=None,
         ),
     )  # last: --profile-prefix is the last flag
 

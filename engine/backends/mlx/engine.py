@@ -31,11 +31,16 @@ class MlxEngine(OnDevice[MlxDevice]):
 
     @classmethod
     def load(
-        cls, spec: str, dtype: str = "float32", seed: int = 0, progress: LoadProgress | None = None
+        cls,
+        spec: str,
+        dtype: str = "float32",
+        seed: int = 0,
+        dummy: bool = False,  # --load-format dummy
+        progress: LoadProgress | None = None,
     ) -> MlxEngine:
         if dtype not in MX_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(MX_DTYPES)}")
-        cfg, ckpt = resolve_model(spec)
+        cfg, ckpt = resolve_model(spec, dummy)
         if ckpt is None:
             model = MlxLlama.dummy(cfg, MX_DTYPES[dtype], seed=seed, progress=progress)
         else:

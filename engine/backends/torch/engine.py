@@ -34,11 +34,12 @@ class TorchEngine(OnDevice[TorchDevice]):
         dtype: str = "float32",
         seed: int = 0,
         progress: LoadProgress | None = None,
+        dummy: bool = False,
     ) -> TorchEngine:
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
         dev = select_device(device)
-        cfg, ckpt = resolve_model(spec)
+        cfg, ckpt = resolve_model(spec, dummy)
         tdtype = TORCH_DTYPES[dtype]
         if ckpt is None:
             model = TorchLlama.dummy(cfg, tdtype, dev.torch_device, seed=seed, progress=progress)
