@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from infertop.engine.cli import main as cli_main
 from infertop.engine.events import RESULT_KEYS
 from tests.engine.test_bench_cli import infertop
 
@@ -99,10 +100,11 @@ def has_shapes(trace: Path) -> bool:
         (["--json-model-override-args", '{"num_hidden_layers": 1}'], "--json-model-override-args"),
     ],
 )
-def test_flags_infertop_cannot_honour_get_one_line(args: list[str], flag: str) -> None:
-    p = infertop("bench", "--model", "tiny", *args)
-    assert p.returncode == 2
-    (line,) = p.stderr.strip().splitlines()
+def test_flags_infertop_cannot_honour_get_one_line(
+    args: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["bench", "--model", "tiny", *args]) == 2  # before anything loads
+    (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"infertop bench: error: {flag} is bench_one_batch's")
     assert len(line.split("cannot honour it: ", 1)[1]) > 20  # and what to do instead
 
