@@ -413,6 +413,11 @@ class RunConfig:
     profile: CaptureRequest | None = None  # armed after warmup (infertop bench --profile)
     server: ServerTarget | None = None  # --server: drive it instead of loading a model
 
+    @property
+    def dummy_weights(self) -> bool:
+        """--load-format dummy: a local directory's config.json alone, seeded weights."""
+        return self.load_format == "dummy"
+
     def with_changes(self, **kw: Any) -> RunConfig:
         return replace(self, **kw)
 

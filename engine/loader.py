@@ -51,8 +51,7 @@ def load_engine(
             os.environ["VECLIB_MAXIMUM_THREADS"] = str(cfg.threads)
         from infertop.engine.backends.mlx.engine import MlxEngine
 
-        dummy = cfg.load_format == "dummy"
-        return MlxEngine.load(cfg.model, cfg.dtype, cfg.seed, dummy, progress)
+        return MlxEngine.load(cfg.model, cfg.dtype, cfg.seed, cfg.dummy_weights, progress)
     from infertop.engine.backends.torch.engine import TorchEngine
 
     if cfg.threads is not None:
@@ -61,7 +60,7 @@ def load_engine(
         # OpenMP keeps the thread count per thread: set it in the thread that runs the model
         torch.set_num_threads(cfg.threads)
     engine = TorchEngine.load(
-        cfg.model, cfg.device, cfg.dtype, cfg.seed, progress, cfg.load_format == "dummy"
+        cfg.model, cfg.device, cfg.dtype, cfg.seed, progress, cfg.dummy_weights
     )
     if cfg.compile:
         if stage:

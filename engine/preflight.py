@@ -49,7 +49,7 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
         if cfg.compile and device.kind != "cpu":
             raise UserError(f"--compile runs on the CPU only (not {device.kind}); drop --compile")
         free, kind = device.free_bytes(), device.kind
-    model, _ = resolve_model(cfg.model, cfg.load_format == "dummy")
+    model, _ = resolve_model(cfg.model, cfg.dummy_weights)
     for b, i, o in cfg.sweep():
         validate_shape(b, i, o, model)
     check_memory(cfg, model, kind == "cpu", free, every_shape)

@@ -36,8 +36,7 @@ class Timeline:
         # one anchor: perf_counter's readings (the runner's step times) to wall-clock ns
         self._wall0 = time.time_ns()
         self._perf0 = time.perf_counter()
-        self.start_ns = self._wall0
-        self.steps: list[dict[str, Any]] = []  # ts and dur in wall-clock ns, until saved
+        self.steps: list[dict[str, Any]] = []  # ts in wall-clock ns until saved, dur in us
         self.counters: list[dict[str, Any]] = []
 
     def wall_ns(self, perf: float) -> int:
@@ -80,7 +79,7 @@ class Timeline:
 
     def save(self, directory: Path, stem: str, base_ns: int | None = None) -> SavedTrace:
         """`base_ns`: the torch trace's baseTimeNanoseconds, when this capture has one."""
-        base = self.start_ns if base_ns is None else base_ns
+        base = self._wall0 if base_ns is None else base_ns
         meta = [
             {"ph": "M", "name": "process_name", "tid": 0, "args": {"name": "infertop engine"}},
             {"ph": "M", "name": "thread_name", "tid": STEPS_TID, "args": {"name": "steps"}},

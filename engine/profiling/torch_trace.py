@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infertop.engine.profiling.steps import OURS, STEP
+from infertop.engine.profiling.steps import STEP, step_index
 
 Trace = dict[str, Any]
 
@@ -23,17 +23,11 @@ def add_step_args(trace: Trace, stages: dict[int, str]) -> int:
     found = set()
     for ev in trace.get("traceEvents", []):
         name = str(ev.get("name", ""))
-        if ev.get("ph") != "X":
-            continue
-        m = STEP.match(name)
-        if m:
-            index = int(m.group(1))
-        elif name.startswith(OURS) and "#" in name:
-            index = int(name.rsplit("#", 1)[1])
-        else:
+        index = step_index(name) if ev.get("ph") == "X" else None
+        if index is None:
             continue
         ev.setdefault("args", {}).update({"step": index, "stage": stages.get(index, "")})
-        if m:
+        if STEP.match(name):
             found.add(index)
     return len(found)
 
