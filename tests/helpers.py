@@ -1,5 +1,5 @@
 """Helpers shared by the tests: waiting on a condition, the app on the recorded event stream,
-`infertop bench` in a fresh process."""
+`infertop bench` in a fresh process, one capture on the tiny preset."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 
+from infertop.engine.config import RunConfig
+from infertop.engine.events import Event
+from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.runner import Runner
 from infertop.tui.app import InfertopApp
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
 
@@ -61,3 +66,21 @@ def fail_decode_on(engine: Any) -> threading.Event:
 
     engine.decode = decode
     return fail
+
+
+def run_capture(
+    engine: Any, trace_dir: Path, request: CaptureRequest, output_len: int = 8
+) -> list[Event]:
+    """One run of batch 2, input 8 on `engine`, with `request` armed; its events."""
+    events: list[Event] = []
+    cfg = RunConfig(
+        model="tiny",
+        batch_sizes=(2,),
+        input_lens=(8,),
+        output_lens=(output_len,),
+        trace_dir=str(trace_dir),
+        warmup=False,
+        profile=request,
+    )
+    Runner(engine, cfg, events.append).run()
+    return events

@@ -34,7 +34,7 @@ from infertop.engine.runner import Runner
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.screens import ProfileDialog
-from tests.helpers import until
+from tests.helpers import run_capture, until
 
 DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
 
@@ -109,21 +109,6 @@ async def test_keypress_capture_holds_engine_ops_from_the_engine_thread(tmp_path
     assert engine_ops, "no matmul of the engine in the trace"
     assert {e["tid"] for e in engine_ops} == {session.thread_id}
     assert trace.top_ops and any(op in ("aten::mm", "aten::addmm") for op, _, _ in trace.top_ops)
-
-
-def run_capture(engine, tmp_path: Path, request: CaptureRequest, output_len: int = 8):
-    events = []
-    cfg = RunConfig(
-        model="tiny",
-        batch_sizes=(2,),
-        input_lens=(8,),
-        output_lens=(output_len,),
-        trace_dir=str(tmp_path),
-        warmup=False,
-        profile=request,
-    )
-    Runner(engine, cfg, events.append).run()
-    return events
 
 
 @pytest.mark.parametrize("stage", ["prefill", "decode"])

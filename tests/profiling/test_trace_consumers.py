@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from infertop.engine.backends.torch.engine import TorchEngine
-from infertop.engine.config import RunConfig
 from infertop.engine.events import TraceSaved
 from infertop.engine.profiling.request import CaptureRequest
-from infertop.engine.runner import Runner
+from tests.helpers import run_capture
 
 STEPS = 6  # 1 prefill + 5 decode
 
@@ -25,17 +24,8 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TraceSaved]:
     """One capture of 6 steps (cpu + timeline) alone in its trace dir."""
     trace_dir = tmp_path_factory.mktemp("capture")
     engine = TorchEngine.load("tiny", device="cpu")
-    cfg = RunConfig(
-        model="tiny",
-        batch_sizes=(2,),
-        input_lens=(8,),
-        output_lens=(8,),
-        trace_dir=str(trace_dir),
-        warmup=False,
-        profile=CaptureRequest(name="tb", steps=STEPS, activities=("cpu", "timeline")),
-    )
-    events: list[object] = []
-    Runner(engine, cfg, events.append).run()
+    request = CaptureRequest(name="tb", steps=STEPS, activities=("cpu", "timeline"))
+    events = run_capture(engine, trace_dir, request)
     return {e.kind: e for e in events if isinstance(e, TraceSaved)}
 
 
