@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_model  # noqa: E402
+from bench.quantiles import quantile  # noqa: E402
 from tests.server.conftest import Server, free_port, sglang_running  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +142,7 @@ def main() -> None:
         server.stop()
 
     def ms(xs: list[float], q: float) -> float:
-        return sorted(xs)[min(len(xs) - 1, int(len(xs) * q))] * 1e3
+        return quantile(xs, q) * 1e3
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs (app, double and tmux share them)")
     print(

@@ -32,6 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_model  # noqa: E402
+from bench.quantiles import quantile  # noqa: E402
 from infertop.engine.backends.server.dialects import VllmDialect  # noqa: E402
 from infertop.engine.backends.server.loadgen import async_client, stream_batch  # noqa: E402
 from infertop.engine.backends.server.probe import probe  # noqa: E402
@@ -72,11 +73,6 @@ class BareClient:
 
     def batch(self, bodies: list[dict[str, Any]]) -> list[float]:
         return list(self.pool.map(self.one, range(len(bodies)), bodies))
-
-
-def quantile(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(len(s) * q))]
 
 
 def main() -> None:
