@@ -120,8 +120,11 @@ def run_bench(cfg: RunConfig) -> int:
     saved: list[TraceSaved] = []
     failed: list[str] = []
     stopped: list[ProfileStopped] = []
+    ranges: list[ProfileStarted] = []  # CUDA_PROFILER alone: Nsight Systems keeps the file
 
     def sink(ev: Event) -> None:
+        if isinstance(ev, ProfileStarted) and ev.kind == "cuda_profiler":
+            ranges.append(ev)
         if isinstance(ev, TraceSaved):
             saved.append(ev)
         elif isinstance(ev, ProfileFailed):
@@ -169,20 +172,22 @@ def run_bench(cfg: RunConfig) -> int:
     if cfg.result_filename and kept:
         print(f"\n{plural(kept, 'result')} appended to {cfg.result_filename}")
     if cfg.profile is not None and cfg.server is None and code == 0:  # a server keeps its own
-        return capture_summary(saved, failed, bool(stopped))
+        return capture_summary(saved, failed, bool(stopped), len(ranges))
     return code
 
 
-def capture_summary(saved: list[TraceSaved], failed: list[str], ran: bool) -> int:
+def capture_summary(saved: list[TraceSaved], failed: list[str], ran: bool, ranges: int = 0) -> int:
     """What --profile captured and what it could not. A CI job must not take an empty trace
     dir for a profile: 2 when nothing could be captured here, 1 when a capture ran and its
     save failed (that error is already said)."""
     if saved:
         kinds = sorted({t.kind for t in saved})
         print(f"Captured: {', '.join(kinds)} ({plural(len(saved), 'file')})")
+    if ranges:
+        print(f"Captured: {plural(ranges, 'cudaProfilerStart/Stop range')} for Nsight Systems")
     for why in dict.fromkeys(failed):  # each reason once, in order
         print(f"Not captured: {why}", file=sys.stderr)
-    if saved:
+    if saved or ranges:
         return 0
     if ran and not failed:
         return 1

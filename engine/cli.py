@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from infertop.engine.backends.server.target import ServerTarget, server_target
@@ -12,6 +14,7 @@ from infertop.engine.errors import UserError
 from infertop.engine.flags import add_cli_args, from_cli_args
 from infertop.engine.presets import PRESETS
 from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.sweep_capture import SweepCapture
 from infertop.engine.sglang_flags import refused as sglang_refused
 
 
@@ -53,9 +56,10 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def add_run_args(p: argparse.ArgumentParser, *, batch_default: list[int]) -> None:
-    """The flags the live screen and `infertop bench` share: RunConfig's (engine/config.py)."""
-    add_cli_args(p, RunConfig, {"batch_sizes": batch_default})
+def add_run_args(p: argparse.ArgumentParser, defaults: Mapping[str, object]) -> None:
+    """The flags the live screen and `infertop bench` share: RunConfig's (engine/config.py),
+    with this parser's `defaults`."""
+    add_cli_args(p, RunConfig, defaults)
     add_server_args(p)
 
 
@@ -73,16 +77,37 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
 
 def add_profile_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("profiling (the device's own profiler + infertop's timeline)")
-    g.add_argument("--profile", action="store_true", help="capture a trace after the warmup")
+    g.add_argument(
+        "--profile",
+        action="store_true",
+        help="capture every sweep point, in an extra run after its timed one",
+    )
+    add_cli_args(g, SweepCapture)
     add_cli_args(g, CaptureRequest)
 
 
-def profile_request(args: argparse.Namespace) -> CaptureRequest | None:
+def profile_request(args: argparse.Namespace) -> SweepCapture | None:
     if not args.profile:
         return None
     if not args.name:  # --profile-prefix defaults to --run-name
         args.name = args.run_name
-    return from_cli_args(CaptureRequest, args)
+    return from_cli_args(SweepCapture, args, capture=from_cli_args(CaptureRequest, args))
+
+
+# bench_one_batch's defaults where a flag has its name; its traces go to
+# $SGLANG_TORCH_PROFILER_DIR, so bench's do too when infertop's own variable is not set
+BENCH_DEFAULTS: dict[str, object] = {
+    "batch_sizes": [1],
+    "input_lens": [1024],
+    "output_lens": [16],
+    "run_name": "default",
+    "result_filename": "result.jsonl",
+    "trace_dir": lambda: (
+        os.environ.get("INFERTOP_TRACE_DIR")
+        or os.environ.get("SGLANG_TORCH_PROFILER_DIR")
+        or "traces"
+    ),
+}
 
 
 def bench_parser() -> OneLineParser:
@@ -90,7 +115,7 @@ def bench_parser() -> OneLineParser:
         prog="infertop bench",
         description="Headless benchmark with bench_one_batch.py's measurements and JSONL keys.",
     )
-    add_run_args(p, batch_default=[1])
+    add_run_args(p, BENCH_DEFAULTS)
     add_profile_args(p)
     return p
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, NoReturn, get_args
 from infertop.engine.backends.server.target import ServerTarget
 from infertop.engine.errors import UserError
 from infertop.engine.flags import flag, positive_int, seed_arg
-from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.sweep_capture import SweepCapture
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 SUPPORTED_ROPE_TYPES = ("default", "llama3", "linear")
@@ -392,8 +392,8 @@ class RunConfig:
         default="traces",
         metadata=flag(
             "--trace-dir",
-            "where traces, exports and the log go "
-            "(default: ./traces, or $INFERTOP_TRACE_DIR when set)",
+            "where traces, exports and the log go (default: $INFERTOP_TRACE_DIR, else "
+            "./traces; bench takes $SGLANG_TORCH_PROFILER_DIR before ./traces)",
             metavar="DIR",
             default=lambda: os.environ.get("INFERTOP_TRACE_DIR", "traces"),
         ),
@@ -402,7 +402,7 @@ class RunConfig:
         default=None,
         metadata=flag(
             "--result-filename",
-            "append one JSON line per completed run to this file",
+            "append one JSON line per completed run to this file ('' for none)",
             metavar="FILE",
         ),
     )
@@ -410,7 +410,7 @@ class RunConfig:
         default=True,
         metadata=flag("--no-warmup", "skip the untimed warmup run", action="store_false"),
     )
-    profile: CaptureRequest | None = None  # armed after warmup (infertop bench --profile)
+    profile: SweepCapture | None = None  # infertop bench --profile
     server: ServerTarget | None = None  # --server: drive it instead of loading a model
 
     @property

@@ -42,6 +42,7 @@ from infertop.engine.events import (
 from infertop.engine.footprint import DTYPE_BYTES, check_shape_fits
 from infertop.engine.profiling.controller import ProfileController
 from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.sweep_capture import SweepCapture
 from infertop.engine.results import append_result
 from infertop.engine.text import plural
 
@@ -99,6 +100,7 @@ class SweepRunner:
         self.steps_done = 0  # decode steps ever run, warmup excluded
         self.prefills_done = 0
         self.results: list[RunResult] = []
+        self.profiling_pass = False  # bench's extra, captured run of a sweep point
         self._skipped: set[tuple[int, int, int]] = set()  # shapes that cannot run, said once
         self.profiler = profiler
 
@@ -109,6 +111,13 @@ class SweepRunner:
             self.sink(RunSkipped(b, i, o, reason))
 
     # -- what a backend implements --------------------------------------------------------
+    # bench --profile: True, an extra captured run after each timed one (this process's
+    # profiler); False, one capture armed after the warmup (a server's profiler)
+    profiles_each_point = True
+
+    def profiled_run(self, plan: SweepCapture, b: int, i: int, o: int) -> None:
+        raise NotImplementedError
+
     def warmup(self) -> None:
         raise NotImplementedError
 
@@ -198,13 +207,15 @@ class SweepRunner:
             if self.cfg.warmup:
                 self.phase = "warming up"
                 self.warmup()
-            if self.cfg.profile is not None:
-                self.profiler.arm(self.cfg.profile)
+            if self.cfg.profile is not None and not self.profiles_each_point:
+                self.profiler.arm(self.cfg.profile.whole_request())
             self.phase = "running"
             self.sink(StateChanged("running"))
             for b, i, o in self.shapes():
                 self.step_boundary()
-                self.run_shape(b, i, o)
+                timed = self.run_shape(b, i, o)
+                if timed is not None and self.cfg.profile is not None and self.profiles_each_point:
+                    self.profiled_run(self.cfg.profile, b, i, o)
         except StopRequested:
             pass
         finally:
@@ -352,6 +363,7 @@ class Runner(SweepRunner):
             decode.append(lat)
             self.steps_done += 1
             sink(DecodeStep(run, b, step, i + step - 1, lat, recorded))
+        captured |= self.profiling_pass
         result = RunResult(self.cfg.run_name, b, i, o, prefill, tuple(decode), captured)
         self.results.append(result)
         if self.cfg.result_filename and not captured:  # profiler overhead stays out of the JSONL
@@ -359,6 +371,26 @@ class Runner(SweepRunner):
         self.run_index += 1
         sink(RunDone(run, result))
         return result
+
+    def profiled_run(self, plan: SweepCapture, b: int, i: int, o: int) -> None:
+        """bench_one_batch's capture of a sweep point, in a run of its own after the timed
+        one: its figures carry the profiler's overhead, so they stay out of the result file."""
+        why = plan.missing_decode(o)
+        if why is not None:
+            self.sink(ProfileFailed(why))
+        requests = plan.requests(o)
+        if not requests:
+            return
+        self.profiler.arm_each(requests)
+        if not self.profiler.busy:  # could not arm: said
+            return
+        self.profiling_pass = True
+        try:
+            self.run_shape(b, i, o)
+        finally:
+            self.profiling_pass = False
+        if self.profiler.busy:  # the run ended first (a capture ends with its shape anyway)
+            self.profiler.stop("its run ended")
 
     def _profiled(
         self, stage: str, shape: tuple[int, int, int], fn: Callable[..., Any], *args: Any

@@ -16,6 +16,15 @@ LLAMA3_ROPE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def in_a_temp_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test runs in its own directory: `infertop bench` writes result.jsonl and ./traces
+    where it runs (as bench_one_batch does), never into the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def hf_config(kind: str):  # noqa: ANN201
     import transformers
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from infertop.engine.commands import StartProfile
 from infertop.engine.config import RunConfig
 from infertop.engine.events import Event
 from infertop.engine.profiling.request import CaptureRequest
@@ -71,7 +72,8 @@ def fail_decode_on(engine: Any) -> threading.Event:
 def run_capture(
     engine: Any, trace_dir: Path, request: CaptureRequest, output_len: int = 8
 ) -> list[Event]:
-    """One run of batch 2, input 8 on `engine`, with `request` armed; its events."""
+    """One run of batch 2, input 8 on `engine`, with `request` armed as the live screen's
+    `p` arms it (before the first step); its events."""
     events: list[Event] = []
     cfg = RunConfig(
         model="tiny",
@@ -80,7 +82,8 @@ def run_capture(
         output_lens=(output_len,),
         trace_dir=str(trace_dir),
         warmup=False,
-        profile=request,
     )
-    Runner(engine, cfg, events.append).run()
+    runner = Runner(engine, cfg, events.append)
+    runner.send(StartProfile(request))
+    runner.run()
     return events

@@ -80,6 +80,7 @@ def record() -> None:
 
     from infertop.engine.backend import ready_event
     from infertop.engine.backends.torch.engine import TorchEngine
+    from infertop.engine.commands import StartProfile
     from infertop.engine.events import StateChanged
     from infertop.engine.profiling.request import CaptureRequest
     from infertop.engine.runner import Runner
@@ -91,10 +92,11 @@ def record() -> None:
         CONFIG,
         batch_sizes=CONFIG.batch_sizes * 3,
         warmup=True,
-        profile=capture,
         trace_dir=tempfile.mkdtemp(),
     )
-    Runner(engine, cfg, events.append).run()
+    runner = Runner(engine, cfg, events.append)
+    runner.send(StartProfile(capture))  # as `p` arms it
+    runner.run()
     events = [e for e in events if not isinstance(e, ev_mod.LoadProgress)]
     events = [
         dataclasses.replace(e, path=f"traces/{Path(e.path).name}")

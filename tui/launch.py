@@ -35,7 +35,7 @@ def build_parser() -> OneLineParser:
         "thread, shows prefill and decode latencies live, captures profiler traces on a key.",
         epilog=SUBCOMMANDS,
     )
-    add_run_args(p, batch_default=[1, 8])
+    add_run_args(p, {"batch_sizes": [1, 8]})
     p.add_argument(
         "--refresh",
         type=float,

@@ -74,6 +74,7 @@ class ProfileController:
         self._to_skip = 0
         self._stem = ""
         self._shape: Shape | None = None  # the shape being recorded (the trace's name says it)
+        self._queued: list[CaptureRequest] = []  # armed in turn as each capture ends
 
     # -- commands -----------------------------------------------------------------------
     def arm(self, request: CaptureRequest) -> None:
@@ -92,7 +93,15 @@ class ProfileController:
         self.request, self.busy, self.steps, self._to_skip = request, True, 0, request.start_step
         self.sink(ProfileArmed(request.name, request.stage, request.steps))
 
+    def arm_each(self, requests: list[CaptureRequest]) -> None:
+        """Arm the first request now and each next one as the one before it ends (bench's
+        prefill file, then its decode file)."""
+        self.arm(requests[0])
+        if self.busy:
+            self._queued = list(requests[1:])
+
     def stop(self, reason: str = "stopped") -> None:
+        self._queued = []
         if not self.busy:
             self.sink(Notice("no capture is running", "warning"))
             return
@@ -104,17 +113,17 @@ class ProfileController:
 
     # -- called by the runner around each step (only while busy) ------------------------
     def begin_step(self, stage: str, shape: Shape) -> AbstractContextManager[object]:
+        if self.recording:
+            if self.request is not None and self.request.stage not in ("all", stage):
+                self.finish(f"{self.request.stage} stage ended")
+            elif shape != self._shape:
+                self.finish("its run shape ended")
+            if not self.busy:  # ended, and nothing queued: this step runs as it is
+                return nullcontext()
         req = self.request
         assert req is not None
-        if self.recording:
-            if req.stage != "all" and stage != req.stage:
-                self.finish(f"{req.stage} stage ended")
-                return nullcontext()
-            if shape != self._shape:
-                self.finish("its run shape ended")
-                return nullcontext()
-        else:
-            if req.stage != "all" and stage != req.stage:
+        if not self.recording:  # armed (perhaps just now, from the queue)
+            if req.stage not in ("all", stage):
                 return nullcontext()
             if self._to_skip > 0:
                 self._to_skip -= 1
@@ -188,9 +197,12 @@ class ProfileController:
         for s in saved:
             self.sink(TraceSaved(str(s.path), s.kind, req.stage, size_of(s.path), steps, s.top_ops))
         self.sink(ProfileStopped(reason, steps))
+        if self._queued:
+            self.arm(self._queued.pop(0))
         return saved
 
     def _fail(self, message: str) -> None:
+        self._queued = []  # the next would fail the same way
         if self.capture is not None:
             self.capture.abandon()
         self._reset()

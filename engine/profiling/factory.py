@@ -9,8 +9,15 @@ from infertop.engine.profiling.request import CaptureRequest
 
 
 def _torch(request: CaptureRequest, kind: str) -> Capture:
-    from infertop.engine.profiling.torch_profiler import TorchCapture
+    from infertop.engine.profiling.torch_profiler import (
+        CudaProfilerRange,
+        TorchCapture,
+        nothing_to_record,
+    )
 
+    ranges_only = "cuda_profiler" in request.activities and nothing_to_record(request, kind)
+    if kind == "cuda" and ranges_only:  # bench_one_batch's nsys line
+        return CudaProfilerRange()
     return TorchCapture(request, kind)
 
 

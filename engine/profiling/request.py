@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from infertop.engine.errors import UserError
-from infertop.engine.flags import flag, non_negative_int, positive_int
+from infertop.engine.flags import flag
 
 Stage = Literal["all", "prefill", "decode"]  # a stage capture holds only that stage
 STAGES: tuple[Stage, ...] = get_args(Stage)
@@ -36,33 +36,12 @@ def stage_named(text: str) -> Stage:
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    """A capture; its fields are also `infertop bench`'s --profile-* flags."""
+    """A capture. Its flagged fields are also `infertop bench`'s --profile-* flags; which
+    steps bench captures are engine/profiling/sweep_capture.py's."""
 
-    stage: Stage = field(
-        default="all",
-        metadata=flag(
-            "--profile-stage", "capture only prefill or only decode steps", choices=STAGES
-        ),
-    )
-    start_step: int = field(
-        default=0,
-        metadata=flag(
-            "--profile-start-step",
-            "steps of the stage to let pass first",
-            metavar="K",
-            type=non_negative_int,
-        ),
-    )
-    steps: int | None = field(  # None: until stopped
-        default=None,
-        metadata=flag(
-            "--profile-steps",
-            "stop after this many steps (default: the end of the first run, capped at ~150 "
-            "layer-steps)",
-            metavar="N",
-            type=positive_int,
-        ),
-    )
+    stage: Stage = "all"
+    start_step: int = 0  # steps of the stage to let pass first
+    steps: int | None = None  # None: until stopped (capped: controller.open_ended_cap)
     activities: tuple[str, ...] = field(
         default=("cpu", "device", "timeline"),
         metadata=flag(

@@ -54,10 +54,52 @@ def profiler_kwargs(request: CaptureRequest, device_kind: str) -> dict[str, Any]
 TRACE_SUFFIX = "pt.trace.json.gz"
 
 
+def nothing_to_record(request: CaptureRequest, device_kind: str) -> str | None:
+    """Why torch's profiler has no activity to record for this request here, else None."""
+    if profiler_kwargs(request, device_kind)["activities"]:
+        return None
+    if "cuda_profiler" in request.activities:
+        return (
+            "CUDA_PROFILER brackets the steps for Nsight Systems and needs a CUDA device; "
+            f"on {device_kind} use --profile-activities CPU"
+        )
+    return (
+        f"GPU records a device's own activity and this run is on {device_kind}; "
+        "use --profile-activities CPU"
+    )
+
+
+class CudaProfilerRange:
+    """`--profile-activities CUDA_PROFILER` alone (bench_one_batch's nsys line): the steps
+    are bracketed by cudaProfilerStart/Stop for `nsys profile --capture-range=cudaProfilerApi`,
+    which writes the report; torch's profiler does not run and nothing is saved here."""
+
+    kind = "cuda_profiler"
+    base_ns: int | None = None
+
+    def start(self, directory: Path, stem: str) -> None:
+        torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
+
+    def annotate(self, stage: str, index: int) -> AbstractContextManager[object]:
+        return step_ranges(stage, index)
+
+    def stop_and_save(
+        self, progress: SaveProgress, steps: int, counters: Counters
+    ) -> list[SavedTrace]:
+        torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
+        return []
+
+    def abandon(self) -> None:
+        torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
+
+
 class TorchCapture:
     kind = "torch"
 
     def __init__(self, request: CaptureRequest, device_kind: str) -> None:
+        why = nothing_to_record(request, device_kind)
+        if why is not None:
+            raise UserError(why)
         self.device_kind = device_kind
         self.sort_key = "self_cuda_time_total" if device_kind == "cuda" else "self_cpu_time_total"
         self.cuda_profiler = "cuda_profiler" in request.activities and device_kind == "cuda"

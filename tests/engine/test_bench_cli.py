@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,40 +115,45 @@ def test_bench_loads_a_local_directory(hf_models, tmp_path: Path) -> None:
     assert "bfloat16" in p.stdout
 
 
-def test_bench_marks_captured_runs_and_keeps_them_out_of_the_result_file(tmp_path: Path) -> None:
+def test_profile_captures_every_sweep_point_in_an_extra_run_kept_out_of_the_result_file(
+    tmp_path: Path,
+) -> None:
+    """bench_one_batch captures every sweep point; infertop does it in a run after the timed
+    one, so the result file holds the timed runs only, free of profiler overhead."""
     out = tmp_path / "runs.jsonl"
     p = infertop(
-        "bench",
-        "--model",
-        "tiny",
-        "--batch-size",
-        "1",
-        "2",
-        "--input-len",
-        "8",
-        "--output-len",
-        "4",
-        "--no-warmup",
-        "--result-filename",
-        str(out),
-        "--trace-dir",
-        str(tmp_path / "traces"),
-        "--profile",
-        "--profile-activities",
-        "cpu",
-    )
+        "bench", "--model", "tiny", "--batch-size", "1", "2", "--input-len", "8",
+        "--output-len", "4", "--no-warmup", "--result-filename", str(out),
+        "--trace-dir", str(tmp_path / "traces"), "--profile", "--profile-activities", "cpu",
+    )  # fmt: skip
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     head = next(k for k, line in enumerate(lines) if line.split()[:2] == ["batch", "input"])
-    rows = [line.split() for line in lines[head + 1 : head + 3]]
-    assert [r[0] for r in rows] == ["1", "2"]
-    assert rows[0][-1] == "captured" and rows[1][-1] != "captured"
-    assert "captured: 1 run ran (in part) under the profiler" in p.stdout
-    assert "1 result appended to" in p.stdout
+    rows = [line.split() for line in lines[head + 1 : head + 5]]
+    assert [(r[0], r[-1] == "captured") for r in rows] == [
+        ("1", False), ("1", True), ("2", False), ("2", True)
+    ]  # fmt: skip
+    assert "captured: 2 runs ran (in part) under the profiler" in p.stdout
+    assert "2 results appended to" in p.stdout
     kept = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["batch_size"] for r in kept] == [2]
-    assert "Trace saved (torch, 4 all steps" in p.stdout
-    assert "Captured: ops, torch (2 files)" in p.stdout  # the trace and its op table
+    assert [r["batch_size"] for r in kept] == [1, 2]
+    # the file holds the timed runs' figures, not the captured runs'
+    assert [f"{r['prefill_latency'] * 1e3:.2f}" for r in kept] == [rows[0][3], rows[2][3]]
+    # --profile-stage all: a prefill file and a decode file per point (SGLang's default:
+    # one decode step, at output_len // 2)
+    assert p.stdout.count("Trace saved (torch, 1 prefill step") == 2
+    assert p.stdout.count("Trace saved (torch, 1 decode step") == 2
+    assert trace_shapes(tmp_path / "traces") == [
+        "default-decode-bs1-in8-out4", "default-decode-bs2-in8-out4",
+        "default-prefill-bs1-in8-out4", "default-prefill-bs2-in8-out4",
+    ]  # fmt: skip
+    assert "Captured: ops, torch (8 files)" in p.stdout  # each trace and its op table
+
+
+def trace_shapes(directory: Path) -> list[str]:
+    """The torch traces' names without their time stamp and salt, sorted."""
+    stamp = re.compile(r"-\d{8}-\d{6}-[0-9a-f]+\.pt\.trace\.json\.gz$")
+    return sorted(stamp.sub("", f.name) for f in directory.glob("*.pt.trace.json.gz"))
 
 
 def test_a_profile_that_captures_nothing_exits_2_and_says_why(tmp_path: Path) -> None:
@@ -168,4 +174,4 @@ def test_a_profile_that_captures_nothing_exits_2_and_says_why(tmp_path: Path) ->
     assert not (tmp_path / "t").exists() or not any((tmp_path / "t").rglob("*.gputrace"))
     p = infertop(*common, *shape, *out, "--profile-activities", "timeline")
     assert p.returncode == 0, p.stderr
-    assert "Captured: timeline (1 file)" in p.stdout
+    assert "Captured: timeline (2 files)" in p.stdout  # prefill and decode

@@ -65,7 +65,7 @@ def test_too_big_is_refused_before_anything_is_allocated(tmp_path: Path) -> None
     the process instead): the estimate refuses first, with one line and status 2."""
     cases = [
         (["bench", "--model", "llama-3.1-8b"], "llama-3.1-8b in float32 needs ~32.2 GB"),
-        (["bench", "--model", "tiny", "--batch-size", "100000"], "at batch 100000, input 128"),
+        (["bench", "--model", "tiny", "--batch-size", "100000"], "at batch 100000, input 1024"),
         (["--model", "llama-3.1-8b"], "llama-3.1-8b in float32 needs ~32.2 GB"),
     ]
     limit = ["prlimit", f"--as={8 << 30}"] if shutil.which("prlimit") else []

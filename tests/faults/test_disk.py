@@ -57,8 +57,9 @@ def test_a_full_disk_never_publishes_a_trace_and_leaves_no_temporaries(tmp_path:
     traces, tmpdir = tmp_path / "traces", tmp_path / "tmpdir"
     tmpdir.mkdir()
     done = bench(
-        "--batch-size", "1", "--output-len", "32", "--trace-dir", str(traces),
-        "--profile", "--profile-activities", "cpu", "timeline",
+        "--batch-size", "1", "--output-len", "32", "--trace-dir", str(traces), "--profile",
+        "--profile-stage", "decode", "--profile-start-step", "0", "--profile-steps", "31",
+        "--profile-activities", "cpu", "timeline",
         fsize=1 << 20, env={"TMPDIR": str(tmpdir)},
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # measured, but the profile asked for is missing

@@ -74,9 +74,10 @@ def test_bench_signal_keeps_results_and_the_active_capture(
 ) -> None:
     results = tmp_path / "runs.jsonl"
     args = (
-        f"bench --model {wide_model} --no-warmup --batch-size 1 2 --input-len 8 "
+        f"bench --model {wide_model} --no-warmup --batch-size 1 --input-len 8 "
         f"--output-len 200 --result-filename {results} --trace-dir {tmp_path / 'traces'} "
-        "--profile --profile-start-step 250 --profile-steps 120 --profile-activities cpu"
+        "--profile --profile-stage decode --profile-start-step 10 --profile-steps 120 "
+        "--profile-activities cpu"
     )
     p = subprocess.Popen(
         [sys.executable, "-m", "infertop", *args.split()],
@@ -85,7 +86,8 @@ def test_bench_signal_keeps_results_and_the_active_capture(
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    # the capture starts in the second run, after 250 steps: signal while it records
+    # the capture starts at decode step 10 of the extra run after the timed one: signal
+    # while it records
     assert p.stdout is not None
     for line in p.stdout:
         if line.startswith("Profiling"):

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.commands import StartProfile
 from infertop.engine.config import RunConfig
 from infertop.engine.events import (
     DecodeStep,
@@ -188,9 +189,10 @@ def test_a_capture_never_spans_shapes_its_name_does_not_list(tiny, tmp_path: Pat
         trace_dir=str(tmp_path),
         warmup=False,
         result_filename=str(results),
-        profile=CaptureRequest(name="span", activities=("cpu", "timeline")),
     )
-    Runner(tiny, cfg, events.append).run()
+    runner = Runner(tiny, cfg, events.append)
+    runner.send(StartProfile(CaptureRequest(name="span", activities=("cpu", "timeline"))))
+    runner.run()
     (stopped,) = [e for e in events if isinstance(e, ProfileStopped)]
     assert stopped.reason == "its run shape ended" and stopped.steps == 6
     saved = {e.kind: e for e in events if isinstance(e, TraceSaved)}
@@ -233,6 +235,8 @@ def test_two_processes_saving_the_same_name_at_once_get_two_files(tmp_path: Path
         "4",
         "--no-warmup",
         "--profile",
+        "--profile-stage",
+        "decode",
         "--profile-prefix",
         "same",
         "--profile-activities",
@@ -243,7 +247,7 @@ def test_two_processes_saving_the_same_name_at_once_get_two_files(tmp_path: Path
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()
-    traces = sorted(tmp_path.glob("same-all-bs1-in4-out4-*.pt.trace.json.gz"))
+    traces = sorted(tmp_path.glob("same-decode-bs1-in4-out4-*.pt.trace.json.gz"))
     assert len(traces) == 2
     for t in traces:
         trace_events(t)

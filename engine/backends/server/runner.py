@@ -102,6 +102,8 @@ class Quiet:
 
 
 class ServerRunner(SweepRunner):
+    profiles_each_point = False  # the server's profiler picks its own steps
+
     def __init__(
         self,
         info: ServerInfo,
