@@ -6,12 +6,14 @@ take turns going first; each figure is the median over rounds of a run's median 
 Both sides use the same weights: the transformers model (seeded random init) is saved with
 save_pretrained and infertop loads that directory.
 
-infertop runs as the engine builds itself (`engine.model.kernel` names its matmul kernel:
-"oneDNN packed" on CPU float32 for large enough shapes, else "F.linear"). The floor is the
-time of just the weight matrix-vector products: `engine.model.linear(x, w)` over
-`engine.model.weight_matrices()` at B=1, the engine's own op on the engine's own weight form.
-For information, a second engine is loaded from the same directory with the kernel forced to
-F.linear (no prepacking), so the table shows what the packing buys.
+infertop runs as the engine builds itself: at load it times each projection's candidate
+kernels (F.linear, oneDNN packed) on the real weights and keeps the fastest
+(engine/backends/torch/kernels.py; the choices are printed and written with the figures).
+The floor is the time of just the weight matrix-vector products at B=1, over the same
+weights, with each kernel: the engine's own choice, every matrix on F.linear, every matrix
+on oneDNN packed; the targets compare against the fastest of them in each round. For
+information, a second engine is loaded from the same directory with the kernel forced to
+F.linear, so the table shows what the choice buys.
 
     python bench/decode_vs_transformers.py             # ~4-5 minutes on 2 quiet cores
     python bench/decode_vs_transformers.py --quick     # 2 rounds, ~1.5 minutes
@@ -34,12 +36,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from machine import cpu_model, cpu_summary
 from transformers import (
     GenerationConfig,
     LlamaConfig,
@@ -49,8 +51,8 @@ from transformers import (
 )
 from transformers import __version__ as transformers_version
 
-from infertop.engine.backends.torch import model as torch_llama
 from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.backends.torch.kernels import ONEDNN, PLAIN, Linear, candidates
 from infertop.engine.config import RunConfig, human_count
 from infertop.engine.events import Event
 from infertop.engine.presets import PRESETS
@@ -62,13 +64,16 @@ PROMPT_SEED = 42
 WEIGHT_SEED = 0
 VOCAB = 32000
 BATCHES = (1, 8)
-RESULTS_HEADING = "## Engine decode vs transformers (issue 2)"
+HEADING = "## Engine decode vs transformers, kernels chosen at load (issue 15)"
 
 TARGET_VS_HF = 0.8  # infertop / transformers, median decode step
-TARGET_VS_FLOOR = 1.15  # infertop / engine.model.linear over its weight matrices, B=1
+TARGET_VS_FLOOR = 1.15  # infertop / the fastest kernel over its weight matrices, B=1
+TARGET_COMPILED_VS_FLOOR = 1.05
 TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
 
 FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.linear
+ONEDNN_FLOOR = "floor[oneDNN packed]"
+FASTEST = "fastest floor"
 COMPILED = "[--compile]"  # label suffix of the engine whose decode step is AOTInductor-compiled
 
 Key = tuple[str, int, str]  # (shape label, batch size, what was timed)
@@ -165,17 +170,6 @@ def contestants(label: str, engine: TorchEngine, hf: LlamaForCausalLM) -> Contes
     return c
 
 
-@contextmanager
-def onednn_refused() -> Iterator[None]:
-    """While open, TorchLlama finds oneDNN unusable and keeps F.linear on plain weights."""
-    saved = torch_llama.onednn_usable
-    torch_llama.onednn_usable = lambda device, dtype: False
-    try:
-        yield
-    finally:
-        torch_llama.onednn_usable = saved
-
-
 def compiled_engine(spec: str) -> TorchEngine:
     """What `infertop bench --compile` runs: the engine as it builds itself, decode compiled."""
     engine = TorchEngine.load(spec, device="cpu", dtype="float32")
@@ -193,9 +187,7 @@ def build(shape: Shape, root: Path) -> tuple[Contestants, Contestants, Contestan
     directory = root / shape.name
     hf.save_pretrained(directory)
     engine = TorchEngine.load(str(directory), device="cpu", dtype="float32")
-    with onednn_refused():
-        forced = TorchEngine.load(str(directory), device="cpu", dtype="float32")
-    assert forced.model.kernel == "F.linear", forced.model.kernel
+    forced = TorchEngine.load(str(directory), device="cpu", dtype="float32", kernel=PLAIN.name)
     compiled = compiled_engine(str(directory))
     return (
         contestants(shape.name, engine, hf),
@@ -249,24 +241,42 @@ def greedy_agreement(
 
 
 # -- matvec floors ---------------------------------------------------------------------------
-def matvec_steps(c: Contestants, batch: int, reps: int) -> list[float]:
-    """Time engine.model.linear(x, W) over every matrix of engine.model.weight_matrices() in
-    sequence (the engine's op on the engine's weight form), for a (batch, K) fp32 activation."""
-    model = c.engine.model
-    linear = model.linear
-    mats = model.weight_matrices()
+def matvec_steps(pairs: list[tuple[Linear, torch.Tensor]], batch: int, reps: int) -> list[float]:
+    """Time linear(x, W) over every (kernel, matrix) pair in sequence, for a (batch, K) fp32
+    activation."""
     gen = torch.Generator().manual_seed(1)
-    in_dims = [w.shape[1] for w in mats]  # a oneDNN-packed weight keeps its (N, K) shape
+    in_dims = [w.shape[1] for _, w in pairs]  # a oneDNN-packed weight keeps its (N, K) shape
     xs = {d: torch.randn(batch, d, generator=gen) for d in set(in_dims)}
-    pairs = [(xs[d], w) for d, w in zip(in_dims, mats, strict=True)]
+    calls = [(linear, xs[d], w) for d, (linear, w) in zip(in_dims, pairs, strict=True)]
     times: list[float] = []
     with torch.inference_mode():
         for _ in range(reps):
             t0 = time.perf_counter()
-            for x, w in pairs:
+            for linear, x, w in calls:
                 linear(x, w)
             times.append(time.perf_counter() - t0)
     return times
+
+
+def floors(c: Contestants, f: Contestants) -> dict[str, list[tuple[Linear, torch.Tensor]]]:
+    """The decode step's matrices under each kernel: the engine's choice, all F.linear (the
+    forced engine's plain weights) and, where it runs, all oneDNN packed."""
+    out = {
+        "floor": c.engine.model.weight_matrices(),
+        "floor" + FORCED: f.engine.model.weight_matrices(),
+    }
+    if ONEDNN in candidates(torch.device("cpu"), torch.float32):
+        plain = f.engine.model.weight_matrices()
+        out[ONEDNN_FLOOR] = [(ONEDNN.run, ONEDNN.pack(w)) for _, w in plain]
+    return out
+
+
+def add_fastest_floor(series: dict[Key, Series]) -> None:
+    """Per shape, the fastest floor of each round (the targets' floor)."""
+    for s in SHAPES:
+        kinds = [k for k in series if k[0] == s.name and k[2].startswith("floor")]
+        per_round = [min(v) for v in zip(*(series[k].per_round for k in kinds), strict=True)]
+        series[s.name, 1, FASTEST] = Series(per_round)
 
 
 # -- rounds ----------------------------------------------------------------------------------
@@ -306,8 +316,8 @@ def main_groups(
                 (n, b, "infertop" + FORCED): lambda f=f, b=b: infertop_steps(f, b),
             }
             if b == 1:
-                g[n, b, "floor"] = lambda c=c: matvec_steps(c, 1, reps)
-                g[n, b, "floor" + FORCED] = lambda f=f: matvec_steps(f, 1, reps)
+                for kind, pairs in floors(c, f).items():
+                    g[n, b, kind] = lambda pairs=pairs: matvec_steps(pairs, 1, reps)
             groups.append(g)
     groups.append(
         {
@@ -356,15 +366,20 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
             for b in BATCHES:
                 hf = (n, b, "transformers")
                 rows.append(Row(n, b, f"{who} / transformers", (n, b, who), hf, TARGET_VS_HF))
-            floor = (n, 1, "floor")  # the compiled step multiplies by the same packed matrices
-            rows.append(Row(n, 1, f"{who} / matvec floor", (n, 1, who), floor, TARGET_VS_FLOOR))
+            floor = (n, 1, FASTEST)
+            target = TARGET_VS_FLOOR if who == "infertop" else TARGET_COMPILED_VS_FLOOR
+            rows.append(Row(n, 1, f"{who} / fastest matvec floor", (n, 1, who), floor, target))
     for who in ("infertop", "infertop" + COMPILED):
         rows.append(Row("tiny", 1, f"{who} fixed cost", ("tiny", 1, who), None, TARGET_TINY_MS))
     tiny_hf = ("tiny", 1, "transformers")
     rows.append(Row("tiny", 1, "infertop / transformers", ("tiny", 1, "infertop"), tiny_hf, None))
     forced = "infertop" + FORCED
-    for s in SHAPES:  # the information rows: what the packing buys
+    for s in SHAPES:  # the information rows: the floors, and what the choice buys
         n = s.name
+        for kind in ("floor", "floor" + FORCED, ONEDNN_FLOOR):
+            if (n, 1, kind) in series:
+                what = f"{kind} / fastest floor"
+                rows.append(Row(n, 1, what, (n, 1, kind), (n, 1, FASTEST), None))
         for b in BATCHES:
             hf = (n, b, "transformers")
             rows.append(Row(n, b, forced + " / transformers", (n, b, forced), hf, None))
@@ -437,14 +452,14 @@ def render(rows: list[Row], series: dict[Key, Series], markdown: bool) -> str:
     )
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace this benchmark's section of the results file (or append it)."""
+def write_results(path: Path, heading: str, section: str) -> None:
+    """Replace this benchmark's section for this CPU in the results file (or append it)."""
     old = path.read_text() if path.exists() else "# Bench results\n"
-    start = old.find(RESULTS_HEADING)
+    start = old.find(heading + "\n")
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + section
     else:
-        end = old.find("\n## ", start + len(RESULTS_HEADING))
+        end = old.find("\n## ", start + len(heading))
         new = old[:start] + section + ("" if end < 0 else "\n" + old[end + 1 :])
     path.write_text(new)
 
@@ -473,10 +488,15 @@ def profile_decode(c: Contestants, batch: int, steps: int = 8, top: int = 12) ->
 
 
 def kernels_line(cs: list[Contestants]) -> str:
-    """Which matmul kernel each engine uses, and whether torch has oneDNN (mkldnn) at all."""
+    """Which matmul kernel each engine chose, and whether torch has oneDNN (mkldnn) at all."""
     kinds = ", ".join(f"{c.label} {c.engine.model.kernel}" for c in cs)
     mkldnn = torch.backends.mkldnn.is_available()
-    return f"kernel: {kinds}; torch.backends.mkldnn available: {mkldnn}"
+    return f"kernels chosen: {kinds}; torch.backends.mkldnn available: {mkldnn}"
+
+
+def choices_lines(cs: list[Contestants]) -> list[str]:
+    """Each engine's per-projection choice with its load-time timings (seconds -> ms)."""
+    return [f"- {c.label}: `{line}`" for c in cs for line in c.engine.kernel_choices]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -544,7 +564,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.collect()
         groups = main_groups(cs, tiny, tiny_hfdir, tiny_compiled, floor_reps)
         series = run_rounds(groups, rounds, "main")
+        add_fastest_floor(series)
         rows = rows_for(series)
+        choices = choices_lines([c for c, _, _ in cs])
+        print("\n".join(["kernels chosen at load, timed on the weights:", *choices]))
         print()
         print(render(rows, series, markdown=False))
         print(
@@ -561,15 +584,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         cmd = " ".join(["python bench/decode_vs_transformers.py", *sys.argv[1:]])
         date = datetime.date.today().isoformat()
+        heading = f"{HEADING}: {cpu_model()}"
         section = "\n".join(
             [
-                RESULTS_HEADING,
+                heading,
                 "",
-                f"{date}, `{cmd}`: torch {torch.__version__}, transformers {transformers_version}, "
-                f"{threads} threads, {platform.machine()} CPU, float32, input {INPUT_LEN}, "
-                f"output {OUTPUT_LEN}, {rounds} rounds; {kernels}.",
+                f"{date}, `{cmd}`: {cpu_summary()}; torch {torch.__version__}, transformers "
+                f"{transformers_version}, {threads} threads, {platform.machine()}, float32, "
+                f"input {INPUT_LEN}, output {OUTPUT_LEN}, {rounds} rounds; {kernels}.",
                 "",
                 render(rows, series, markdown=True),
+                "",
+                "Kernels chosen at load (`infertop bench` prints the same lines; times are the "
+                "load-time medians):",
+                "",
+                *choices,
                 "",
                 "Method: one process; per (shape, batch) the measurements run once a round in a "
                 "rotating order; each figure is the median over rounds of one run's median decode "
@@ -577,21 +606,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "wait) on TorchEngine.load of the saved directory, as the engine builds itself; "
                 "transformers: greedy generate() with use_cache on the same prompt ids and "
                 "weights, step = difference of consecutive StoppingCriteria perf_counter() stamps "
-                "(31 per run); matvec floor: engine.model.linear(x, w) of a (1, K) fp32 "
-                "activation over every matrix of engine.model.weight_matrices(), in sequence "
-                "(the engine's own kernel and weight form). Rows without a target: information; "
-                f"infertop{FORCED} is a second TorchEngine.load of the same directory with "
-                "backends.torch.model.onednn_usable patched to return False while loading, "
-                "so it keeps F.linear on plain weights (what infertop was before the packing); "
-                "its floor is F.linear over its own matrices. "
-                f"infertop{COMPILED} is a third load of the directory with "
-                "engine.compile_decode() (what `--compile` does): the decode step exported with "
-                "dynamic batch and cache length and compiled by AOTInductor, calling the same "
-                "packed oneDNN op on the same matrices, so the same floor applies.",
+                "(31 per run); matvec floors: linear(x, w) of a (1, K) fp32 activation over "
+                "every matrix of the decode step in sequence, with the engine's chosen kernels "
+                f"(floor), all F.linear (floor{FORCED}) and all oneDNN packed ({ONEDNN_FLOOR}); "
+                f"the targets' floor is the fastest of them in each round ({FASTEST}). Rows "
+                f"without a target: information; infertop{FORCED} is a second TorchEngine.load "
+                "of the same directory with kernel='F.linear' (no timing, plain weights). "
+                f"infertop{COMPILED} is a third load with engine.compile_decode() (what "
+                "`--compile` does): the decode step exported with dynamic batch and cache "
+                "length and compiled by AOTInductor, calling the kernels chosen at load.",
                 "",
             ]
         )
-        write_results(args.results, section)
+        write_results(args.results, heading, section)
         print(f"updated {args.results}")
     return 0
 

@@ -26,6 +26,17 @@ class Engine(Protocol):
     """A loaded model on a device, able to run a static batch through prefill and decode."""
 
     backend: str  # "torch", "torch, compiled" or "mlx"
+
+    @property
+    def kernel(self) -> str:
+        """The matmul kernel chosen at load ("" where there is no choice)."""
+        ...
+
+    @property
+    def kernel_choices(self) -> tuple[str, ...]:
+        """Per projection: the kernel chosen and its timings."""
+        ...
+
     config: ModelConfig
     dtype_name: str
 
@@ -92,6 +103,14 @@ class OnDevice(Generic[D]):
     device: D
 
     @property
+    def kernel(self) -> str:  # no choice of matmul kernel unless the backend makes one
+        return ""
+
+    @property
+    def kernel_choices(self) -> tuple[str, ...]:
+        return ()
+
+    @property
     def device_name(self) -> str:
         return self.device.name
 
@@ -118,4 +137,6 @@ def ready_event(engine: Engine) -> EngineReady:
         device_kind=engine.device_kind,
         layers=cfg.num_hidden_layers,
         threads=engine.cpu_threads,
+        kernel=engine.kernel,
+        kernel_choices=engine.kernel_choices,
     )

@@ -68,6 +68,10 @@ def _print_event(ev: Event) -> None:
                 f"{ev.model_name} ({human_count(ev.param_count)} params, {ev.dtype}) "
                 f"on {ev.device_name} [{ev.backend}]"
             )
+            if ev.kernel_choices:
+                print(f"Kernels, timed on the weights at load: {ev.kernel}")
+                for line in ev.kernel_choices:
+                    print(f"  {line}")
 
 
 def results_table(results: list[RunResult]) -> str:

@@ -65,6 +65,8 @@ class EngineReady(Event):
     layers: int = 1  # decoder layers (open-ended captures are capped in layer-steps)
     threads: int = 0  # CPU threads the engine computes with (0: not known)
     server_kind: str = ""  # with --server: vllm | sglang | openai ("": in-process)
+    kernel: str = ""  # the matmul kernel chosen at load (torch), else ""
+    kernel_choices: tuple[str, ...] = ()  # per projection: the choice and its timings
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,14 @@ def load_engine(
         # OpenMP keeps the thread count per thread: set it in the thread that runs the model
         torch.set_num_threads(cfg.threads)
     engine = TorchEngine.load(
-        cfg.model, cfg.device, cfg.dtype, cfg.seed, progress, cfg.dummy_weights
+        cfg.model,
+        cfg.device,
+        cfg.dtype,
+        cfg.seed,
+        progress,
+        cfg.dummy_weights,
+        batches=(1, max(cfg.batch_sizes)),
+        stage=stage,
     )
     if cfg.compile:
         if stage:

@@ -93,7 +93,8 @@ class HeaderBar(Panel):
                 t.append(f"{human_count(ready.param_count)} {ready.dtype}")
                 t.append(" │ ", style="dim")
                 t.append(f"{ready.device_name} ", style="bold")
-                t.append(f"[{ready.backend}]")
+                kernel = f" · {ready.kernel}" if ready.kernel else ""
+                t.append(f"[{ready.backend}{kernel}]")
                 if ready.device_kind != "cpu" and ready.threads:  # a CPU's name says it
                     t.append(f" · {plural(ready.threads, 'CPU thread')}")
             else:

@@ -48,10 +48,9 @@ def ours_greedy(engine: TorchEngine, prompts: torch.Tensor, steps: int):
 def test_logits_and_greedy_tokens_match_transformers(
     hf_models, kind: str, batch: int, kernel: str
 ) -> None:
+    """Each candidate kernel of the load-time choice, forced on every projection."""
     hf, directory = hf_models[kind]
-    engine = TorchEngine.load(str(directory), device="cpu", dtype="float32")
-    if kernel != engine.model.kernel:  # these small shapes pick F.linear on their own
-        engine.model.prepack_onednn()
+    engine = TorchEngine.load(str(directory), device="cpu", dtype="float32", kernel=kernel)
     assert engine.model.kernel == kernel
     prompts = torch.randint(0, 256, (batch, 24), generator=torch.Generator().manual_seed(batch))
     ref_prefill, ref_logits, ref_tokens = hf_greedy(hf, prompts, STEPS)

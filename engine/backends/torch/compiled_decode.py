@@ -67,7 +67,7 @@ class ExportedDecode(nn.Module):
         sin_table: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(next tokens (B, 1), logits (B, 1, V)) for tokens (B, 1) at position pos (1,)."""
-        cfg, linear = self.model.cfg, self.model.linear
+        cfg, linears = self.model.cfg, self.model.linears
         bsz = tokens.shape[0]
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         cos, sin = cos_table.index_select(0, pos), sin_table.index_select(0, pos)
@@ -87,8 +87,8 @@ class ExportedDecode(nn.Module):
         for holder, kc, vc in zip(self.layers, k_cache, v_cache, strict=True):
             # read through the module, so export sees parameters (not constants)
             layer = Layer(**{name: getattr(holder, name, None) for name in LAYER_FIELDS})
-            x = decoder_layer(x, layer, cfg, linear, cos, sin, partial(attend, kc=kc, vc=vc))
-        logits = final_logits(x, cfg, self.norm, self.lm_head, linear)
+            x = decoder_layer(x, layer, cfg, linears, cos, sin, partial(attend, kc=kc, vc=vc))
+        logits = final_logits(x, cfg, self.norm, self.lm_head, linears.lm_head)
         return logits.argmax(-1), logits
 
 

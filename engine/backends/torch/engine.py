@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from infertop.engine.backend import LoadProgress, OnDevice
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
+from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named
 from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.config import DeviceKind
 from infertop.engine.dummy import random_prompt_ids
@@ -35,7 +38,12 @@ class TorchEngine(OnDevice[TorchDevice]):
         seed: int = 0,
         progress: LoadProgress | None = None,
         dummy: bool = False,
+        batches: tuple[int, ...] = (1, 8),
+        stage: Callable[[str], None] | None = None,
+        kernel: str | None = None,
     ) -> TorchEngine:
+        """Load the weights, then time the matmul kernels on them at `batches` (batch 1 and
+        the sweep's largest) and keep the fastest per projection; `kernel` forces one."""
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
         dev = select_device(device)
@@ -45,7 +53,22 @@ class TorchEngine(OnDevice[TorchDevice]):
             model = TorchLlama.dummy(cfg, tdtype, dev.torch_device, seed=seed, progress=progress)
         else:
             model = TorchLlama.from_checkpoint(ckpt, tdtype, dev.torch_device, progress=progress)
+        if kernel is not None:
+            forced = kernel_named(kernel, dev.torch_device, tdtype)
+            model.use_kernels(dict.fromkeys(PROJECTIONS, forced))
+        else:
+            if stage:
+                stage("timing the matmul kernels on the weights")
+            model.choose_kernels(batches)
         return cls(model, dev, dtype)
+
+    @property
+    def kernel(self) -> str:
+        return self.model.kernel
+
+    @property
+    def kernel_choices(self) -> tuple[str, ...]:
+        return tuple(c.describe() for c in self.model.kernel_choices.values())
 
     @property
     def cpu_threads(self) -> int:

@@ -15,6 +15,16 @@ import torch
 import torch.nn.functional as F
 
 from infertop.engine.backend import LoadProgress
+from infertop.engine.backends.torch.kernels import (
+    PLAIN,
+    Kernel,
+    KernelChoice,
+    Linear,
+    Linears,
+    candidates,
+    choose_kernels,
+    summary_of,
+)
 from infertop.engine.config import ModelConfig
 from infertop.engine.dummy import dummy_block, is_norm
 from infertop.engine.layer import Layer as GenericLayer
@@ -35,30 +45,6 @@ def dummy_tensor(
         part = flat[start : start + block.numel()]
         part.copy_(block[: part.numel()])
     return t
-
-
-Linear = Callable[..., torch.Tensor]  # (x, weight, bias=None) -> x @ weight.T + bias
-
-
-def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-    """x @ w.T + b with a weight prepacked for oneDNN (what inductor's CPU freezing uses).
-    On CPU in float32 it runs 2-4x faster than F.linear, which leaves the second core idle
-    at batch 1 (bench/RESULTS.md)."""
-    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-    return out
-
-
-def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
-    """Private ops: use them only where they exist and give F.linear's answer."""
-    if device.type != "cpu" or dtype != torch.float32 or not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
-        return False
-    try:
-        w = torch.randn(24, 16, generator=torch.Generator().manual_seed(0))
-        x = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
-        packed = torch.ops.mkldnn._reorder_linear_weight(w, None)
-        return bool(torch.allclose(onednn_linear(x, packed), F.linear(x, w), atol=1e-5))
-    except (RuntimeError, AttributeError):
-        return False
 
 
 def rotary(
@@ -97,7 +83,7 @@ def decoder_layer(
     x: torch.Tensor,
     layer: Layer,
     cfg: ModelConfig,
-    linear: Linear,
+    linears: Linears,
     cos: torch.Tensor,
     sin: torch.Tensor,
     attend: Attend,
@@ -106,11 +92,12 @@ def decoder_layer(
     they store and attend over K/V (`attend`) differs."""
     norm_shape, eps = (cfg.hidden_size,), cfg.rms_norm_eps
     h = F.rms_norm(x, norm_shape, layer.ln1, eps)
-    q, k, v = rotary(linear(h, layer.wqkv, layer.bqkv), cfg, cos, sin, layer.q_norm, layer.k_norm)
-    x = x + linear(attend(q, k, v), layer.wo)
+    qkv = linears.qkv(h, layer.wqkv, layer.bqkv)
+    q, k, v = rotary(qkv, cfg, cos, sin, layer.q_norm, layer.k_norm)
+    x = x + linears.o(attend(q, k, v), layer.wo)
     h = F.rms_norm(x, norm_shape, layer.ln2, eps)
-    gate, up = linear(h, layer.w13).chunk(2, dim=-1)
-    return x + linear(F.silu(gate) * up, layer.w2)
+    gate, up = linears.gate_up(h, layer.w13).chunk(2, dim=-1)
+    return x + linears.down(F.silu(gate) * up, layer.w2)
 
 
 def final_logits(
@@ -135,26 +122,44 @@ class TorchLlama:
         self.rope_cos = self.rope_sin = torch.empty(0)  # (max_len, head_dim)
         self.cache_batch = 0
         self.cache_len = 0
-        self.linear: Linear = F.linear
-        self.kernel = "F.linear"
-        # oneDNN costs ~17 us more per call: it pays only on matrices of ~0.5M+ elements
-        if 2 * cfg.intermediate_size * cfg.hidden_size >= 1 << 20 and onednn_usable(
-            self.device, self.dtype
-        ):
-            self.prepack_onednn()
+        self.linears = Linears()  # F.linear on plain weights until choose_kernels
+        self.kernel_choices: dict[str, KernelChoice] = {}
+        self.kernel = PLAIN.name
 
-    def prepack_onednn(self) -> None:
-        """Replace every projection matrix by its oneDNN-packed form (the embedding stays
-        plain for the lookup, so a tied lm_head gets its own packed copy)."""
-        pack = torch.ops.mkldnn._reorder_linear_weight
+    def plain_weights(self) -> dict[str, torch.Tensor]:
+        """One weight of each projection (layer 0's; every layer has the same shapes)."""
+        first = self.layers[0]
+        return {
+            "qkv": first.wqkv,
+            "o": first.wo,
+            "gate_up": first.w13,
+            "down": first.w2,
+            "lm_head": self.lm_head,
+        }
+
+    def choose_kernels(
+        self, batches: tuple[int, ...] = (1, 8), kernels: list[Kernel] | None = None
+    ) -> None:
+        """Time every candidate kernel on each projection's real weights at these batch
+        sizes and keep the fastest (engine/backends/torch/kernels.py). Once, at load."""
+        assert not self.kernel_choices, "the weights are already in their kernels' form"
+        cands = kernels if kernels is not None else candidates(self.device, self.dtype)
+        choices = choose_kernels(self.plain_weights(), sorted(set(batches)), cands)
+        by_name = {k.name: k for k in cands}
+        self.use_kernels({p: by_name[c.chosen] for p, c in choices.items()})
+        self.kernel_choices = choices
+
+    def use_kernels(self, kernels: dict[str, Kernel]) -> None:
+        """Put each projection's weights in its kernel's form (the embedding stays plain for
+        the lookup, so a tied lm_head gets its own copy when packed)."""
         for layer in self.layers:
-            layer.wqkv = pack(layer.wqkv, None)
-            layer.wo = pack(layer.wo, None)
-            layer.w13 = pack(layer.w13, None)
-            layer.w2 = pack(layer.w2, None)
-        self.lm_head = pack(self.lm_head, None)
-        self.linear = onednn_linear
-        self.kernel = "oneDNN packed"
+            layer.wqkv = kernels["qkv"].pack(layer.wqkv)
+            layer.wo = kernels["o"].pack(layer.wo)
+            layer.w13 = kernels["gate_up"].pack(layer.w13)
+            layer.w2 = kernels["down"].pack(layer.w2)
+        self.lm_head = kernels["lm_head"].pack(self.lm_head)
+        self.linears = Linears(**{p: k.run for p, k in kernels.items()})
+        self.kernel = summary_of(k.name for k in kernels.values())
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -279,13 +284,23 @@ class TorchLlama:
 
         x = F.embedding(tokens, self.embed)
         for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
-            x = decoder_layer(x, layer, cfg, self.linear, cos, sin, partial(attend, kc=kc, vc=vc))
+            x = decoder_layer(x, layer, cfg, self.linears, cos, sin, partial(attend, kc=kc, vc=vc))
         if not all_logits:
             x = x[:, -1:]
-        return final_logits(x, cfg, self.norm, self.lm_head, self.linear)
+        return final_logits(x, cfg, self.norm, self.lm_head, self.linears.lm_head)
 
-    def weight_matrices(self) -> list[torch.Tensor]:
-        """Every matrix a decode step multiplies by, in the form `self.linear` takes (for the
-        bandwidth-floor benchmark: time `self.linear(x, w)` over these)."""
-        mats = [m for layer in self.layers for m in (layer.wqkv, layer.wo, layer.w13, layer.w2)]
-        return [*mats, self.lm_head]
+    def weight_matrices(self) -> list[tuple[Linear, torch.Tensor]]:
+        """Every matrix a decode step multiplies by, with the kernel that runs it (for the
+        bandwidth-floor benchmark: time `linear(x, w)` over these)."""
+        lin = self.linears
+        pairs = [
+            pair
+            for layer in self.layers
+            for pair in (
+                (lin.qkv, layer.wqkv),
+                (lin.o, layer.wo),
+                (lin.gate_up, layer.w13),
+                (lin.down, layer.w2),
+            )
+        ]
+        return [*pairs, (lin.lm_head, self.lm_head)]

@@ -1,0 +1,156 @@
+"""The matmul kernels a projection can run on, and the choice among them by measurement.
+
+Which kernel is fastest depends on the CPU: prepacked oneDNN made decode 2-3x faster than
+F.linear on an AMD EPYC and slower at batch 1 on an Intel Xeon (bench/RESULTS.md). So at
+load each distinct projection (q/k/v, o, gate/up, down, lm_head) is timed on its real
+weights with every candidate, at batch 1 and at the sweep's largest batch, and the one with
+the least summed slowdown against the fastest in each regime is kept. A weight is stored in
+one layout only (a second would double the model's memory), so when the regimes disagree
+the choice says so.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from infertop.engine.errors import UserError
+
+Linear = Callable[..., torch.Tensor]  # (x, weight, bias=None) -> x @ weight.T + bias
+PROJECTIONS = ("qkv", "o", "gate_up", "down", "lm_head")
+
+
+def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ w.T + b with a weight prepacked for oneDNN (what inductor's CPU freezing uses)."""
+    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    return out
+
+
+def onednn_pack(w: torch.Tensor) -> torch.Tensor:
+    packed: torch.Tensor = torch.ops.mkldnn._reorder_linear_weight(w, None)
+    return packed
+
+
+def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
+    """Private ops: use them only where they exist and give F.linear's answer."""
+    if device.type != "cpu" or dtype != torch.float32 or not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return False
+    try:
+        w = torch.randn(24, 16, generator=torch.Generator().manual_seed(0))
+        x = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+        return bool(torch.allclose(onednn_linear(x, onednn_pack(w)), F.linear(x, w), atol=1e-5))
+    except (RuntimeError, AttributeError):
+        return False
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    pack: Callable[[torch.Tensor], torch.Tensor]  # a plain (N, K) weight -> this kernel's form
+    run: Linear
+
+
+PLAIN = Kernel("F.linear", lambda w: w, F.linear)
+ONEDNN = Kernel("oneDNN packed", onednn_pack, onednn_linear)
+
+
+def candidates(device: torch.device, dtype: torch.dtype) -> list[Kernel]:
+    return [PLAIN, ONEDNN] if onednn_usable(device, dtype) else [PLAIN]
+
+
+def kernel_named(name: str, device: torch.device, dtype: torch.dtype) -> Kernel:
+    """A candidate forced by name (tests, benchmarks); a UserError when it cannot run here."""
+    for kernel in candidates(device, dtype):
+        if kernel.name == name:
+            return kernel
+    usable = ", ".join(k.name for k in candidates(device, dtype))
+    raise UserError(f"kernel {name!r} does not run on {device.type} {dtype}; use {usable}")
+
+
+@dataclass(frozen=True)
+class Linears:
+    """The kernel each projection runs on (the forward and the compiled step both use it)."""
+
+    qkv: Linear = F.linear
+    o: Linear = F.linear
+    gate_up: Linear = F.linear
+    down: Linear = F.linear
+    lm_head: Linear = F.linear
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    projection: str
+    shape: tuple[int, int]  # (out, in)
+    seconds: Mapping[int, Mapping[str, float]]  # batch -> kernel name -> median seconds
+    chosen: str
+
+    def fastest(self, batch: int) -> str:
+        times = self.seconds[batch]
+        return min(times, key=times.__getitem__)
+
+    def describe(self) -> str:
+        """`gate_up 3072x576: oneDNN packed  B=1 0.083 ms (F.linear 0.292)  B=8 0.180 ms
+        (F.linear 0.480)`: the kernel kept and, per batch, its time and the others'."""
+        parts = []
+        for batch, times in self.seconds.items():
+            others = ", ".join(f"{k} {t * 1e3:.3f}" for k, t in times.items() if k != self.chosen)
+            parts.append(f"B={batch} {times[self.chosen] * 1e3:.3f} ms ({others})")
+        out, inp = self.shape
+        return f"{self.projection} {out}x{inp}: {self.chosen}  " + "  ".join(parts)
+
+
+def median_seconds(kernel: Kernel, w: torch.Tensor, x: torch.Tensor, reps: int) -> float:
+    """Median wall time of kernel.run(x, w) over `reps` calls after two warm ones."""
+    times = []
+    with torch.inference_mode():
+        for i in range(reps + 2):
+            t0 = time.perf_counter()
+            kernel.run(x, w)
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def choose_kernels(
+    weights: Mapping[str, torch.Tensor],
+    batches: Sequence[int],
+    kernels: Sequence[Kernel],
+    reps: int = 5,
+) -> dict[str, KernelChoice]:
+    """Per projection (a plain (N, K) weight each), the kernel with the least summed slowdown
+    against the fastest at each batch. One candidate: chosen without timing."""
+    gen = torch.Generator().manual_seed(0)
+    choices = {}
+    for name, plain in weights.items():
+        out, inp = plain.shape
+        if len(kernels) == 1:
+            choices[name] = KernelChoice(name, (out, inp), {}, kernels[0].name)
+            continue
+        seconds: dict[int, dict[str, float]] = {b: {} for b in batches}
+        for kernel in kernels:
+            w = kernel.pack(plain)
+            for b in batches:
+                x = torch.randn(b, inp, generator=gen).to(plain.device, plain.dtype)
+                seconds[b][kernel.name] = median_seconds(kernel, w, x, reps)
+            del w
+        best = {b: min(t.values()) for b, t in seconds.items()}
+        chosen = min(
+            (k.name for k in kernels),
+            key=lambda k: sum(seconds[b][k] / best[b] for b in batches),
+        )
+        choices[name] = KernelChoice(name, (out, inp), seconds, chosen)
+    return choices
+
+
+def summary_of(kernel_names: Iterable[str]) -> str:
+    """One name for the header: the kernel every projection runs on, or the mix."""
+    names = list(kernel_names)
+    if len(set(names)) == 1:
+        return names[0]
+    return " + ".join(f"{k} ({names.count(k)}/{len(names)})" for k in dict.fromkeys(names))
