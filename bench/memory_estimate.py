@@ -40,7 +40,7 @@ base = psutil.Process().memory_info().rss
 cfg = RunConfig(model=model, batch_sizes=(b,), input_lens=(i,), output_lens=(o,), warmup=False)
 engine = load_engine(cfg)
 Runner(engine, cfg, lambda e: None).run()
-packed = getattr(engine.model, "kernel", "") == "oneDNN packed"
+packed = getattr(engine.model, "kernel_names", {}).get("lm_head") == "oneDNN packed"
 need = run_need(engine.config, "float32", [(b, i, o)], packed)
 print(json.dumps({"measured": peak_rss() - base, "estimate": need.total}))
 """

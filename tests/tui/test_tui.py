@@ -226,7 +226,9 @@ async def test_threads_flag_sets_the_engines_threads_and_the_header_says_so(
     session = tiny_session(tmp_path, threads=1)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: "CPU (1 thread) [torch]" in app.query_one(HeaderBar).text)
+        # and the kernel chosen at load: F.linear on tiny's small matrices
+        await until(pilot, lambda: "CPU (1 thread) [torch · " in app.query_one(HeaderBar).text)
+        assert "CPU (1 thread) [torch · F.linear]" in app.query_one(HeaderBar).text
         await pilot.press("q")
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from infertop.engine.backend import LoadProgress
 from infertop.engine.backends.torch.kernels import (
     PLAIN,
+    PROJECTIONS,
     Kernel,
     KernelChoice,
     Linear,
@@ -124,6 +125,7 @@ class TorchLlama:
         self.cache_len = 0
         self.linears = Linears()  # F.linear on plain weights until choose_kernels
         self.kernel_choices: dict[str, KernelChoice] = {}
+        self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
         self.kernel = PLAIN.name
 
     def plain_weights(self) -> dict[str, torch.Tensor]:
@@ -159,7 +161,8 @@ class TorchLlama:
             layer.w2 = kernels["down"].pack(layer.w2)
         self.lm_head = kernels["lm_head"].pack(self.lm_head)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
-        self.kernel = summary_of(k.name for k in kernels.values())
+        self.kernel_names = {p: k.name for p, k in kernels.items()}
+        self.kernel = summary_of(self.kernel_names.values())
 
     # -- construction -------------------------------------------------------------------
     @classmethod
