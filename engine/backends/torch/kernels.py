@@ -26,6 +26,9 @@ PROJECTIONS = ("qkv", "o", "gate_up", "down", "lm_head")
 # the largest batch timed at load: a sweep's larger batches run the same kernels, and timing
 # a batch that does not fit (the live screen skips it) would allocate what cannot be had
 MAX_TIMED_BATCH = 32
+# a bigger matrix is timed on its first rows (a big lm_head: 1-2 GB of float32, to copy for
+# every packed candidate); 64 MB still streams from memory, not from a cache
+MAX_TIMED_BYTES = 64 << 20
 
 
 def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -130,7 +133,8 @@ def choose_kernels(
     reps: int = 5,
 ) -> dict[str, KernelChoice]:
     """Per projection (a plain (N, K) weight each), the kernel with the least summed slowdown
-    against the fastest at each batch. One candidate: chosen without timing."""
+    against the fastest at each batch (on its first MAX_TIMED_BYTES of rows). One candidate:
+    chosen without timing."""
     gen = torch.Generator().manual_seed(0)
     choices = {}
     for name, plain in weights.items():
@@ -138,9 +142,11 @@ def choose_kernels(
         if len(kernels) == 1:
             choices[name] = KernelChoice(name, (out, inp), {}, kernels[0].name)
             continue
+        rows = max(1, MAX_TIMED_BYTES // (inp * plain.element_size()))
+        sample = plain[:rows].contiguous() if rows < out else plain
         seconds: dict[int, dict[str, float]] = {b: {} for b in batches}
         for kernel in kernels:
-            w = kernel.pack(plain)
+            w = kernel.pack(sample)
             for b in batches:
                 x = torch.randn(b, inp, generator=gen).to(plain.device, plain.dtype)
                 seconds[b][kernel.name] = median_seconds(kernel, w, x, reps)
