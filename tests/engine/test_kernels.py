@@ -59,7 +59,7 @@ def test_the_choice_is_the_fastest_in_both_regimes_when_one_kernel_wins_both() -
 
 def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
     model = TorchLlama.dummy(PRESETS["tiny"], F32, CPU)
-    plain = {p: w.clone() for p, w in model.plain_weights().items()}
+    plain = {p: w.clone() for p, w in model.projection_weights().items()}
     model.choose_kernels((1, 8))
     assert set(model.kernel_choices) == {"qkv", "o", "gate_up", "down", "lm_head"}
     for name, choice in model.kernel_choices.items():
@@ -68,12 +68,12 @@ def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
     # each projection runs the kernel recorded for it, on its weight in that kernel's form
     lin = {"qkv": model.linears.qkv, "lm_head": model.linears.lm_head}
     x = torch.randn(2, PRESETS["tiny"].hidden_size)
+    stored = model.projection_weights()
     for name in lin:
         kernel = ONEDNN if model.kernel_choices[name].chosen == ONEDNN.name else PLAIN
         assert lin[name] is kernel.run
-        torch.testing.assert_close(
-            lin[name](x, model.plain_weights()[name]), F.linear(x, plain[name]), atol=1e-5, rtol=0
-        )
+        want = F.linear(x, plain[name])
+        torch.testing.assert_close(lin[name](x, stored[name]), want, atol=1e-5, rtol=0)
 
 
 def test_bench_prints_the_choices_and_a_forced_kernel_is_one_line() -> None:

@@ -128,8 +128,9 @@ class TorchLlama:
         self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
         self.kernel = PLAIN.name
 
-    def plain_weights(self) -> dict[str, torch.Tensor]:
-        """One weight of each projection (layer 0's; every layer has the same shapes)."""
+    def projection_weights(self) -> dict[str, torch.Tensor]:
+        """One weight of each projection (layer 0's; every layer has the same shapes), in
+        its kernel's form: plain until the kernels are chosen."""
         first = self.layers[0]
         return {
             "qkv": first.wqkv,
@@ -144,9 +145,9 @@ class TorchLlama:
     ) -> None:
         """Time every candidate kernel on each projection's real weights at these batch
         sizes and keep the fastest (engine/backends/torch/kernels.py). Once, at load."""
-        assert not self.kernel_choices, "the weights are already in their kernels' form"
+        assert set(self.kernel_names.values()) == {PLAIN.name}, "the weights are packed already"
         cands = kernels if kernels is not None else candidates(self.device, self.dtype)
-        choices = choose_kernels(self.plain_weights(), sorted(set(batches)), cands)
+        choices = choose_kernels(self.projection_weights(), sorted(set(batches)), cands)
         by_name = {k.name: k for k in cands}
         self.use_kernels({p: by_name[c.chosen] for p, c in choices.items()})
         self.kernel_choices = choices
