@@ -261,12 +261,9 @@ def matvec_steps(pairs: list[tuple[Linear, torch.Tensor]], batch: int, reps: int
 def floors(c: Contestants, f: Contestants) -> dict[str, list[tuple[Linear, torch.Tensor]]]:
     """The decode step's matrices under each kernel: the engine's choice, all F.linear (the
     forced engine's plain weights) and, where it runs, all oneDNN packed."""
-    out = {
-        "floor": c.engine.model.weight_matrices(),
-        "floor" + FORCED: f.engine.model.weight_matrices(),
-    }
+    plain = f.engine.model.weight_matrices()
+    out = {"floor": c.engine.model.weight_matrices(), "floor" + FORCED: plain}
     if ONEDNN in candidates(torch.device("cpu"), torch.float32):
-        plain = f.engine.model.weight_matrices()
         out[ONEDNN_FLOOR] = [(ONEDNN.run, ONEDNN.pack(w)) for _, w in plain]
     return out
 

@@ -53,7 +53,6 @@ def load_engine(
 
         return MlxEngine.load(cfg.model, cfg.dtype, cfg.seed, cfg.dummy_weights, progress)
     from infertop.engine.backends.torch.engine import TorchEngine
-    from infertop.engine.backends.torch.kernels import MAX_TIMED_BATCH
 
     if cfg.threads is not None:
         import torch
@@ -67,7 +66,7 @@ def load_engine(
         cfg.seed,
         progress,
         cfg.dummy_weights,
-        batches=(1, min(max(cfg.batch_sizes), MAX_TIMED_BATCH)),
+        batches=(1, max(cfg.batch_sizes)),
         stage=stage,
     )
     if cfg.compile:

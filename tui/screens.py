@@ -13,7 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from infertop.engine.errors import UserError
 from infertop.engine.events import EngineReady
-from infertop.engine.profiling.request import STAGES, CaptureRequest, stage_named
+from infertop.engine.profiling.request import MAX_STEPS, STAGES, CaptureRequest, stage_named
 from infertop.tui.keys import help_rows
 
 
@@ -137,7 +137,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
             if not activities:
                 raise UserError("tick at least one thing to record")
             if steps_text and not steps_text.isdigit():
-                raise UserError("steps: a whole number from 1 to 500, or blank")
+                raise UserError(f"steps: a whole number from 1 to {MAX_STEPS}, or blank")
             request = CaptureRequest(
                 name=self.query_one("#profile-name", Input).value.strip() or self.default_name,
                 stage=stage_named(str(self.query_one("#profile-stage", Select).value)),

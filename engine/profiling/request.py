@@ -12,6 +12,7 @@ from infertop.engine.flags import flag
 Stage = Literal["all", "prefill", "decode"]  # a stage capture holds only that stage
 STAGES: tuple[Stage, ...] = get_args(Stage)
 ACTIVITIES = ("cpu", "device", "cuda_profiler", "timeline")
+MAX_STEPS = 500  # a capture's most steps (a save stays a few seconds)
 
 
 # bench_one_batch's --profile-activities names (GPU: the device's own profiler)
@@ -86,8 +87,8 @@ class CaptureRequest:
             raise UserError(f"profile stage {self.stage!r} is unknown; use {', '.join(STAGES)}")
         if self.start_step < 0:
             raise UserError(f"profile start step {self.start_step} is invalid; use 0 or more")
-        if self.steps is not None and not 1 <= self.steps <= 500:
-            raise UserError(f"profile steps {self.steps} is invalid; use 1 to 500")
+        if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
+            raise UserError(f"profile steps {self.steps} is invalid; use 1 to {MAX_STEPS}")
         bad = [a for a in self.activities if a not in ACTIVITIES]
         if bad:
             raise UserError(f"profile activity {bad[0]!r} is unknown; use {', '.join(ACTIVITIES)}")

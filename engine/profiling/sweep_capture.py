@@ -13,9 +13,8 @@ from dataclasses import dataclass, field, replace
 
 from infertop.engine.errors import UserError
 from infertop.engine.flags import flag, non_negative_int, positive_int
-from infertop.engine.profiling.request import STAGES, CaptureRequest, Stage
+from infertop.engine.profiling.request import MAX_STEPS, STAGES, CaptureRequest, Stage
 
-MAX_STEPS = 500
 STAGE_HELP = "all: a prefill file and a decode file per sweep point; prefill or decode: that one"
 
 
@@ -58,8 +57,8 @@ class SweepCapture:
         out = []
         if self.stage in ("all", "prefill"):
             out.append(replace(self.capture, stage="prefill", start_step=0, steps=1))
-        start = self.decode_start(output_len)
-        if self.stage in ("all", "decode") and start < output_len - 1:
+        if self.stage in ("all", "decode") and self.missing_decode(output_len) is None:
+            start = self.decode_start(output_len)
             out.append(
                 replace(self.capture, stage="decode", start_step=start, steps=self.steps or 1)
             )

@@ -71,11 +71,12 @@ def candidates(device: torch.device, dtype: torch.dtype) -> list[Kernel]:
 
 def kernel_named(name: str, device: torch.device, dtype: torch.dtype) -> Kernel:
     """A candidate forced by name (tests, benchmarks); a UserError when it cannot run here."""
-    for kernel in candidates(device, dtype):
+    usable = candidates(device, dtype)
+    for kernel in usable:
         if kernel.name == name:
             return kernel
-    usable = ", ".join(k.name for k in candidates(device, dtype))
-    raise UserError(f"kernel {name!r} does not run on {device.type} {dtype}; use {usable}")
+    names = ", ".join(k.name for k in usable)
+    raise UserError(f"kernel {name!r} does not run on {device.type} {dtype}; use {names}")
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,9 @@ def choose_kernels(
     reps: int = 5,
 ) -> dict[str, KernelChoice]:
     """Per projection (a plain (N, K) weight each), the kernel with the least summed slowdown
-    against the fastest at each batch (on its first MAX_TIMED_BYTES of rows). One candidate:
-    chosen without timing."""
+    against the fastest at each batch (capped at MAX_TIMED_BATCH; on its first MAX_TIMED_BYTES
+    of rows). One candidate: chosen without timing."""
+    batches = sorted({min(b, MAX_TIMED_BATCH) for b in batches})
     gen = torch.Generator().manual_seed(0)
     choices = {}
     for name, plain in weights.items():

@@ -126,7 +126,6 @@ class TorchLlama:
         self.linears = Linears()  # F.linear on plain weights until choose_kernels
         self.kernel_choices: dict[str, KernelChoice] = {}
         self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
-        self.kernel = PLAIN.name
 
     def projection_weights(self) -> dict[str, torch.Tensor]:
         """One weight of each projection (layer 0's; every layer has the same shapes), in
@@ -147,7 +146,7 @@ class TorchLlama:
         sizes and keep the fastest (engine/backends/torch/kernels.py). Once, at load."""
         assert set(self.kernel_names.values()) == {PLAIN.name}, "the weights are packed already"
         cands = kernels if kernels is not None else candidates(self.device, self.dtype)
-        choices = choose_kernels(self.projection_weights(), sorted(set(batches)), cands)
+        choices = choose_kernels(self.projection_weights(), batches, cands)
         by_name = {k.name: k for k in cands}
         self.use_kernels({p: by_name[c.chosen] for p, c in choices.items()})
         self.kernel_choices = choices
@@ -163,7 +162,11 @@ class TorchLlama:
         self.lm_head = kernels["lm_head"].pack(self.lm_head)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
         self.kernel_names = {p: k.name for p, k in kernels.items()}
-        self.kernel = summary_of(self.kernel_names.values())
+
+    @property
+    def kernel(self) -> str:
+        """The header's name for the kernels: the one every projection runs, or the mix."""
+        return summary_of(self.kernel_names.values())
 
     # -- construction -------------------------------------------------------------------
     @classmethod
