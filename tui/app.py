@@ -16,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Tab, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
@@ -52,7 +53,13 @@ from infertop.engine.stats import LiveStats
 from infertop.engine.sysmon import SystemMonitor, SystemSample
 from infertop.engine.text import plural
 from infertop.tui import leaving
-from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
+from infertop.tui.charts import (
+    Chart,
+    DecodeHistoryChart,
+    LatencyHistogram,
+    PrefillChart,
+    ThroughputChart,
+)
 from infertop.tui.footer import KeyFooter
 from infertop.tui.keys import bindings
 from infertop.tui.messages import BatchSelected, ServerScraped
@@ -87,6 +94,9 @@ class Sampler(Protocol):
     def sample(self) -> SystemSample: ...
 
 
+# seconds between chart redraws with --low-bandwidth (bench/ssh_bytes.py measures it)
+LOW_BANDWIDTH_CHART_INTERVAL = 5.0
+
 # the engine's states, and the app's own while it waits for the engine to act on a key
 AppState = EngineState | Literal["starting", "pausing", "resuming", "stopping"]
 
@@ -106,8 +116,11 @@ class InfertopApp(App[int]):
         sampler: Sampler | None = None,
         start_worker: bool = True,
         handle_signals: bool = False,
+        low_bandwidth: bool = False,
     ) -> None:
-        super().__init__()
+        # NO_COLOR (no-color.org): Textual then draws in greys; with its ANSI colours on it
+        # drops colour altogether instead, which is what the convention asks
+        super().__init__(ansi_color="NO_COLOR" in os.environ)
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # the Tabs' sliding underline redraws for 0.3 s after each switch: CPU and bytes
             # over SSH for nothing a profiler needs (bench/RESULTS.md)
@@ -115,6 +128,7 @@ class InfertopApp(App[int]):
         self.session = session
         self.cfg = session.cfg
         self.refresh_hz = refresh_hz
+        self.low_bandwidth = low_bandwidth
         self.sampler = sampler
         self.start_worker = start_worker
         self.handle_signals = handle_signals
@@ -143,6 +157,16 @@ class InfertopApp(App[int]):
         self._restore_signals: Callable[[], None] | None = None
         self._loop_ref: asyncio.AbstractEventLoop
 
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal; on Linux and macOS the one that writes only
+        what changed (tui/frugal_driver.py). TEXTUAL_DRIVER still picks one by name."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver" and not os.environ.get("TEXTUAL_DRIVER"):
+            from infertop.tui.frugal_driver import FrugalDriver
+
+            return FrugalDriver
+        return driver
+
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
@@ -168,11 +192,14 @@ class InfertopApp(App[int]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
+        if self.low_bandwidth:  # the charts are the bytes on a slow link: draw them seldom
+            for chart in self.query(Chart):
+                chart.min_interval = max(chart.min_interval, LOW_BANDWIDTH_CHART_INTERVAL)
         if self.sampler is None:
             self.sampler = SystemMonitor()
         if self.start_worker:
             self.run_worker(self.session.run, thread=True, name="engine", exit_on_error=False)
-        self.set_interval(1.0 / self.refresh_hz, self.drain)
+        self.refresh_timer = self.set_interval(1.0 / self.refresh_hz, self.drain)
         self._loop_ref = asyncio.get_running_loop()
         if self.handle_signals:  # SIGTERM, SIGHUP, SIGQUIT: save and leave (tui/leaving.py)
             self._restore_signals = leaving.install(self)

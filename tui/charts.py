@@ -23,6 +23,11 @@ COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_white", "red")
 CAPTURED = "[red]●[/] captured by the profiler"
 
 
+def clock() -> float:
+    """The charts' clock for throttling (a test steps its own)."""
+    return time.monotonic()
+
+
 class Chart(Widget):
     """A read-only chart: no focus, so it never takes the app's keys; drawn for its current
     size on render, so it always fits its box."""
@@ -32,6 +37,7 @@ class Chart(Widget):
 
     def __init__(self, title: str, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
+        self.min_interval = self.MIN_INTERVAL  # the app slows it on a low-bandwidth link
         self.title = title
         self.border_title = title
         self._key: object = None
@@ -42,10 +48,10 @@ class Chart(Widget):
     def due(self, view: object, key: object, empty: bool = False) -> bool:
         """True when the chart should redraw: new data (throttled), or at once a new view or
         the first data of an `empty` chart."""
-        now = time.monotonic()
+        now = clock()
         if key == self._key and view == self._view:
             return False
-        if view == self._view and not empty and now - self._drawn_at < self.MIN_INTERVAL:
+        if view == self._view and not empty and now - self._drawn_at < self.min_interval:
             return False
         self._view, self._key, self._drawn_at = view, key, now
         self._cache = None
@@ -94,7 +100,11 @@ class HistoryChart(Chart):
         xs = [n for n, _, _ in self.points]
         ys = [v * 1e3 for _, v, _ in self.points]
         marked = [m for _, _, m in self.points]
-        return plot.line_chart(xs, ys, marked, width, height, x_name=self.X_NAME, color=self.COLOR)
+        # without colour (NO_COLOR) a captured point is told apart in reverse video
+        mark = "reverse" if self.app.no_color else "red"
+        return plot.line_chart(
+            xs, ys, marked, width, height, x_name=self.X_NAME, color=self.COLOR, mark_color=mark
+        )
 
 
 class DecodeHistoryChart(HistoryChart):

@@ -3,6 +3,7 @@ screen; once the terminal is restored, say where the results went (or why the ap
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Iterator
@@ -20,12 +21,30 @@ from infertop.engine.session import Session, log_path
 if TYPE_CHECKING:
     from infertop.tui.app import InfertopApp
 
+REFRESH_HZ = 3.0
+LOW_BANDWIDTH_REFRESH_HZ = 1.0
+
 SUBCOMMANDS = """\
 subcommands:
   infertop bench ...   headless benchmark, bench_one_batch.py compatible (infertop bench --help)
   infertop presets     list the built-in model shapes
 
 keys on the live screen: press ? once it is open."""
+
+
+class _Given(argparse.Action):
+    """Stores the value and notes that it was given (--low-bandwidth keeps a given
+    --refresh, and lowers the default)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.refresh_given = True
 
 
 def build_parser() -> OneLineParser:
@@ -39,16 +58,31 @@ def build_parser() -> OneLineParser:
     p.add_argument(
         "--refresh",
         type=float,
-        default=3.0,
+        default=REFRESH_HZ,
+        action=_Given,
         metavar="HZ",
-        help="screen refreshes per second, 0.5-30",
+        help=f"screen refreshes per second, 0.5-30 (default {REFRESH_HZ:g}; "
+        f"{LOW_BANDWIDTH_REFRESH_HZ:g} with --low-bandwidth)",
+    )
+    p.add_argument(
+        "--low-bandwidth",
+        action="store_true",
+        help="for a slow SSH link: the numbers once a second, the charts every 5 s",
     )
     return p
+
+
+def refresh_hz(args: argparse.Namespace) -> float:
+    """--refresh as given; else 1 Hz with --low-bandwidth, 3 Hz without."""
+    if args.low_bandwidth and not getattr(args, "refresh_given", False):
+        return LOW_BANDWIDTH_REFRESH_HZ
+    return float(args.refresh)
 
 
 def launch(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.refresh = refresh_hz(args)
     if not 0.5 <= args.refresh <= 30:
         parser.error(f"--refresh {args.refresh} is out of range; use 0.5 to 30")
     server: ServerInfo | None = None
@@ -71,7 +105,9 @@ def launch(argv: list[str]) -> int:
     from infertop.tui.app import InfertopApp
 
     session = Session(cfg, server=server, own_process=server is not None)
-    app = InfertopApp(session, refresh_hz=args.refresh, handle_signals=True)
+    app = InfertopApp(
+        session, refresh_hz=args.refresh, handle_signals=True, low_bandwidth=args.low_bandwidth
+    )
     return run_app(app, log_path(cfg))
 
 

@@ -128,7 +128,7 @@ class PrefillPanel(Panel):
             ("tok/s", rate(tps)),
             ("runs", f"{bs.runs:,}{_captured(bs)}"),  # completed
         ]
-        self.show((bs.batch_size, w.count, bs.runs, bs.captured_runs), lambda: _grid(rows))
+        self.show(tuple(rows), lambda: _grid(rows))  # repainted when a shown digit changes
 
 
 class DecodePanel(Panel):
@@ -149,7 +149,7 @@ class DecodePanel(Panel):
             ("run total", ms(bs.total.last)),
             ("steps", f"{w.count:,}"),
         ]
-        self.show((bs.batch_size, w.count, bs.total.count), lambda: _grid(rows))
+        self.show(tuple(rows), lambda: _grid(rows))
 
 
 class SystemPanel(Panel):

@@ -62,14 +62,19 @@ def header(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-@pytest.mark.parametrize(("width", "height", "last_key"), [(80, 24, "ctrl+c"), (160, 48, "q")])
+@pytest.mark.parametrize(
+    ("width", "height", "last_key", "flags"),
+    [(80, 24, "ctrl+c", ""), (160, 48, "q", ""), (80, 24, "q", " --low-bandwidth")],
+)
 def test_every_key_in_the_help_in_a_real_terminal(
-    tmp_path: Path, width: int, height: int, last_key: str
+    tmp_path: Path, width: int, height: int, last_key: str, flags: str
 ) -> None:
+    """Drawn by tui/frugal_driver.py (only the cells that changed), as a user's terminal
+    gets it; and once with --low-bandwidth (charts every 5 s, numbers once a second)."""
     keys = [k for k, _ in help_rows([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])]
     status = tmp_path / "status"
     command = (
-        f"{sys.executable} -m infertop --model tiny --trace-dir {tmp_path / 'traces'}; "
+        f"{sys.executable} -m infertop --model tiny{flags} --trace-dir {tmp_path / 'traces'}; "
         f"echo $? > {status}; sleep 30"
     )
     term = Terminal(f"infertop-keys-{width}-{time.monotonic_ns()}", width, height, command)
