@@ -21,6 +21,7 @@ from infertop.tui import plot
 
 COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_white", "red")
 CAPTURED = "[red]●[/] captured by the profiler"
+CAPTURED_NO_COLOR = "[reverse]⣿[/] captured by the profiler"  # NO_COLOR: in reverse video
 
 
 def clock() -> float:
@@ -92,7 +93,8 @@ class HistoryChart(Chart):
             return
         self.points = list(points)
         self.border_title = f"{self.title} · bs {batch}"
-        self.border_subtitle = CAPTURED if any(m for _, _, m in self.points) else ""
+        legend = CAPTURED_NO_COLOR if self.app.no_color else CAPTURED
+        self.border_subtitle = legend if any(m for _, _, m in self.points) else ""
 
     def draw(self, width: int, height: int) -> Text:
         if not self.points:
