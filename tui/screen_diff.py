@@ -11,8 +11,9 @@ made it show.
 
 It understands what Textual's frames are made of: cursor moves (`ESC[row;colH`), style
 changes (SGR), text and newlines. Any other sequence passes through in place; one that may
-change the screen (a clear, the alternate screen, a hyperlink) makes it forget what the
-terminal shows, so the next frames are sent whole until it knows again.
+change the screen (a clear, the alternate screen) makes it forget what the terminal shows,
+so the next frames are sent whole until it knows again. Text inside a hyperlink is written
+as it is, and its cells are forgotten.
 """
 
 from __future__ import annotations
@@ -139,12 +140,9 @@ class ScreenDiff:
             j = k + 1  # the run goes on over gaps too short to be worth a move
             while j < n and any(changed[j : j + 4]):
                 j += 1
-            self._move(out, x + k, y)
-            self._set_style(out, style)
-            out.append(text[k:j])
+            self._put(out, x + k, y, style, text[k:j], j - k)
             chars[x + k : x + j] = text[k:j]
             styles[x + k : x + j] = [style] * (j - k)
-            self._at = (x + j, y)
             k = j
         return x + n
 
@@ -155,25 +153,26 @@ class ScreenDiff:
         end = x + sum(widths)
         chars, styles = self._row(y, end + 1)
         if raw or 0 in widths:
-            self._move(out, x, y)
-            self._set_style(out, style)
-            out.append(text)
+            self._put(out, x, y, style, text, end - x)
             chars[x:end] = [None] * (end - x)
             styles[x:end] = [None] * (end - x)
-            self._at = (end, y)
             return end
         for ch, w in zip(text, widths, strict=True):
             tail = w == 1 or (chars[x + 1] == WIDE_TAIL and styles[x + 1] == style)
             if chars[x] != ch or styles[x] != style or not tail:
-                self._move(out, x, y)
-                self._set_style(out, style)
-                out.append(ch)
+                self._put(out, x, y, style, ch, w)
                 chars[x], styles[x] = ch, style
                 if w == 2:
                     chars[x + 1], styles[x + 1] = WIDE_TAIL, style
-                self._at = (x + w, y)
             x += w
         return x
+
+    def _put(self, out: list[str], x: int, y: int, style: str, text: str, cells: int) -> None:
+        """Write `text` (`cells` wide) at (x, y) in `style`."""
+        self._move(out, x, y)
+        self._set_style(out, style)
+        out.append(text)
+        self._at = (x + cells, y)
 
     def _move(self, out: list[str], x: int, y: int) -> None:
         """The shortest way to put the cursor at (x, y): none, a few cells rewritten as they
