@@ -26,25 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_model  # noqa: E402
 from bench.quantiles import quantile  # noqa: E402
+from bench.tmux import pane, wait_for  # noqa: E402
 from tests.server.conftest import Server, free_port, sglang_running  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pane(session: str) -> str:
-    done = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True)
-    return done.stdout.decode(errors="replace")
-
-
-def wait_for(session: str, pred: object, timeout: float = 120) -> float:
-    """Seconds until pred(pane) holds."""
-    t0 = time.perf_counter()
-    while True:
-        if pred(pane(session)):  # type: ignore[operator]
-            return time.perf_counter() - t0
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(pane(session))
-        time.sleep(0.002)
 
 
 def press_t(session: str) -> float:

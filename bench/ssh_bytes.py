@@ -32,24 +32,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import cpu_summary  # noqa: E402
+from bench.tmux import pane, wait_for  # noqa: E402
 
 PRESETS = ("tiny", "smollm2-135m")
 SIZES = ((80, 24), (160, 48))
 MOVE = re.compile(rb"\x1b\[(\d+);(\d+)H")
 SGR = re.compile(rb"\x1b\[[0-9;]*m")
-
-
-def pane(session: str) -> str:
-    done = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True)
-    return done.stdout.decode(errors="replace")
-
-
-def wait_for(session: str, text: str, timeout: float) -> None:
-    t0 = time.monotonic()
-    while text not in pane(session):
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError(f"{text!r} never showed:\n{pane(session)}")
-        time.sleep(0.2)
 
 
 def layout(width: int, height: int) -> dict[tuple[int, int], str]:
@@ -106,10 +94,7 @@ def key_to_screen(session: str, presses: int) -> list[float]:
         before = pane(session).splitlines()[0]
         t0 = time.perf_counter()
         subprocess.run(["tmux", "send-keys", "-t", session, "Space"], check=True)
-        while pane(session).splitlines()[0] == before:
-            if time.perf_counter() - t0 > 10:
-                raise TimeoutError(pane(session))
-            time.sleep(0.002)
+        wait_for(session, lambda s, before=before: s.splitlines()[0] != before, timeout=10)
         found.append(time.perf_counter() - t0)
         time.sleep(0.7)  # the engine answers (paused, running) before the next press
     return found
@@ -135,7 +120,7 @@ def measure(
         check=True,
     )
     try:
-        wait_for(session, "● running", timeout=300)
+        wait_for(session, lambda s: "● running" in s, timeout=300, poll=0.2)
         time.sleep(a.warmup)  # a few runs of each batch size, so every chart has data
         screen = pane(session)
         subprocess.run(["tmux", "pipe-pane", "-o", "-t", session, f"cat > {out}"], check=True)
