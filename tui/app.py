@@ -373,7 +373,9 @@ class InfertopApp(App[int]):
     def action_toggle_pause(self) -> None:
         if self.refused("pause or resume"):
             return
-        if self.state in ("paused", "error"):
+        # a press while still pausing (the engine ends a long prefill first) takes the
+        # pause back: Pause then Resume at one step boundary leaves the engine running
+        if self.state in ("paused", "error", "pausing"):
             self.session.send(Resume())
             self.state = "resuming"
         else:

@@ -79,6 +79,24 @@ def test_pause_resume_stop_and_sweep_change(tiny) -> None:
     assert rest[-1] == StateChanged("stopped")
 
 
+def test_a_pause_taken_back_before_the_step_boundary_leaves_the_engine_running(tiny) -> None:
+    """The live screen's space while still "pausing" sends Resume after Pause: both reach
+    the runner at one step boundary, it says paused then running, and never stops."""
+    q = EventQueue()
+    cfg = RunConfig(model="tiny", batch_sizes=(1,), input_lens=(8,), output_lens=(64,))
+    runner = Runner(tiny, cfg, q, repeat=True)
+    thread = run_in_thread(runner)
+    wait_for(lambda: runner.steps_done > 50)
+    runner.send(Pause())
+    runner.send(Resume())
+    before = runner.steps_done
+    wait_for(lambda: runner.steps_done > before + 200)  # a paused runner would stop here
+    runner.send(Stop())
+    thread.join(2.0)
+    states = [e.state for e in q.drain() if isinstance(e, StateChanged)]
+    assert states[-3:] == ["paused", "running", "stopped"]
+
+
 def test_a_stalled_consumer_never_blocks_the_engine(tiny) -> None:
     q = EventQueue(max_samples=100)
     cfg = RunConfig(model="tiny", batch_sizes=(1,), input_lens=(4,), output_lens=(200,))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infertop.engine.channel import EventQueue
-from infertop.engine.commands import SetSweep
+from infertop.engine.commands import Pause, Resume, SetSweep
 from infertop.engine.config import RunConfig
 from infertop.engine.events import RESULT_KEYS, Event, RunStarted, SweepChanged
 from infertop.engine.session import Session
@@ -119,6 +119,26 @@ async def test_plus_and_minus_with_several_batch_sizes(tmp_path: Path, sizes) ->
         await until(pilot, lambda: session.events.runs[-1].batch_size in app.batch_sizes)
         await pilot.press("q")
     assert app.return_code == 0 and app.crash is None
+
+
+async def test_space_while_still_pausing_takes_the_pause_back_on_screen_at_once() -> None:
+    """The engine pauses at its next step boundary, a second away in a batch-8 prefill. A
+    second press meanwhile showed nothing (it sent Pause again): the header kept "pausing"
+    until the engine answered. Now it takes the pause back, and says so before any answer
+    (the replay session never answers)."""
+    app = replay_app()
+    sent = app.session.sent  # type: ignore[attr-defined]
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.pause()
+        header = app.query_one(HeaderBar)
+        assert "running" in header.text
+        await pilot.press("space")
+        assert "pausing" in header.text and sent == [Pause()]
+        await pilot.press("space")
+        assert "resuming" in header.text and sent == [Pause(), Resume()]
+        await pilot.press("space")
+        assert "pausing" in header.text and sent == [Pause(), Resume(), Pause()]
 
 
 async def test_charts_and_panels_follow_the_selected_batch_tab() -> None:
