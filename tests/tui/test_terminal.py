@@ -114,12 +114,11 @@ def test_every_key_in_the_help_in_a_real_terminal(
             elif key == "e":
                 # the toast lives 5 s from its first paint; with the suite's other worker
                 # busy beside it, one CI run missed it once: the file it names also counts
-                exported = tmp_path / "traces"
                 term.wait(
                     lambda s: (
                         "results →" in s
                         or "no completed run" in s
-                        or any(exported.glob("infertop-results-*.jsonl"))
+                        or any((tmp_path / "traces").glob("infertop-results-*.jsonl"))
                     ),
                     "the export",
                 )
