@@ -351,7 +351,8 @@ class RunConfig:
         metadata=flag(
             "--compile",
             "torch on CPU: compile the decode step ahead of time with AOTInductor (needs a "
-            "C++ compiler; 5-40 s at load; batch-1 decode 10-20%% faster)",
+            "C++ compiler; seconds to minutes the first time, kept in ~/.cache/infertop; "
+            "batch-1 decode 10-20%% faster)",
             action="store_true",
         ),
     )

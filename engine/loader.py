@@ -71,6 +71,6 @@ def load_engine(
     )
     if cfg.compile:
         if stage:
-            stage("compiling the decode step (AOTInductor, 5-40 s)")
+            stage(engine.compile_stage())
         engine.compile_decode()
     return engine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,18 @@ LLAMA3_ROPE = {
     "high_freq_factor": 4.0,
     "original_max_position_embeddings": 64,
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def a_session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache for the compiled decode steps per test session, shared by the xdist
+    workers (their temp dirs sit side by side) and never the user's ~/.cache: the same tiny
+    model compiles once, and every session compiles afresh."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "infertop-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INFERTOP_CACHE_DIR", str(root))
+        yield root
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from infertop.engine.backends.torch.compiled_decode import CompiledDecode, package_path
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.channel import EventQueue
 from infertop.engine.config import RunConfig
@@ -89,6 +90,48 @@ def test_compiled_and_eager_write_the_same_cache(compiled) -> None:
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
+@needs_compiler
+def test_the_compiled_step_is_kept_and_loaded_by_the_next_build(
+    compiled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package is kept under a key of what it depends on: a second build of the same
+    model loads it instead of compiling, and steps the same; other kernels are another key;
+    a kept file that does not load is compiled over."""
+    engine = compiled["llama"]
+    model = engine.model
+    assert engine.compiled is not None and package_path(model).is_file()
+    assert engine.compile_stage().startswith("loading the compiled decode step")
+    again = CompiledDecode.build(model)
+    assert again.cached
+
+    prompts = torch.randint(0, 256, (2, 12), generator=torch.Generator().manual_seed(3))
+    engine.prepare(2, 20)
+    logits = []
+    for step in (engine.compiled, again):
+        token = engine.logits(prompts, 0)[:, -1:].argmax(-1)
+        for pos in range(12, 18):
+            token, out = step(token, pos)
+        logits.append(out)
+    torch.testing.assert_close(logits[0], logits[1], atol=0, rtol=0)
+
+    other = {
+        **model.kernel_names,
+        "o": "F.linear" if model.kernel_names["o"] != "F.linear" else "x",
+    }
+    key = package_path(model)
+    monkeypatch.setattr(model, "kernel_names", other)
+    assert package_path(model) != key
+    monkeypatch.undo()
+
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path / "cache"))
+    broken = package_path(model)
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a package")
+    rebuilt = CompiledDecode.build(model)
+    assert not rebuilt.cached and CompiledDecode.build(model).cached
+    assert not list(broken.parent.glob("*.part.pt2"))  # no half-written file left behind
+
+
 def test_compile_is_for_torch_on_the_cpu() -> None:
     with pytest.raises(UserError, match="--compile is for the torch backend"):
         load_engine(RunConfig(model="tiny", backend="mlx", compile=True))
@@ -114,7 +157,10 @@ def test_bench_compile_writes_results(tmp_path: Path) -> None:
 
 def test_no_compiler_is_one_line_naming_the_fix(tmp_path: Path) -> None:
     env = dict(
-        os.environ, CXX=str(tmp_path / "no-such-g++"), TORCHINDUCTOR_FORCE_DISABLE_CACHES="1"
+        os.environ,
+        CXX=str(tmp_path / "no-such-g++"),
+        TORCHINDUCTOR_FORCE_DISABLE_CACHES="1",
+        INFERTOP_CACHE_DIR=str(tmp_path / "empty-cache"),  # no step kept from another test
     )
     proc = subprocess.run(
         [sys.executable, "-m", "infertop", "bench", "--model", "tiny", "--compile"],
@@ -162,5 +208,7 @@ async def test_the_live_screen_runs_compiled(tmp_path: Path) -> None:
         assert "torch, compiled" in str(app.query_one(HeaderBar).render())
         await pilot.press("q")
         await pilot.pause(0.1)
-    assert any(s.startswith("compiling the decode step") for s in queue.stages)
+    # compiled here, or kept from the bench test's compile of the same tiny model
+    kept = ("compiling the decode step", "loading the compiled decode step")
+    assert any(s.startswith(kept) for s in queue.stages)
     assert session.finished.is_set()

@@ -8,11 +8,19 @@ The compiled step shares everything with the eager model: the package is built w
 its weights, which are then handed over "user managed" (no copy), and it writes the same KV
 cache in place, so prefill stays eager and both paths can take turns on one cache. Batch
 size and cache length are dynamic, so one compile serves a whole sweep.
+
+Without its weights the package depends only on the model's shapes, the kernels chosen, the
+dtype, torch and the CPU's instruction set, and this code: it is kept under that key in
+$INFERTOP_CACHE_DIR (default ~/.cache/infertop), so the next launch of the same shape loads
+it in seconds instead of compiling again (smollm2-135m: ~80 s here).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import platform
 import tempfile
 import time
 import warnings
@@ -26,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from infertop.engine.backends.torch import model as model_module
 from infertop.engine.backends.torch.model import TorchLlama, decoder_layer, final_logits
 from infertop.engine.errors import UserError
 from infertop.engine.layer import Layer
@@ -95,10 +104,17 @@ class ExportedDecode(nn.Module):
 class CompiledDecode:
     """The AOTInductor-compiled ExportedDecode of one model, called like `model.forward` at T=1."""
 
-    def __init__(self, model: TorchLlama, run: Callable[..., Any], seconds: float) -> None:
+    def __init__(
+        self, model: TorchLlama, run: Callable[..., Any], seconds: float, cached: bool
+    ) -> None:
         self.model = model
         self._run = run
         self.compile_seconds = seconds
+        self.cached = cached  # loaded from the cache, not compiled
+
+    @staticmethod
+    def is_cached(model: TorchLlama) -> bool:
+        return package_path(model).is_file()
 
     @classmethod
     def build(cls, model: TorchLlama) -> CompiledDecode:
@@ -109,7 +125,7 @@ class CompiledDecode:
         started = time.perf_counter()
         step = ExportedDecode(model)
         try:
-            run = _compile(step, model)
+            run, cached = _load_or_compile(step, model)
             params = dict(step.named_parameters())
             run.load_constants(
                 {name: params[name] for name in run.get_constant_fqns()},
@@ -124,7 +140,7 @@ class CompiledDecode:
                 msg = f"--compile failed ({cause}); {fix}: install one or drop --compile"
                 raise UserError(msg) from exc
             raise UserError(f"--compile failed ({cause}); run without --compile") from exc
-        return cls(model, run, time.perf_counter() - started)
+        return cls(model, run, time.perf_counter() - started, cached)
 
     def __call__(self, tokens: torch.Tensor, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
         m = self.model
@@ -133,8 +149,57 @@ class CompiledDecode:
         return tokens, logits
 
 
-def _compile(step: ExportedDecode, model: TorchLlama) -> Any:
-    """Export with dynamic batch and cache length, compile without constants, load."""
+def cache_root() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infertop"
+    return Path(os.environ.get("INFERTOP_CACHE_DIR") or default)
+
+
+def package_path(model: TorchLlama) -> Path:
+    """Where the compiled step of this model's shape and kernels is kept: keyed by all the
+    package depends on (the weights' values are not in it)."""
+    key = hashlib.sha256()
+    for part in (
+        torch.__version__,
+        platform.machine(),
+        torch.backends.cpu.get_cpu_capability(),
+        str(model.dtype),
+        repr(model.cfg),
+        repr(sorted(model.kernel_names.items())),
+        Path(__file__).read_text(),
+        Path(model_module.__file__).read_text(),
+    ):
+        key.update(part.encode())
+        key.update(b"\0")
+    return cache_root() / "compiled-decode" / f"decode-{key.hexdigest()[:24]}.pt2"
+
+
+def _load_or_compile(step: ExportedDecode, model: TorchLlama) -> tuple[Any, bool]:
+    """The cached package when there is a good one (True), else a new compile, kept in the
+    cache when it can be written."""
+    path = package_path(model)
+    if path.is_file():
+        try:
+            return torch._inductor.aoti_load_package(str(path)), True
+        except Exception:  # a partial or foreign file: compile again over it
+            path.unlink(missing_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part.pt2", delete=False) as f:
+            part = Path(f.name)
+    except OSError:  # a read-only cache: compile for this run only
+        with tempfile.TemporaryDirectory(prefix="infertop-aoti-") as tmp:
+            return _compile(step, model, Path(tmp) / "decode.pt2"), False
+    try:
+        run = _compile(step, model, part)
+        os.replace(part, path)  # whole or not at all, also with two loads at once
+    finally:
+        part.unlink(missing_ok=True)
+    return run, False
+
+
+def _compile(step: ExportedDecode, model: TorchLlama, package_path: Path) -> Any:
+    """Export with dynamic batch and cache length, compile without constants to
+    `package_path`, load."""
     inductor_log = logging.getLogger("torch._inductor")
     level = inductor_log.level
     inductor_log.setLevel(logging.ERROR)  # its warnings would print on the user's terminal
@@ -145,13 +210,12 @@ def _compile(step: ExportedDecode, model: TorchLlama) -> Any:
             exported = torch.export.export(
                 step, example_inputs(model), dynamic_shapes=dynamic_shapes(model)
             )
-            with tempfile.TemporaryDirectory(prefix="infertop-aoti-") as tmp:
-                package = torch._inductor.aoti_compile_and_package(
-                    exported,
-                    package_path=str(Path(tmp) / "decode.pt2"),
-                    inductor_configs={"aot_inductor.package_constants_in_so": False},
-                )
-                return torch._inductor.aoti_load_package(package)
+            package = torch._inductor.aoti_compile_and_package(
+                exported,
+                package_path=str(package_path),
+                inductor_configs={"aot_inductor.package_constants_in_so": False},
+            )
+            return torch._inductor.aoti_load_package(package)
     finally:
         inductor_log.setLevel(level)
 

@@ -86,6 +86,12 @@ class TorchEngine(OnDevice[TorchDevice]):
     def prefill(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model.forward(tokens, 0).argmax(-1)
 
+    def compile_stage(self) -> str:
+        """The load stage --compile shows: a compile, or the step kept from an earlier one."""
+        if CompiledDecode.is_cached(self.model):
+            return "loading the compiled decode step (kept from an earlier compile)"
+        return "compiling the decode step (AOTInductor, seconds to minutes; kept for next time)"
+
     def compile_decode(self) -> None:
         """From now on decode steps run the AOTInductor-compiled step (CPU only)."""
         self.compiled = CompiledDecode.build(self.model)
