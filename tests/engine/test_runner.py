@@ -55,12 +55,18 @@ def wait_for(pred, timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_pause_resume_stop_and_sweep_change(tiny) -> None:
+def a_running_runner(tiny) -> tuple[Runner, EventQueue, threading.Thread]:
+    """Batch 1, input 8, output 64 on repeat, in a thread, 50 steps in."""
     q = EventQueue()
     cfg = RunConfig(model="tiny", batch_sizes=(1,), input_lens=(8,), output_lens=(64,))
     runner = Runner(tiny, cfg, q, repeat=True)
     thread = run_in_thread(runner)
     wait_for(lambda: runner.steps_done > 50)
+    return runner, q, thread
+
+
+def test_pause_resume_stop_and_sweep_change(tiny) -> None:
+    runner, q, thread = a_running_runner(tiny)
     runner.send(Pause())
     wait_for(lambda: runner.paused)
     frozen = runner.steps_done
@@ -82,11 +88,7 @@ def test_pause_resume_stop_and_sweep_change(tiny) -> None:
 def test_a_pause_taken_back_before_the_step_boundary_leaves_the_engine_running(tiny) -> None:
     """The live screen's space while still "pausing" sends Resume after Pause: both reach
     the runner at one step boundary, it says paused then running, and never stops."""
-    q = EventQueue()
-    cfg = RunConfig(model="tiny", batch_sizes=(1,), input_lens=(8,), output_lens=(64,))
-    runner = Runner(tiny, cfg, q, repeat=True)
-    thread = run_in_thread(runner)
-    wait_for(lambda: runner.steps_done > 50)
+    runner, q, thread = a_running_runner(tiny)
     runner.send(Pause())
     runner.send(Resume())
     before = runner.steps_done

@@ -26,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import fields
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -165,12 +165,18 @@ def package_path(model: TorchLlama) -> Path:
         str(model.dtype),
         repr(model.cfg),
         repr(sorted(model.kernel_names.items())),
-        Path(__file__).read_text(),
-        Path(model_module.__file__).read_text(),
+        _code_text(),
     ):
         key.update(part.encode())
         key.update(b"\0")
     return cache_root() / "compiled-decode" / f"decode-{key.hexdigest()[:24]}.pt2"
+
+
+@cache
+def _code_text() -> str:
+    """The code the package is compiled from (this file and the model's), read once: the
+    key is asked for at the load stage and again by the build."""
+    return Path(__file__).read_text() + Path(model_module.__file__).read_text()
 
 
 def _load_or_compile(step: ExportedDecode, model: TorchLlama) -> tuple[Any, bool]:
