@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from infertop.engine.backends.torch import compiled_decode
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode, package_path
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.channel import EventQueue
@@ -130,6 +131,36 @@ def test_the_compiled_step_is_kept_and_loaded_by_the_next_build(
     rebuilt = CompiledDecode.build(model)
     assert not rebuilt.cached and CompiledDecode.build(model).cached
     assert not list(broken.parent.glob("*.part.pt2"))  # no half-written file left behind
+
+
+@needs_compiler
+def test_a_package_that_kills_its_loader_is_one_line_and_never_kept(
+    compiled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On torch 2.11.0+cu130 (an Intel Xeon) loading any CPU package died with SIGSEGV. A
+    new package is loaded in a child process first: here that child really dies of SIGSEGV,
+    and the build says so in one line, keeps nothing, and this process carries on; with a
+    loader that lives, the same package is kept."""
+    model = compiled["llama"].model
+    real = package_path(model)  # compiled by the fixture, kept in the session's cache
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path / "cache"))
+    # what the compile writes, without 20 s of compiling again: the fixture's real package
+    monkeypatch.setattr(
+        compiled_decode, "_compile", lambda step, m, path: shutil.copyfile(real, path)
+    )
+    loader = compiled_decode.LOAD_PROBE
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    monkeypatch.setattr(compiled_decode, "LOAD_PROBE", [sys.executable, "-c", crash])
+    with pytest.raises(UserError) as err:
+        CompiledDecode.build(model)
+    message = str(err.value)
+    assert "(SIGSEGV)" in message and "run without --compile" in message
+    assert "\n" not in message
+    assert not list((tmp_path / "cache").rglob("*.pt2"))  # nothing kept, nothing half-written
+
+    monkeypatch.setattr(compiled_decode, "LOAD_PROBE", loader)
+    assert not CompiledDecode.build(model).cached
+    assert CompiledDecode.build(model).cached
 
 
 def test_compile_is_for_torch_on_the_cpu() -> None:

@@ -13,6 +13,11 @@ Without its weights the package depends only on the model's shapes, the kernels 
 dtype, torch and the CPU's instruction set, and this code: it is kept under that key in
 $INFERTOP_CACHE_DIR (default ~/.cache/infertop), so the next launch of the same shape loads
 it in seconds instead of compiling again (smollm2-135m: ~80 s here).
+
+A new package is first loaded in a child process: on one torch build (2.11.0+cu130 on an
+Intel Xeon) loading any CPU package killed the process with SIGSEGV, which no `except` can
+catch, and the app would have lost what it had measured. Only a package that loaded there is
+kept and loaded here.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import hashlib
 import logging
 import os
 import platform
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -40,6 +48,12 @@ from infertop.engine.errors import UserError
 from infertop.engine.layer import Layer
 
 EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbolic
+# loads the package named by argv[1]; a crash here costs a child process, not the app
+LOAD_PROBE = [
+    sys.executable,
+    "-c",
+    "import sys, torch; torch._inductor.aoti_load_package(sys.argv[1])",
+]
 LAYER_FIELDS = [f.name for f in fields(Layer)]
 
 
@@ -132,6 +146,8 @@ class CompiledDecode:
                 check_full_update=True,
                 user_managed=True,
             )
+        except UserError:
+            raise
         except Exception as exc:  # inductor raises many types; the cause is what matters
             text = str(exc).strip()
             cause = text.splitlines()[0][:160] if text else type(exc).__name__
@@ -194,18 +210,36 @@ def _load_or_compile(step: ExportedDecode, model: TorchLlama) -> tuple[Any, bool
             part = Path(f.name)
     except OSError:  # a read-only cache: compile for this run only
         with tempfile.TemporaryDirectory(prefix="infertop-aoti-") as tmp:
-            return _compile(step, model, Path(tmp) / "decode.pt2"), False
+            _compile(step, model, Path(tmp) / "decode.pt2")
+            return load_new_package(Path(tmp) / "decode.pt2"), False
     try:
-        run = _compile(step, model, part)
+        _compile(step, model, part)
+        run = load_new_package(part)
         os.replace(part, path)  # whole or not at all, also with two loads at once
     finally:
         part.unlink(missing_ok=True)
     return run, False
 
 
-def _compile(step: ExportedDecode, model: TorchLlama, package_path: Path) -> Any:
+def load_new_package(path: Path) -> Any:
+    """Load a package just compiled, once a child process has loaded it without dying."""
+    probe = subprocess.run([*LOAD_PROBE, str(path)], capture_output=True, text=True)
+    if probe.returncode < 0:
+        name = signal.Signals(-probe.returncode).name
+        raise UserError(
+            f"--compile failed: loading the compiled step killed a test process ({name}) "
+            f"with torch {torch.__version__} here; run without --compile (it is tested "
+            "with torch 2.13)"
+        )
+    if probe.returncode != 0:
+        lines = probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"]
+        raise UserError(f"--compile failed ({lines[-1][:160]}); run without --compile")
+    return torch._inductor.aoti_load_package(str(path))
+
+
+def _compile(step: ExportedDecode, model: TorchLlama, package_path: Path) -> None:
     """Export with dynamic batch and cache length, compile without constants to
-    `package_path`, load."""
+    `package_path`."""
     inductor_log = logging.getLogger("torch._inductor")
     level = inductor_log.level
     inductor_log.setLevel(logging.ERROR)  # its warnings would print on the user's terminal
@@ -216,12 +250,11 @@ def _compile(step: ExportedDecode, model: TorchLlama, package_path: Path) -> Any
             exported = torch.export.export(
                 step, example_inputs(model), dynamic_shapes=dynamic_shapes(model)
             )
-            package = torch._inductor.aoti_compile_and_package(
+            torch._inductor.aoti_compile_and_package(
                 exported,
                 package_path=str(package_path),
                 inductor_configs={"aot_inductor.package_constants_in_so": False},
             )
-            return torch._inductor.aoti_load_package(package)
     finally:
         inductor_log.setLevel(level)
 
