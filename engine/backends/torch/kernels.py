@@ -11,7 +11,6 @@ the choice says so.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,7 +93,7 @@ class Linears:
 class KernelChoice:
     projection: str
     shape: tuple[int, int]  # (out, in)
-    seconds: Mapping[int, Mapping[str, float]]  # batch -> kernel name -> median seconds
+    seconds: Mapping[int, Mapping[str, float]]  # batch -> kernel name -> fastest seconds
     chosen: str
 
     def fastest(self, batch: int) -> str:
@@ -112,30 +111,41 @@ class KernelChoice:
         return f"{self.projection} {out}x{inp}: {self.chosen}  " + "  ".join(parts)
 
 
-def median_seconds(kernel: Kernel, w: torch.Tensor, x: torch.Tensor, reps: int) -> float:
-    """Median wall time of kernel.run(x, w) over `reps` calls after two warm ones (3 calls
-    when one takes over 2 ms: a big lm_head's time is steady, and the load waits for it)."""
-    times: list[float] = []
+WARM_CALLS = 3  # per kernel and batch, before any call is timed
+
+
+def interleaved_best(
+    packed: Sequence[tuple[Kernel, torch.Tensor]], x: torch.Tensor, reps: int
+) -> dict[str, float]:
+    """The fastest wall time of kernel.run(x, w) per kernel over `reps` rounds, the kernels
+    taking turns in a rotating order: a slow spell of the machine (or of one kernel's first
+    calls) only adds time, so the fastest call is the steadiest reading, and the turns give
+    every kernel the same chances. 3 rounds when every call takes over 2 ms (a big lm_head's
+    time is steady, and the load waits)."""
+    times: dict[str, list[float]] = {k.name: [] for k, _ in packed}
     with torch.inference_mode():
-        for i in range(reps + 2):
-            t0 = time.perf_counter()
-            kernel.run(x, w)
-            if i >= 2:
-                times.append(time.perf_counter() - t0)
-            if len(times) == 3 and min(times) > 2e-3:
+        for r in range(reps):
+            for kernel, w in [*packed[r % len(packed) :], *packed[: r % len(packed)]]:
+                t0 = time.perf_counter()
+                kernel.run(x, w)
+                times[kernel.name].append(time.perf_counter() - t0)
+            if r == 2 and min(min(t) for t in times.values()) > 2e-3:
                 break
-    return statistics.median(times)
+    return {name: min(t) for name, t in times.items()}
 
 
 def choose_kernels(
     weights: Mapping[str, torch.Tensor],
     batches: Sequence[int],
     kernels: Sequence[Kernel],
-    reps: int = 5,
+    reps: int = 7,
 ) -> dict[str, KernelChoice]:
     """Per projection (a plain (N, K) weight each), the kernel with the least summed slowdown
     against the fastest at each batch (capped at MAX_TIMED_BATCH; on its first MAX_TIMED_BYTES
-    of rows). One candidate: chosen without timing."""
+    of rows). Every kernel runs WARM_CALLS times on every batch before any call is timed: on
+    a 16-core Xeon the first kernel timed in the process read 5.0 ms (the median of 5 calls)
+    for a 0.05 ms matvec and lost a choice it should have won. One candidate: chosen without
+    timing."""
     batches = sorted({min(b, MAX_TIMED_BATCH) for b in batches})
     gen = torch.Generator().manual_seed(0)
     choices = {}
@@ -146,13 +156,15 @@ def choose_kernels(
             continue
         rows = max(1, MAX_TIMED_BYTES // (inp * plain.element_size()))
         sample = plain[:rows].contiguous() if rows < out else plain
-        seconds: dict[int, dict[str, float]] = {b: {} for b in batches}
-        for kernel in kernels:
-            w = kernel.pack(sample)
-            for b in batches:
-                x = torch.randn(b, inp, generator=gen).to(plain.device, plain.dtype)
-                seconds[b][kernel.name] = median_seconds(kernel, w, x, reps)
-            del w
+        packed = [(kernel, kernel.pack(sample)) for kernel in kernels]
+        xs = {b: torch.randn(b, inp, generator=gen).to(plain.device, plain.dtype) for b in batches}
+        with torch.inference_mode():
+            for kernel, w in packed:
+                for x in xs.values():
+                    for _ in range(WARM_CALLS):
+                        kernel.run(x, w)
+        seconds = {b: interleaved_best(packed, x, reps) for b, x in xs.items()}
+        del packed
         best = {b: min(t.values()) for b, t in seconds.items()}
         chosen = min(
             (k.name for k in kernels),
