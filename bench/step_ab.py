@@ -54,6 +54,14 @@ def config_of(shape: str) -> ModelConfig:
     return resolve_model(shape, dummy=True)[0]
 
 
+def prompt_and_token(cfg: ModelConfig, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeded prompt (batch, STEPS.start) and the token every timed step feeds."""
+    gen = torch.Generator().manual_seed(0)
+    prompt = torch.randint(0, cfg.vocab_size, (batch, STEPS.start), generator=gen)
+    token = torch.randint(0, cfg.vocab_size, (batch, 1), generator=gen)
+    return prompt, token
+
+
 def median_step(model, prompt: torch.Tensor, token: torch.Tensor) -> float:
     model.forward(prompt, 0)
     times = []
@@ -78,9 +86,7 @@ def main() -> None:
         m.choose_kernels((1, 8))
         m.allocate_cache(a.batch, STEPS.stop)
         models[name] = m
-    gen = torch.Generator().manual_seed(0)
-    prompt = torch.randint(0, cfg.vocab_size, (a.batch, STEPS.start), generator=gen)
-    token = torch.randint(0, cfg.vocab_size, (a.batch, 1), generator=gen)
+    prompt, token = prompt_and_token(cfg, a.batch)
     with torch.inference_mode():
         old, new = (m.forward(prompt, 0) for m in models.values())
         diff = (old - new).abs().max().item()

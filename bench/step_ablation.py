@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_vs_transformers import matvec_steps  # noqa: E402
 from machine import cpu_summary  # noqa: E402
-from step_ab import STEPS, config_of  # noqa: E402
+from step_ab import STEPS, config_of, median_step, prompt_and_token  # noqa: E402
 
 import infertop.engine.backends.torch.model as model_module  # noqa: E402
 from infertop.engine.backends.torch.kernels import Linears  # noqa: E402
@@ -75,21 +74,13 @@ def main() -> None:
     m = model_module.TorchLlama.dummy(cfg, torch.float32, torch.device("cpu"))
     m.choose_kernels((1, 8))
     m.allocate_cache(1, STEPS.stop)
-    gen = torch.Generator().manual_seed(0)
-    prompt = torch.randint(0, cfg.vocab_size, (1, STEPS.start), generator=gen)
-    token = torch.randint(0, cfg.vocab_size, (1, 1), generator=gen)
+    prompt, token = prompt_and_token(cfg, 1)
     times: dict[str, list[float]] = {k: [] for k in [*BODIES, "matvec floor"]}
     with torch.inference_mode():
-        m.forward(prompt, 0)
         for _ in range(a.rounds):
             for name, body in BODIES.items():
                 model_module.decoder_layer = body  # forward looks it up at each call
-                steps = []
-                for pos in STEPS:
-                    t0 = time.perf_counter()
-                    m.forward(token, pos)
-                    steps.append(time.perf_counter() - t0)
-                times[name].append(statistics.median(steps))
+                times[name].append(median_step(m, prompt, token))
             model_module.decoder_layer = FULL
             floor = matvec_steps(m.weight_matrices(), 1, 32)
             times["matvec floor"].append(statistics.median(floor))
