@@ -37,6 +37,11 @@ class Engine(Protocol):
         """Per projection: the kernel chosen and its timings."""
         ...
 
+    @property
+    def thread_choice(self) -> str:
+        """The decode step's CPU thread count chosen at load, with its timings ("": none)."""
+        ...
+
     config: ModelConfig
     dtype_name: str
 
@@ -111,6 +116,10 @@ class OnDevice(Generic[D]):
         return ()
 
     @property
+    def thread_choice(self) -> str:  # the count is the library's unless the backend times it
+        return ""
+
+    @property
     def device_name(self) -> str:
         return self.device.name
 
@@ -139,4 +148,5 @@ def ready_event(engine: Engine) -> EngineReady:
         threads=engine.cpu_threads,
         kernel=engine.kernel,
         kernel_choices=engine.kernel_choices,
+        thread_choice=engine.thread_choice,
     )

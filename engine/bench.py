@@ -72,6 +72,8 @@ def _print_event(ev: Event) -> None:
                 print(f"Kernels, timed on the weights at load: {ev.kernel}")
                 for line in ev.kernel_choices:
                     print(f"  {line}")
+            if ev.thread_choice:
+                print(f"Threads, timed on the decode step at load: {ev.thread_choice}")
 
 
 def results_table(results: list[RunResult]) -> str:

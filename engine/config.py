@@ -341,7 +341,9 @@ class RunConfig:
         metadata=flag(
             "--threads",
             "CPU threads for the engine (torch.set_num_threads; for MLX, Accelerate's "
-            "VECLIB_MAXIMUM_THREADS on macOS) (default: the library's own, shown in the header)",
+            "VECLIB_MAXIMUM_THREADS on macOS) (default: torch on a CPU prefills on one per "
+            "core and decodes on the count that ran the step fastest at load; shown in the "
+            "header)",
             metavar="N",
             type=positive_int,
         ),

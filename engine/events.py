@@ -67,6 +67,7 @@ class EngineReady(Event):
     server_kind: str = ""  # with --server: vllm | sglang | openai ("": in-process)
     kernel: str = ""  # the matmul kernel chosen at load (torch), else ""
     kernel_choices: tuple[str, ...] = ()  # per projection: the choice and its timings
+    thread_choice: str = ""  # the decode step's CPU thread count chosen at load, and why
 
 
 @dataclass(frozen=True)

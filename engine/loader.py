@@ -54,11 +54,6 @@ def load_engine(
         return MlxEngine.load(cfg.model, cfg.dtype, cfg.seed, cfg.dummy_weights, progress)
     from infertop.engine.backends.torch.engine import TorchEngine
 
-    if cfg.threads is not None:
-        import torch
-
-        # OpenMP keeps the thread count per thread: set it in the thread that runs the model
-        torch.set_num_threads(cfg.threads)
     engine = TorchEngine.load(
         cfg.model,
         cfg.device,
@@ -68,6 +63,7 @@ def load_engine(
         cfg.dummy_weights,
         batches=(1, max(cfg.batch_sizes)),
         stage=stage,
+        threads=cfg.threads,
     )
     if cfg.compile:
         if stage:

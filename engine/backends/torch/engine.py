@@ -9,14 +9,21 @@ import torch
 from infertop.engine.backend import LoadProgress, OnDevice
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
-from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named
+from infertop.engine.backends.torch.kernels import MAX_TIMED_BATCH, PROJECTIONS, kernel_named
 from infertop.engine.backends.torch.model import TorchLlama
+from infertop.engine.backends.torch.threads import (
+    ThreadChoice,
+    choose_threads,
+    plural_threads,
+    thread_counts,
+)
 from infertop.engine.config import DeviceKind
 from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
 from infertop.engine.weights import resolve_model
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+THREAD_TIMING_POS = 15  # the decode step timed for the thread count attends over 16 positions
 
 
 class TorchEngine(OnDevice[TorchDevice]):
@@ -28,6 +35,9 @@ class TorchEngine(OnDevice[TorchDevice]):
         self.config = model.cfg
         self.dtype_name = dtype_name
         self.device_kind: DeviceKind = device.kind
+        # set before every prefill and decode call (0.1 us): the two may differ
+        self.prefill_threads = self.decode_threads = torch.get_num_threads()
+        self.threads_timed: ThreadChoice | None = None
 
     @classmethod
     def load(
@@ -41,11 +51,17 @@ class TorchEngine(OnDevice[TorchDevice]):
         batches: tuple[int, ...] = (1, 8),
         stage: Callable[[str], None] | None = None,
         kernel: str | None = None,
+        threads: int | None = None,
     ) -> TorchEngine:
         """Load the weights, then time the matmul kernels on them at `batches` (batch 1 and
-        the sweep's largest) and keep the fastest per projection; `kernel` forces one."""
+        the sweep's largest) and keep the fastest per projection, and on a CPU time the
+        decode step at the thread counts worth trying (engine/backends/torch/threads.py).
+        `kernel` forces a kernel, `threads` a thread count for prefill and decode. Call it in
+        the thread that will run the model: OpenMP keeps the thread count per thread."""
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
+        if threads is not None:
+            torch.set_num_threads(threads)
         dev = select_device(device)
         cfg, ckpt = resolve_model(spec, dummy)
         tdtype = TORCH_DTYPES[dtype]
@@ -60,7 +76,47 @@ class TorchEngine(OnDevice[TorchDevice]):
             if stage:
                 stage("timing the matmul kernels on the weights")
             model.choose_kernels(batches)
-        return cls(model, dev, dtype)
+        engine = cls(model, dev, dtype)
+        counts = thread_counts(torch.get_num_threads())
+        if threads is None and dev.kind == "cpu" and len(counts) > 1:
+            if stage:
+                listed = ", ".join(map(str, counts))
+                stage(f"timing the decode step on {listed} CPU threads")
+            engine.choose_decode_threads(batches, counts)
+        return engine
+
+    def choose_decode_threads(self, batches: tuple[int, ...], counts: list[int]) -> None:
+        """Time a decode step at each count, at batch 1 and the largest of `batches` (capped
+        like the kernels' timing), on a cache of 16 positions; keep the fastest for decode."""
+        model, vocab = self.model, self.config.vocab_size
+        cache_len = THREAD_TIMING_POS + 1
+
+        def step_at(batch: int) -> Callable[[], object]:
+            tokens = torch.arange(batch, device=model.device).remainder(vocab).view(batch, 1)
+
+            def step() -> object:
+                model.allocate_cache(batch, cache_len)  # the first call allocates, then a no-op
+                return model.forward(tokens, THREAD_TIMING_POS)
+
+            return step
+
+        timed = sorted({min(b, MAX_TIMED_BATCH) for b in (1, max(batches))})
+        try:
+            self.threads_timed = choose_threads({b: step_at(b) for b in timed}, counts)
+        finally:
+            model.free_cache()
+        self.decode_threads = self.threads_timed.chosen
+
+    @property
+    def thread_choice(self) -> str:
+        return self.threads_timed.describe() if self.threads_timed else ""
+
+    @property
+    def device_name(self) -> str:
+        if self.device_kind == "cpu" and self.decode_threads != self.prefill_threads:
+            decode, prefill = self.decode_threads, self.prefill_threads
+            return f"CPU ({plural_threads(decode)} decode, {prefill} prefill)"
+        return self.device.name
 
     @property
     def kernel(self) -> str:
@@ -72,7 +128,7 @@ class TorchEngine(OnDevice[TorchDevice]):
 
     @property
     def cpu_threads(self) -> int:
-        return torch.get_num_threads()  # read in the engine thread: OpenMP keeps it per thread
+        return self.decode_threads
 
     def prepare(self, batch_size: int, max_len: int) -> None:
         if self.compiled is not None and self.model.cache_len != max_len:
@@ -84,6 +140,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         return torch.from_numpy(ids).to(self.device.torch_device)
 
     def prefill(self, tokens: torch.Tensor) -> torch.Tensor:
+        torch.set_num_threads(self.prefill_threads)
         return self.model.forward(tokens, 0).argmax(-1)
 
     def compile_stage(self) -> str:
@@ -98,6 +155,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         self.backend = "torch, compiled"
 
     def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        torch.set_num_threads(self.decode_threads)
         if self.compiled is not None:
             return self.compiled(tokens, pos)[0]
         return self.model.forward(tokens, pos).argmax(-1)
@@ -106,6 +164,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         self.device.synchronize()
 
     def logits(self, tokens: torch.Tensor, pos: int, all_positions: bool = False) -> torch.Tensor:
+        torch.set_num_threads(self.decode_threads if tokens.shape[1] == 1 else self.prefill_threads)
         return self.model.forward(tokens, pos, all_logits=all_positions)
 
     def release(self) -> None:

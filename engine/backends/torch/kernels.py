@@ -11,13 +11,18 @@ the choice says so.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
+from infertop.engine.backends.torch.timing import (
+    WARM_CALLS,
+    fastest_in_turns,
+    least_summed_slowdown,
+)
 from infertop.engine.errors import UserError
 
 Linear = Callable[..., torch.Tensor]  # (x, weight, bias=None) -> x @ weight.T + bias
@@ -111,29 +116,6 @@ class KernelChoice:
         return f"{self.projection} {out}x{inp}: {self.chosen}  " + "  ".join(parts)
 
 
-WARM_CALLS = 3  # per kernel and batch, before any call is timed
-
-
-def interleaved_best(
-    packed: Sequence[tuple[Kernel, torch.Tensor]], x: torch.Tensor, reps: int
-) -> dict[str, float]:
-    """The fastest wall time of kernel.run(x, w) per kernel over `reps` rounds, the kernels
-    taking turns in a rotating order: a slow spell of the machine (or of one kernel's first
-    calls) only adds time, so the fastest call is the steadiest reading, and the turns give
-    every kernel the same chances. 3 rounds when every call takes over 2 ms (a big lm_head's
-    time is steady, and the load waits)."""
-    times: dict[str, list[float]] = {k.name: [] for k, _ in packed}
-    with torch.inference_mode():
-        for r in range(reps):
-            for kernel, w in [*packed[r % len(packed) :], *packed[: r % len(packed)]]:
-                t0 = time.perf_counter()
-                kernel.run(x, w)
-                times[kernel.name].append(time.perf_counter() - t0)
-            if r == 2 and min(min(t) for t in times.values()) > 2e-3:
-                break
-    return {name: min(t) for name, t in times.items()}
-
-
 def choose_kernels(
     weights: Mapping[str, torch.Tensor],
     batches: Sequence[int],
@@ -158,18 +140,15 @@ def choose_kernels(
         sample = plain[:rows].contiguous() if rows < out else plain
         packed = [(kernel, kernel.pack(sample)) for kernel in kernels]
         xs = {b: torch.randn(b, inp, generator=gen).to(plain.device, plain.dtype) for b in batches}
+        calls = {b: [(k.name, partial(k.run, x, w)) for k, w in packed] for b, x in xs.items()}
         with torch.inference_mode():
             for kernel, w in packed:
                 for x in xs.values():
                     for _ in range(WARM_CALLS):
                         kernel.run(x, w)
-        seconds = {b: interleaved_best(packed, x, reps) for b, x in xs.items()}
-        del packed
-        best = {b: min(t.values()) for b, t in seconds.items()}
-        chosen = min(
-            (k.name for k in kernels),
-            key=lambda k: sum(seconds[b][k] / best[b] for b in batches),
-        )
+            seconds = {b: fastest_in_turns(calls[b], reps) for b in xs}
+        del packed, calls
+        chosen = least_summed_slowdown(seconds, [k.name for k in kernels])
         choices[name] = KernelChoice(name, (out, inp), seconds, chosen)
     return choices
 

@@ -1,0 +1,93 @@
+"""How many CPU threads the decode step runs on, chosen by timing the real step at load.
+
+torch starts one thread per core, which suits a prefill and a big model's matmuls. But every
+parallel region of a decode step waits for all its threads to wake and meet: on a 16-core
+Intel Xeon the `tiny` model's step took 1.76 ms, against 0.32 ms on 2 of its cores
+(bench/RESULTS.md). And a container allowed 2 CPUs of a 64-core host still starts 64
+threads. So at load the decode step is timed at the default count and at each halving of it
+down to 1, at batch 1 and at the sweep's largest batch, and decode keeps the count with the
+least summed slowdown; prefill keeps the default. `--threads N` sets both, untimed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from infertop.engine.backends.torch.timing import (
+    SLOW_CALL_S,
+    WARM_CALLS,
+    fastest_in_turns,
+    least_summed_slowdown,
+)
+
+
+def thread_counts(default: int) -> list[int]:
+    """The counts worth timing: the default and each halving of it, down to 1."""
+    counts = [max(default, 1)]
+    while counts[-1] > 1:
+        counts.append(counts[-1] // 2)
+    return counts
+
+
+def plural_threads(n: int) -> str:
+    return f"{n} thread{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    default: int  # torch's count at load: prefill's
+    seconds: Mapping[int, Mapping[int, float]]  # batch -> threads -> fastest decode step
+    chosen: int
+
+    def describe(self) -> str:
+        """`decode on 1 thread (prefill on 2)  B=1 0.210 ms (2 threads 0.250)  B=8 ...`:
+        the count kept and, per batch, its step time and the others'."""
+        parts = []
+        for batch, times in self.seconds.items():
+            others = ", ".join(
+                f"{plural_threads(n)} {t * 1e3:.3f}" for n, t in times.items() if n != self.chosen
+            )
+            parts.append(f"B={batch} {times[self.chosen] * 1e3:.3f} ms ({others})")
+        head = f"decode on {plural_threads(self.chosen)} (prefill on {self.default})"
+        return "  ".join([head, *parts])
+
+
+def at_threads(n: int, step: Callable[[], object]) -> Callable[[], object]:
+    def call() -> object:
+        torch.set_num_threads(n)
+        return step()
+
+    return call
+
+
+def warm(call: Callable[[], object]) -> None:
+    """WARM_CALLS calls, or one where a call is slow (a big model's step is steady from its
+    second call, and each costs the load a good part of a second)."""
+    t0 = time.perf_counter()
+    call()
+    if time.perf_counter() - t0 < SLOW_CALL_S:
+        for _ in range(WARM_CALLS - 1):
+            call()
+
+
+def choose_threads(
+    steps: Mapping[int, Callable[[], object]], counts: Sequence[int], reps: int = 5
+) -> ThreadChoice:
+    """Time `steps` (batch -> one decode step) at every count, the counts taking turns, and
+    keep the count with the least summed slowdown over the batches. Call it in the thread
+    that runs the model (OpenMP keeps the count per thread); it leaves the default set."""
+    default = torch.get_num_threads()
+    seconds: dict[int, dict[int, float]] = {}
+    try:
+        for batch, step in steps.items():
+            calls = [(n, at_threads(n, step)) for n in counts]
+            for _, call in calls:
+                warm(call)
+            seconds[batch] = fastest_in_turns(calls, reps)
+    finally:
+        torch.set_num_threads(default)
+    return ThreadChoice(default, seconds, least_summed_slowdown(seconds, list(counts)))

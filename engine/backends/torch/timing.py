@@ -1,0 +1,37 @@
+"""The measurement behind the load-time choices (matmul kernels, decode threads): each
+contestant's fastest call, the contestants taking turns, and the rule that picks one over
+several batch sizes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+WARM_CALLS = 3  # per contestant and batch, before any call is timed
+SLOW_CALL_S = 2e-3  # when every call takes longer, 3 rounds are enough (and the load waits)
+
+
+def fastest_in_turns(calls: Sequence[tuple[K, Callable[[], object]]], reps: int) -> dict[K, float]:
+    """The fastest wall time of each call over `reps` rounds, the calls taking turns in a
+    rotating order: a slow spell of the machine (or of one contestant's first calls) only
+    adds time, so the fastest call is the steadiest reading, and the turns give every
+    contestant the same chances. 3 rounds when every call takes over SLOW_CALL_S."""
+    times: dict[K, list[float]] = {key: [] for key, _ in calls}
+    for r in range(reps):
+        for key, call in [*calls[r % len(calls) :], *calls[: r % len(calls)]]:
+            t0 = time.perf_counter()
+            call()
+            times[key].append(time.perf_counter() - t0)
+        if r == 2 and min(min(t) for t in times.values()) > SLOW_CALL_S:
+            break
+    return {key: min(t) for key, t in times.items()}
+
+
+def least_summed_slowdown(seconds: Mapping[int, Mapping[K, float]], contestants: Sequence[K]) -> K:
+    """The contestant whose slowdowns against the fastest at each batch add up least: the
+    one to keep when a single choice serves every batch and the batches disagree."""
+    best = {b: min(t.values()) for b, t in seconds.items()}
+    return min(contestants, key=lambda k: sum(t[k] / best[b] for b, t in seconds.items()))

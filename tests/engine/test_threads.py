@@ -1,0 +1,97 @@
+"""The decode step's CPU thread count, chosen by timing the real step at load
+(engine/backends/torch/threads.py), on this machine's real torch threads."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+
+from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.backends.torch.threads import choose_threads, thread_counts
+from tests.engine.test_bench_cli import infertop
+
+CPUS = len(os.sched_getaffinity(0))
+TWO_OR_MORE = pytest.mark.skipif(CPUS < 2, reason="one CPU: there is no count to choose")
+
+
+@pytest.fixture(autouse=True)
+def one_thread_per_cpu() -> Iterator[None]:
+    """Each test starts where torch starts (a thread per CPU here), whatever a test before
+    it in this process set, and the rest of the suite gets its count back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(CPUS)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_counts_tried_are_the_default_and_its_halvings() -> None:
+    assert thread_counts(16) == [16, 8, 4, 2, 1]
+    assert thread_counts(6) == [6, 3, 1]
+    assert thread_counts(2) == [2, 1]
+    assert thread_counts(1) == [1]
+
+
+def slow_at(count: int, seconds: float) -> Callable[[], object]:
+    """A real small decode-like step (a matvec and a softmax) that also sleeps whenever it
+    runs at `count` threads: one count clearly slower than the other."""
+    w, x = torch.randn(256, 128), torch.randn(1, 128)
+
+    def step() -> object:
+        if torch.get_num_threads() == count:
+            time.sleep(seconds)
+        return torch.softmax(x @ w.T, -1)
+
+    return step
+
+
+@TWO_OR_MORE
+@pytest.mark.parametrize("slow", [2, 1])
+def test_a_count_made_clearly_slower_is_not_chosen(slow: int) -> None:
+    torch.set_num_threads(2)
+    choice = choose_threads({1: slow_at(slow, 0.003), 8: slow_at(slow, 0.003)}, [2, 1])
+    assert choice.chosen == 3 - slow, choice.describe()
+    assert choice.default == 2 and torch.get_num_threads() == 2  # left as it was
+    assert all(t[slow] > 3e-3 > t[3 - slow] for t in choice.seconds.values())
+    assert choice.describe().startswith(f"decode on {3 - slow} thread")
+
+
+@TWO_OR_MORE
+def test_decode_runs_on_the_count_chosen_and_prefill_on_the_default() -> None:
+    engine = TorchEngine.load("tiny", device="cpu", batches=(1, 4))
+    timed = engine.threads_timed
+    assert timed is not None and set(timed.seconds) == {1, 4}
+    assert set(timed.seconds[1]) == set(thread_counts(timed.default))
+    assert engine.decode_threads == timed.chosen == engine.cpu_threads
+    assert engine.prefill_threads == timed.default
+    assert engine.model.cache_batch == 0  # the timing's cache is freed
+    engine.decode_threads = 1  # whatever was chosen, each call sets its own phase's count
+    engine.prepare(1, 16)
+    tokens = engine.random_prompts(1, 8, seed=0)
+    nxt = engine.prefill(tokens)
+    assert torch.get_num_threads() == timed.default
+    engine.decode(nxt, 8)
+    assert torch.get_num_threads() == 1
+    assert engine.device_name == f"CPU (1 thread decode, {timed.default} prefill)"
+
+
+def test_threads_asked_for_are_used_for_both_phases_and_not_timed() -> None:
+    engine = TorchEngine.load("tiny", device="cpu", threads=1)
+    assert engine.threads_timed is None and engine.thread_choice == ""
+    assert engine.prefill_threads == engine.decode_threads == 1
+    assert engine.device_name == "CPU (1 thread)"
+
+
+@TWO_OR_MORE
+def test_bench_prints_the_thread_choice() -> None:
+    p = infertop("bench", "--model", "tiny", "--input-len", "8", "--output-len", "2")
+    assert p.returncode == 0, p.stderr
+    (line,) = [s for s in p.stdout.splitlines() if s.startswith("Threads, timed")]
+    assert "decode on " in line and "B=1 " in line, p.stdout
+    p = infertop("bench", "--model", "tiny", "--input-len", "8", "--output-len", "2",
+                 "--threads", "1")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "Threads, timed" not in p.stdout and "CPU (1 thread)" in p.stdout
