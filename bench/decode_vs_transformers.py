@@ -75,6 +75,9 @@ FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.
 ONEDNN_FLOOR = "floor[oneDNN packed]"
 FASTEST = "fastest floor"
 COMPILED = "[--compile]"  # label suffix of the engine whose decode step is AOTInductor-compiled
+# torch's count at start: transformers and the floors run on it; infertop's decode sets its
+# own count, chosen at load (engine/backends/torch/threads.py), and leaves it set
+START_THREADS = torch.get_num_threads()
 
 Key = tuple[str, int, str]  # (shape label, batch size, what was timed)
 
@@ -219,6 +222,7 @@ def hf_generate(c: Contestants, batch: int, clock: StepClock | None = None) -> t
 
 
 def hf_steps(c: Contestants, batch: int) -> list[float]:
+    torch.set_num_threads(START_THREADS)
     clock = StepClock()
     hf_generate(c, batch, clock)
     stamps = clock.stamps
@@ -247,7 +251,8 @@ def greedy_agreement(
 # -- matvec floors ---------------------------------------------------------------------------
 def matvec_steps(pairs: list[tuple[Linear, torch.Tensor]], batch: int, reps: int) -> list[float]:
     """Time linear(x, W) over every (kernel, matrix) pair in sequence, for a (batch, K) fp32
-    activation."""
+    activation, on torch's starting thread count."""
+    torch.set_num_threads(START_THREADS)
     gen = torch.Generator().manual_seed(1)
     in_dims = [w.shape[1] for _, w in pairs]  # a oneDNN-packed weight keeps its (N, K) shape
     xs = {d: torch.randn(batch, d, generator=gen) for d in set(in_dims)}
@@ -497,7 +502,9 @@ def kernels_line(cs: list[Contestants]) -> str:
 
 def choices_lines(cs: list[Contestants]) -> list[str]:
     """Each engine's per-projection choice with its load-time timings (seconds -> ms)."""
-    return [f"- {c.label}: `{line}`" for c in cs for line in c.engine.kernel_choices]
+    kernels = [f"- {c.label}: `{line}`" for c in cs for line in c.engine.kernel_choices]
+    threads = [f"- {c.label}: `{c.engine.thread_choice}`" for c in cs if c.engine.thread_choice]
+    return [*kernels, *threads]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -524,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     rounds = args.rounds or (2 if args.quick else 5)
     floor_reps = 11 if args.quick else 31
-    threads = torch.get_num_threads()
+    threads = START_THREADS
     t_start = time.perf_counter()
     print(
         f"torch {torch.__version__}, transformers {transformers_version}, {threads} threads, "
@@ -577,7 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         add_fastest_floor(series)
         rows = rows_for(series)
         choices = choices_lines([c for c, _, _ in cs])
-        print("\n".join(["kernels chosen at load, timed on the weights:", *choices]))
+        print("\n".join(["kernels and decode threads chosen at load:", *choices]))
         print()
         print(render(rows, series, markdown=False))
         print(

@@ -32,6 +32,12 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_freed_memory() -> None:
     """Collect garbage, then hand free heap pages back to the kernel where libc can."""
     gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Hand free heap pages back to the kernel where libc can (no collection: for freed
+    tensors, which go when their last reference does)."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -19,6 +19,7 @@ import torch
 from infertop.engine.backends.torch import compiled_decode
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode, package_path
 from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.backends.torch.threads import ThreadChoice
 from infertop.engine.channel import EventQueue
 from infertop.engine.config import RunConfig
 from infertop.engine.errors import UserError
@@ -46,9 +47,25 @@ def compiled(hf_models) -> dict[str, TorchEngine]:
         engine = TorchEngine.load(
             str(hf_models[kind][1]), device="cpu", dtype="float32", kernel=kernel
         )
+        EAGER_THREADS[kind] = engine.threads_timed
         engine.compile_decode()
         engines[kind] = engine
     return engines
+
+
+EAGER_THREADS: dict[str, ThreadChoice | None] = {}  # each engine's thread timing before compiling
+
+
+@needs_compiler
+def test_the_compiled_step_is_timed_again_for_its_thread_count(compiled) -> None:
+    """It fuses the small ops, so the count that runs it fastest may differ from eager's."""
+    for kind, engine in compiled.items():
+        eager, now = EAGER_THREADS[kind], engine.threads_timed
+        if eager is None:  # one CPU thread here: nothing was timed
+            assert now is None
+            continue
+        assert now is not None and now is not eager and now.seconds != eager.seconds
+        assert set(now.seconds) == set(eager.seconds) and engine.decode_threads == now.chosen
 
 
 @needs_compiler

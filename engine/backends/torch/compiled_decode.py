@@ -253,7 +253,13 @@ def _compile(step: ExportedDecode, model: TorchLlama, package_path: Path) -> Non
             torch._inductor.aoti_compile_and_package(
                 exported,
                 package_path=str(package_path),
-                inductor_configs={"aot_inductor.package_constants_in_so": False},
+                inductor_configs={
+                    "aot_inductor.package_constants_in_so": False,
+                    # its parallel loops take the caller's thread count at each call: decode
+                    # and prefill set their own (threads.py), and inductor would otherwise
+                    # write a count other than the CPU count into the C++ code
+                    "cpp.dynamic_threads": True,
+                },
             )
     finally:
         inductor_log.setLevel(level)

@@ -38,6 +38,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         # set before every prefill and decode call (0.1 us): the two may differ
         self.prefill_threads = self.decode_threads = torch.get_num_threads()
         self.threads_timed: ThreadChoice | None = None
+        self.timed_threads_for: tuple[tuple[int, ...], list[int]] | None = None  # batches, counts
 
     @classmethod
     def load(
@@ -53,11 +54,13 @@ class TorchEngine(OnDevice[TorchDevice]):
         kernel: str | None = None,
         threads: int | None = None,
     ) -> TorchEngine:
-        """Load the weights, then time the matmul kernels on them at `batches` (batch 1 and
-        the sweep's largest) and keep the fastest per projection, and on a CPU time the
-        decode step at the thread counts worth trying (engine/backends/torch/threads.py).
-        `kernel` forces a kernel, `threads` a thread count for prefill and decode. Call it in
-        the thread that will run the model: OpenMP keeps the thread count per thread."""
+        """Load the weights, time the matmul kernels on them at `batches` (batch 1 and the
+        sweep's largest) and keep the fastest per projection; then on a CPU time the decode
+        step, with those kernels, at the thread counts worth trying (threads.py). The
+        kernels are timed on torch's starting count: timing them at every count would cost
+        the load that many times over. `kernel` forces a kernel, `threads` a thread count
+        for prefill and decode. Call it in the thread that will run the model: OpenMP keeps
+        the thread count per thread."""
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
         if threads is not None:
@@ -65,12 +68,12 @@ class TorchEngine(OnDevice[TorchDevice]):
         dev = select_device(device)
         cfg, ckpt = resolve_model(spec, dummy)
         tdtype = TORCH_DTYPES[dtype]
+        forced = None if kernel is None else kernel_named(kernel, dev.torch_device, tdtype)
         if ckpt is None:
             model = TorchLlama.dummy(cfg, tdtype, dev.torch_device, seed=seed, progress=progress)
         else:
             model = TorchLlama.from_checkpoint(ckpt, tdtype, dev.torch_device, progress=progress)
-        if kernel is not None:
-            forced = kernel_named(kernel, dev.torch_device, tdtype)
+        if forced is not None:
             model.use_kernels(dict.fromkeys(PROJECTIONS, forced))
         else:
             if stage:
@@ -86,16 +89,21 @@ class TorchEngine(OnDevice[TorchDevice]):
         return engine
 
     def choose_decode_threads(self, batches: tuple[int, ...], counts: list[int]) -> None:
-        """Time a decode step at each count, at batch 1 and the largest of `batches` (capped
-        like the kernels' timing), on a cache of 16 positions; keep the fastest for decode."""
+        """Time a decode step (the compiled one once there is one) at each count, at batch 1
+        and the largest of `batches` (capped like the kernels' timing), on a cache of 16
+        positions; keep the fastest for decode."""
         model, vocab = self.model, self.config.vocab_size
         cache_len = THREAD_TIMING_POS + 1
+        self.timed_threads_for = (batches, counts)
+        model.free_cache()
 
         def step_at(batch: int) -> Callable[[], object]:
             tokens = torch.arange(batch, device=model.device).remainder(vocab).view(batch, 1)
 
             def step() -> object:
                 model.allocate_cache(batch, cache_len)  # the first call allocates, then a no-op
+                if self.compiled is not None:
+                    return self.compiled(tokens, THREAD_TIMING_POS)
                 return model.forward(tokens, THREAD_TIMING_POS)
 
             return step
@@ -150,9 +158,12 @@ class TorchEngine(OnDevice[TorchDevice]):
         return "compiling the decode step (AOTInductor, seconds to minutes; kept for next time)"
 
     def compile_decode(self) -> None:
-        """From now on decode steps run the AOTInductor-compiled step (CPU only)."""
+        """From now on decode steps run the AOTInductor-compiled step (CPU only), on the
+        thread count that runs it fastest: it fuses the small ops, so it may want another."""
         self.compiled = CompiledDecode.build(self.model)
         self.backend = "torch, compiled"
+        if self.timed_threads_for is not None:
+            self.choose_decode_threads(*self.timed_threads_for)
 
     def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
         torch.set_num_threads(self.decode_threads)

@@ -30,6 +30,7 @@ from infertop.engine.config import ModelConfig
 from infertop.engine.dummy import dummy_block, is_norm
 from infertop.engine.layer import Layer as GenericLayer
 from infertop.engine.layer import Weights, fused_weights
+from infertop.engine.memory import trim_heap
 from infertop.engine.rope import rope_tables
 from infertop.engine.weights import Checkpoint, expected_shapes
 
@@ -159,6 +160,7 @@ class TorchLlama:
             layer.wo = kernels["o"].pack(layer.wo)
             layer.w13 = kernels["gate_up"].pack(layer.w13)
             layer.w2 = kernels["down"].pack(layer.w2)
+            trim_heap()
         self.lm_head = kernels["lm_head"].pack(self.lm_head)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
         self.kernel_names = {p: k.name for p, k in kernels.items()}

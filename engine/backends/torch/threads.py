@@ -24,6 +24,8 @@ from infertop.engine.backends.torch.timing import (
     least_summed_slowdown,
 )
 
+PRUNE_RATIO = 2.0
+
 
 def thread_counts(default: int) -> list[int]:
     """The counts worth timing: the default and each halving of it, down to 1."""
@@ -64,30 +66,37 @@ def at_threads(n: int, step: Callable[[], object]) -> Callable[[], object]:
     return call
 
 
-def warm(call: Callable[[], object]) -> None:
-    """WARM_CALLS calls, or one where a call is slow (a big model's step is steady from its
-    second call, and each costs the load a good part of a second)."""
-    t0 = time.perf_counter()
-    call()
-    if time.perf_counter() - t0 < SLOW_CALL_S:
-        for _ in range(WARM_CALLS - 1):
-            call()
+def warm(call: Callable[[], object]) -> float:
+    """WARM_CALLS calls, or two where a call is slow (a big model's step is steady from its
+    second call, and each costs the load a good part of a second); the fastest, so that one
+    slow spell of the machine does not count against it."""
+    times: list[float] = []
+    while len(times) < WARM_CALLS and (len(times) < 2 or min(times) < SLOW_CALL_S):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def choose_threads(
     steps: Mapping[int, Callable[[], object]], counts: Sequence[int], reps: int = 5
 ) -> ThreadChoice:
-    """Time `steps` (batch -> one decode step) at every count, the counts taking turns, and
-    keep the count with the least summed slowdown over the batches. Call it in the thread
-    that runs the model (OpenMP keeps the count per thread); it leaves the default set."""
+    """Time `steps` (batch -> one decode step; batch 1 first) at every count, the counts
+    taking turns, and keep the count with the least summed slowdown over the batches. A
+    count whose warm-up at the first batch took over PRUNE_RATIO x the best is not timed
+    further: on many cores a big model's step on 1 thread would cost the load seconds, and
+    it cannot win. Call it in the thread that runs the model (OpenMP keeps the count per
+    thread); it leaves the count it found set."""
     default = torch.get_num_threads()
     seconds: dict[int, dict[int, float]] = {}
+    kept = list(counts)
     try:
         for batch, step in steps.items():
-            calls = [(n, at_threads(n, step)) for n in counts]
-            for _, call in calls:
-                warm(call)
-            seconds[batch] = fastest_in_turns(calls, reps)
+            warmed = {n: warm(at_threads(n, step)) for n in kept}
+            if not seconds:
+                best = min(warmed.values())
+                kept = [n for n in kept if warmed[n] <= PRUNE_RATIO * best]
+            seconds[batch] = fastest_in_turns([(n, at_threads(n, step)) for n in kept], reps)
     finally:
         torch.set_num_threads(default)
-    return ThreadChoice(default, seconds, least_summed_slowdown(seconds, list(counts)))
+    return ThreadChoice(default, seconds, least_summed_slowdown(seconds, kept))
