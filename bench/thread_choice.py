@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -20,20 +19,18 @@ sys.path.insert(0, str(Path(__file__).parent))
 from machine import cpu_summary  # noqa: E402
 
 from infertop.engine.backends.torch.engine import TorchEngine  # noqa: E402
+from infertop.engine.config import RunConfig  # noqa: E402
+from infertop.engine.runner import Runner  # noqa: E402
 
 INPUT, OUTPUT = 128, 32
 
 
 def median_decode(engine: TorchEngine, batch: int) -> float:
-    """A run as the runner does it (prefill, then OUTPUT decode steps): the median step."""
-    engine.prepare(batch, INPUT + OUTPUT)
-    tokens = engine.prefill(engine.random_prompts(batch, INPUT, seed=0))
-    times = []
-    for pos in range(INPUT, INPUT + OUTPUT):
-        t0 = time.perf_counter()
-        tokens = engine.decode(tokens, pos)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """The median decode step of one run, as the runner times it (Runner.run_shape)."""
+    cfg = RunConfig(model=engine.config.name, input_lens=(INPUT,), output_lens=(OUTPUT,))
+    result = Runner(engine, cfg, lambda _event: None).run_shape(batch, INPUT, OUTPUT)
+    assert result is not None, "the run was skipped (out of memory?)"
+    return statistics.median(result.decode_latencies)
 
 
 def main() -> None:

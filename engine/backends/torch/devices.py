@@ -17,6 +17,7 @@ from infertop.engine.config import DeviceKind
 from infertop.engine.errors import UserError
 from infertop.engine.footprint import cpu_available_bytes
 from infertop.engine.memory import peak_rss
+from infertop.engine.text import plural
 
 
 class TorchDevice:
@@ -50,7 +51,7 @@ class CpuDevice(TorchDevice):
     @property
     def name(self) -> str:
         n = torch.get_num_threads()
-        return f"CPU ({n} thread{'' if n == 1 else 's'})"
+        return f"CPU ({plural(n, 'thread')})"
 
     def synchronize(self) -> None:
         """CPU ops run synchronously; nothing to wait for."""

@@ -14,12 +14,12 @@ from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.backends.torch.threads import (
     ThreadChoice,
     choose_threads,
-    plural_threads,
     thread_counts,
 )
 from infertop.engine.config import DeviceKind
 from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
+from infertop.engine.text import plural
 from infertop.engine.weights import resolve_model
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -38,7 +38,6 @@ class TorchEngine(OnDevice[TorchDevice]):
         # set before every prefill and decode call (0.1 us): the two may differ
         self.prefill_threads = self.decode_threads = torch.get_num_threads()
         self.threads_timed: ThreadChoice | None = None
-        self.timed_threads_for: tuple[tuple[int, ...], list[int]] | None = None  # batches, counts
 
     @classmethod
     def load(
@@ -94,7 +93,6 @@ class TorchEngine(OnDevice[TorchDevice]):
         positions; keep the fastest for decode."""
         model, vocab = self.model, self.config.vocab_size
         cache_len = THREAD_TIMING_POS + 1
-        self.timed_threads_for = (batches, counts)
         model.free_cache()
 
         def step_at(batch: int) -> Callable[[], object]:
@@ -123,7 +121,7 @@ class TorchEngine(OnDevice[TorchDevice]):
     def device_name(self) -> str:
         if self.device_kind == "cpu" and self.decode_threads != self.prefill_threads:
             decode, prefill = self.decode_threads, self.prefill_threads
-            return f"CPU ({plural_threads(decode)} decode, {prefill} prefill)"
+            return f"CPU ({plural(decode, 'thread')} decode, {prefill} prefill)"
         return self.device.name
 
     @property
@@ -162,8 +160,9 @@ class TorchEngine(OnDevice[TorchDevice]):
         thread count that runs it fastest: it fuses the small ops, so it may want another."""
         self.compiled = CompiledDecode.build(self.model)
         self.backend = "torch, compiled"
-        if self.timed_threads_for is not None:
-            self.choose_decode_threads(*self.timed_threads_for)
+        if self.threads_timed is not None:  # the same batches and counts as at load
+            timed = self.threads_timed
+            self.choose_decode_threads(tuple(timed.seconds), thread_counts(timed.default))
 
     def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
         torch.set_num_threads(self.decode_threads)

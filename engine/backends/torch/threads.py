@@ -23,6 +23,7 @@ from infertop.engine.backends.torch.timing import (
     fastest_in_turns,
     least_summed_slowdown,
 )
+from infertop.engine.text import plural
 
 PRUNE_RATIO = 2.0
 
@@ -33,10 +34,6 @@ def thread_counts(default: int) -> list[int]:
     while counts[-1] > 1:
         counts.append(counts[-1] // 2)
     return counts
-
-
-def plural_threads(n: int) -> str:
-    return f"{n} thread{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -51,10 +48,10 @@ class ThreadChoice:
         parts = []
         for batch, times in self.seconds.items():
             others = ", ".join(
-                f"{plural_threads(n)} {t * 1e3:.3f}" for n, t in times.items() if n != self.chosen
+                f"{plural(n, 'thread')} {t * 1e3:.3f}" for n, t in times.items() if n != self.chosen
             )
             parts.append(f"B={batch} {times[self.chosen] * 1e3:.3f} ms ({others})")
-        head = f"decode on {plural_threads(self.chosen)} (prefill on {self.default})"
+        head = f"decode on {plural(self.chosen, 'thread')} (prefill on {self.default})"
         return "  ".join([head, *parts])
 
 
