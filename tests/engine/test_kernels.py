@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -102,6 +103,25 @@ def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
         assert lin[name] is kernel.run
         want = F.linear(x, plain[name])
         torch.testing.assert_close(lin[name](x, stored[name]), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "supported"),
+    [
+        (torch.bfloat16, torch.ops.mkldnn._is_mkldnn_bf16_supported),
+        (torch.float16, torch.ops.mkldnn._is_mkldnn_fp16_supported),
+    ],
+)
+def test_a_half_precision_model_times_onednn_where_the_cpu_runs_it(dtype, supported) -> None:
+    """bfloat16 and float16 get oneDNN packed as a candidate where oneDNN runs that type
+    natively (AVX512-BF16 or AMX; AVX512-FP16), else F.linear alone, untimed."""
+    model = TorchLlama.dummy(PRESETS["tiny"], dtype, CPU)
+    model.choose_kernels((1, 8))
+    timed = {k for c in model.kernel_choices.values() for t in c.seconds.values() for k in t}
+    assert timed == ({PLAIN.name, ONEDNN.name} if supported() else set())
+    x = torch.randn(2, PRESETS["tiny"].hidden_size).to(dtype)
+    out = model.linears.gate_up(x, model.layers[0].w13)
+    assert out.dtype == dtype and out.shape == (2, 2 * PRESETS["tiny"].intermediate_size)
 
 
 def test_bench_prints_the_choices_and_a_forced_kernel_is_one_line() -> None:

@@ -1,4 +1,5 @@
-"""infertop's torch model against transformers on the same saved weights (float32)."""
+"""infertop's torch model against transformers on the same saved weights (float32, and
+bfloat16 against transformers' float32)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import pytest
 import torch
 
 from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.backends.torch.kernels import candidates
 
 STEPS = 16
+BF16_TOLERANCE = 0.02  # logits here reach ~0.7; bfloat16 lands within ~0.005 of float32
 
 
 def hf_greedy(model, prompts: torch.Tensor, steps: int):
@@ -84,3 +87,28 @@ def test_bfloat16_runs_close_to_float32(hf_models) -> None:
     b = bf16.logits(prompts, 0)
     assert b.dtype == torch.bfloat16
     assert (a - b.float()).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed"])
+@pytest.mark.parametrize("kind", ["llama", "qwen3"])
+def test_each_bfloat16_kernel_runs_close_to_transformers_in_float32(
+    hf_models, kind: str, kernel: str
+) -> None:
+    """Each candidate of a bfloat16 model's load-time choice, forced on every projection:
+    prefill logits at every position and decode logits fed transformers' tokens."""
+    if kernel not in [k.name for k in candidates(torch.device("cpu"), torch.bfloat16)]:
+        pytest.skip(f"{kernel} does not run bfloat16 on this CPU (it needs AVX512-BF16 or AMX)")
+    hf, directory = hf_models[kind]
+    engine = TorchEngine.load(str(directory), device="cpu", dtype="bfloat16", kernel=kernel)
+    assert engine.model.kernel == kernel
+    prompts = torch.randint(0, 256, (2, 24), generator=torch.Generator().manual_seed(2))
+    ref_prefill, ref_logits, ref_tokens = hf_greedy(hf, prompts, 6)
+    engine.prepare(2, 32)
+    prefill = engine.logits(prompts, 0, all_positions=True)
+    assert prefill.dtype == torch.bfloat16
+    assert (prefill.float() - ref_prefill).abs().max() < BF16_TOLERANCE
+    # the bound tells logits apart: each position's against its neighbour's
+    assert (prefill[:, 1:].float() - ref_prefill[:, :-1]).abs().max() > 5 * BF16_TOLERANCE
+    for step, want in enumerate(ref_logits):
+        got = engine.logits(ref_tokens[:, step : step + 1], 24 + step)[:, -1].float()
+        assert (got - want).abs().max() < BF16_TOLERANCE, f"decode step {step}"

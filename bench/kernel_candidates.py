@@ -1,0 +1,81 @@
+"""Every float32 matmul kernel torch's CPU build offers for the decode step's projections,
+timed as the load-time chooser times them (engine/backends/torch/timing.py): the two it
+chooses between (F.linear, oneDNN packed) and MKL's packed GEMM, which it leaves out
+(bench/RESULTS.md, issue 15).
+
+MKL's packed weight serves one batch size only: `torch.ops.mkl._mkl_linear` falls back to
+F.linear on the plain weight, which it also needs, at any other batch. So it would cost a
+second copy of every weight, and it is timed here packed for the batch it runs.
+
+    python bench/kernel_candidates.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import cpu_summary  # noqa: E402
+
+from infertop.engine.backends.torch.kernels import onednn_linear, onednn_pack  # noqa: E402
+from infertop.engine.backends.torch.timing import WARM_CALLS, fastest_in_turns  # noqa: E402
+
+# (name, out, in): the 56M and 250M shapes of bench/decode_vs_transformers.py
+SHAPES = (
+    ("56M qkv", 1536, 512),
+    ("56M o", 512, 512),
+    ("56M gate_up", 2752, 512),
+    ("56M down", 512, 1376),
+    ("56M lm_head", 32000, 512),
+    ("250M qkv", 3072, 1024),
+    ("250M o", 1024, 1024),
+    ("250M gate_up", 5632, 1024),
+    ("250M down", 1024, 2816),
+    ("250M lm_head", 32000, 1024),
+)
+KERNELS = ("F.linear", "oneDNN packed", "MKL packed")
+
+
+def calls_for(w: torch.Tensor, x: torch.Tensor) -> list[tuple[str, Callable[[], object]]]:
+    batch = x.shape[0]
+    mkl = torch.ops.mkl._mkl_reorder_linear_weight(w, batch)
+    return [
+        ("F.linear", partial(F.linear, x, w)),
+        ("oneDNN packed", partial(onednn_linear, x, onednn_pack(w))),
+        ("MKL packed", partial(torch.ops.mkl._mkl_linear, x, mkl, w, None, batch)),
+    ]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--reps", type=int, default=15)
+    a = p.parse_args()
+    print(f"{cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("fastest call in turns, ms; in brackets: / the fastest of the three\n")
+    print("| projection | B | " + " | ".join(KERNELS) + " |")
+    print("|---|---|" + "---|" * len(KERNELS))
+    gen = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for name, out, inp in SHAPES:
+            w = torch.randn(out, inp, generator=gen)
+            for batch in a.batches:
+                calls = calls_for(w, torch.randn(batch, inp, generator=gen))
+                for _, call in calls:
+                    for _ in range(WARM_CALLS):
+                        call()
+                seconds = fastest_in_turns(calls, a.reps)
+                best = min(seconds.values())
+                cells = [f"{seconds[k] * 1e3:.3f} ({seconds[k] / best:.2f})" for k in KERNELS]
+                print(f"| {name} {out}x{inp} | {batch} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
