@@ -99,7 +99,9 @@ def check_memory(
     is allocated (on Linux an allocation too big is not refused: the process is killed)."""
     if cfg.dtype not in DTYPE_BYTES:
         return  # an unknown dtype is refused, with its fix, when the engine loads
-    packed = on_cpu and cfg.dtype == "float32"  # the oneDNN path keeps a packed lm_head
+    # oneDNN may win the lm_head on a CPU (float32, and the half types where the CPU runs
+    # them), and a tied one then keeps a packed copy: counted, since it is known only at load
+    packed = on_cpu
     weights = run_need(model, cfg.dtype, [(1, 1, 1)], packed)
     check_fits(weights, available, f"{model.name} in {cfg.dtype}", model_fix(cfg.dtype))
     shapes = cfg.sweep()

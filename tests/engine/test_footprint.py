@@ -44,6 +44,28 @@ def test_the_estimate_is_within_15_percent_of_the_measured_peak() -> None:
         assert 0.85 <= r["ratio"] <= 1.15, r
 
 
+def test_dummy_bfloat16_weights_are_built_without_a_float32_copy() -> None:
+    """A bfloat16 dummy model with a 1M-token vocabulary (embedding and lm_head 128 MB each)
+    raises the peak by about its size, not by a float32 copy of a tensor more; its values are
+    the float32 rule's, rounded (fresh process)."""
+    child = """
+import dataclasses, psutil, torch
+from infertop.engine.backends.torch.model import TorchLlama
+from infertop.engine.memory import peak_rss
+from infertop.engine.presets import PRESETS
+cpu, tiny = torch.device("cpu"), PRESETS["tiny"]
+small = TorchLlama.dummy(tiny, torch.bfloat16, cpu).layers[0].w13
+assert torch.equal(small, TorchLlama.dummy(tiny, torch.float32, cpu).layers[0].w13.bfloat16())
+base = max(psutil.Process().memory_info().rss, peak_rss())
+model = TorchLlama.dummy(dataclasses.replace(tiny, vocab_size=1 << 20), torch.bfloat16, cpu)
+print((peak_rss() - base) / (model.embed.nbytes + model.lm_head.nbytes))
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # built in float32 and cast, a float32 copy (twice the size) came on top: it read 2.0
+    assert float(done.stdout) < 1.2, done.stdout
+
+
 def test_the_peak_is_this_process_s_own_not_its_parent_s() -> None:
     """ru_maxrss survives execve: a child of a big process started at its parent's size
     (a 1 GB pytest made the child above read 945 MB for a 745 MB peak)."""
