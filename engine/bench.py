@@ -73,7 +73,7 @@ def _print_event(ev: Event) -> None:
                 for line in ev.kernel_choices:
                     print(f"  {line}")
             if ev.thread_choice:
-                print(f"Threads, timed on the decode step at load: {ev.thread_choice}")
+                print(f"Threads: {ev.thread_choice}")
 
 
 def results_table(results: list[RunResult]) -> str:

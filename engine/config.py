@@ -342,8 +342,8 @@ class RunConfig:
             "--threads",
             "CPU threads for the engine (torch.set_num_threads; for MLX, Accelerate's "
             "VECLIB_MAXIMUM_THREADS on macOS) (default: torch on a CPU prefills on one per "
-            "core and decodes on the count that ran the step fastest at load; shown in the "
-            "header)",
+            "core, or as many as the cgroup's CPU quota allows, and decodes on the count "
+            "that ran the step fastest at load; shown in the header)",
             metavar="N",
             type=positive_int,
         ),

@@ -111,8 +111,9 @@ def test_bench_prints_the_thread_choice() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(CPUS)}
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert p.returncode == 0, p.stderr
-    (line,) = [s for s in p.stdout.splitlines() if s.startswith("Threads, timed")]
+    prefix = "Threads: timed on the decode step at load: decode on "
+    (line,) = [s for s in p.stdout.splitlines() if s.startswith(prefix)]
     assert f"(prefill on {CPUS})" in line and "B=1 " in line, p.stdout
     p = subprocess.run([*cmd, "--threads", "1"], capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stderr
-    assert "Threads, timed" not in p.stdout and "CPU (1 thread)" in p.stdout
+    assert "Threads:" not in p.stdout and "CPU (1 thread)" in p.stdout

@@ -17,6 +17,7 @@ from infertop.engine.backends.torch.threads import (
     thread_counts,
 )
 from infertop.engine.config import DeviceKind
+from infertop.engine.cpu_quota import CpuQuota, cpu_quota
 from infertop.engine.dummy import random_prompt_ids
 from infertop.engine.errors import UserError
 from infertop.engine.text import plural
@@ -38,6 +39,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         # set before every prefill and decode call (0.1 us): the two may differ
         self.prefill_threads = self.decode_threads = torch.get_num_threads()
         self.threads_timed: ThreadChoice | None = None
+        self.quota: CpuQuota | None = None  # the cgroup's CPU quota, where it capped the count
 
     @classmethod
     def load(
@@ -58,13 +60,19 @@ class TorchEngine(OnDevice[TorchDevice]):
         step, with those kernels, at the thread counts worth trying (threads.py). The
         kernels are timed on torch's starting count: timing them at every count would cost
         the load that many times over. `kernel` forces a kernel, `threads` a thread count
-        for prefill and decode. Call it in the thread that will run the model: OpenMP keeps
-        the thread count per thread."""
+        for prefill and decode. Without `threads`, a CPU quota (cpu_quota.py) caps torch's
+        count first. Call it in the thread that will run the model: OpenMP keeps the thread
+        count per thread."""
         if dtype not in TORCH_DTYPES:
             raise UserError(f"unknown dtype {dtype!r}; use {', '.join(TORCH_DTYPES)}")
         if threads is not None:
             torch.set_num_threads(threads)
         dev = select_device(device)
+        quota = cpu_quota() if threads is None and dev.kind == "cpu" else None
+        if quota is not None and quota.threads < torch.get_num_threads():
+            torch.set_num_threads(quota.threads)
+        else:
+            quota = None
         cfg, ckpt = resolve_model(spec, dummy)
         tdtype = TORCH_DTYPES[dtype]
         forced = None if kernel is None else kernel_named(kernel, dev.torch_device, tdtype)
@@ -79,6 +87,7 @@ class TorchEngine(OnDevice[TorchDevice]):
                 stage("timing the matmul kernels on the weights")
             model.choose_kernels(batches)
         engine = cls(model, dev, dtype)
+        engine.quota = quota
         counts = thread_counts(torch.get_num_threads())
         if threads is None and dev.kind == "cpu" and len(counts) > 1:
             if stage:
@@ -115,7 +124,16 @@ class TorchEngine(OnDevice[TorchDevice]):
 
     @property
     def thread_choice(self) -> str:
-        return self.threads_timed.describe() if self.threads_timed else ""
+        parts = []
+        if self.quota is not None:
+            q = self.quota
+            parts.append(
+                f"at most {plural(q.threads, 'thread')}, this process's CPU quota "
+                f"({q.cpus:g} CPU{'' if q.cpus == 1 else 's'}: {q.source}; --threads N overrides)"
+            )
+        if self.threads_timed is not None:
+            parts.append(f"timed on the decode step at load: {self.threads_timed.describe()}")
+        return "; ".join(parts)
 
     @property
     def device_name(self) -> str:

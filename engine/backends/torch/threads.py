@@ -3,10 +3,11 @@
 torch starts one thread per core, which suits a prefill and a big model's matmuls. But every
 parallel region of a decode step waits for all its threads to wake and meet: on a 16-core
 Intel Xeon the `tiny` model's step took 1.76 ms, against 0.32 ms on 2 of its cores
-(bench/RESULTS.md). And a container allowed 2 CPUs of a 64-core host still starts 64
-threads. So at load the decode step is timed at the default count and at each halving of it
-down to 1, at batch 1 and at the sweep's largest batch, and decode keeps the count with the
-least summed slowdown; prefill keeps the default. `--threads N` sets both, untimed.
+(bench/RESULTS.md). And a process started with more threads than it has CPUs loses more
+(a CPU quota is read before this and caps the count: engine/cpu_quota.py). So at load the
+decode step is timed at the default count and at each halving of it down to 1, at batch 1
+and at the sweep's largest batch, and decode keeps the count with the least summed
+slowdown; prefill keeps the default. `--threads N` sets both, untimed.
 """
 
 from __future__ import annotations
