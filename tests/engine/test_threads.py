@@ -14,8 +14,10 @@ import torch
 
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.threads import choose_threads, thread_counts
+from infertop.engine.cpu_quota import cpu_quota
 
-CPUS = len(os.sched_getaffinity(0))
+QUOTA = cpu_quota()  # where the machine runs this under a CPU quota, the engine keeps to it
+CPUS = min(len(os.sched_getaffinity(0)), QUOTA.threads if QUOTA else 1 << 16)
 TWO_OR_MORE = pytest.mark.skipif(CPUS < 2, reason="one CPU: there is no count to choose")
 
 
