@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from infertop.engine.text import plural
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 
@@ -29,6 +31,12 @@ class CpuQuota:
     def threads(self) -> int:
         """The most threads that never run past the quota (at least 1)."""
         return max(1, math.floor(self.cpus + 1e-9))
+
+    def describe(self) -> str:
+        """`at most 1 thread, this process's CPU quota (1 CPU: <the files read>)`."""
+        cpus = f"{self.cpus:g} CPU{'' if self.cpus == 1 else 's'}"  # plural() takes counts
+        threads = plural(self.threads, "thread")
+        return f"at most {threads}, this process's CPU quota ({cpus}: {self.source})"
 
 
 def cpu_quota(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_SELF_CGROUP) -> CpuQuota | None:

@@ -9,7 +9,7 @@ import torch
 from infertop.engine.backend import LoadProgress, OnDevice
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
-from infertop.engine.backends.torch.kernels import MAX_TIMED_BATCH, PROJECTIONS, kernel_named
+from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named, timed_batches
 from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.backends.torch.threads import (
     ThreadChoice,
@@ -115,7 +115,7 @@ class TorchEngine(OnDevice[TorchDevice]):
 
             return step
 
-        timed = sorted({min(b, MAX_TIMED_BATCH) for b in (1, max(batches))})
+        timed = timed_batches((1, max(batches)))
         try:
             self.threads_timed = choose_threads({b: step_at(b) for b in timed}, counts)
         finally:
@@ -126,11 +126,7 @@ class TorchEngine(OnDevice[TorchDevice]):
     def thread_choice(self) -> str:
         parts = []
         if self.quota is not None:
-            q = self.quota
-            parts.append(
-                f"at most {plural(q.threads, 'thread')}, this process's CPU quota "
-                f"({q.cpus:g} CPU{'' if q.cpus == 1 else 's'}: {q.source}; --threads N overrides)"
-            )
+            parts.append(f"{self.quota.describe()}; --threads N overrides")
         if self.threads_timed is not None:
             parts.append(f"timed on the decode step at load: {self.threads_timed.describe()}")
         return "; ".join(parts)

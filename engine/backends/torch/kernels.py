@@ -27,6 +27,7 @@ from infertop.engine.backends.torch.timing import (
     WARM_CALLS,
     fastest_in_turns,
     least_summed_slowdown,
+    timings_text,
 )
 from infertop.engine.errors import UserError
 
@@ -124,12 +125,14 @@ class KernelChoice:
     def describe(self) -> str:
         """`gate_up 3072x576: oneDNN packed  B=1 0.083 ms (F.linear 0.292)  B=8 0.180 ms
         (F.linear 0.480)`: the kernel kept and, per batch, its time and the others'."""
-        parts = []
-        for batch, times in self.seconds.items():
-            others = ", ".join(f"{k} {t * 1e3:.3f}" for k, t in times.items() if k != self.chosen)
-            parts.append(f"B={batch} {times[self.chosen] * 1e3:.3f} ms ({others})")
         out, inp = self.shape
-        return f"{self.projection} {out}x{inp}: {self.chosen}  " + "  ".join(parts)
+        head = f"{self.projection} {out}x{inp}: {self.chosen}"
+        return f"{head}  {timings_text(self.seconds, self.chosen)}"
+
+
+def timed_batches(batches: Iterable[int]) -> list[int]:
+    """The batch sizes a load-time choice times: each capped at MAX_TIMED_BATCH."""
+    return sorted({min(b, MAX_TIMED_BATCH) for b in batches})
 
 
 def choose_kernels(
@@ -144,7 +147,7 @@ def choose_kernels(
     a 16-core Xeon the first kernel timed in the process read 5.0 ms (the median of 5 calls)
     for a 0.05 ms matvec and lost a choice it should have won. One candidate: chosen without
     timing."""
-    batches = sorted({min(b, MAX_TIMED_BATCH) for b in batches})
+    batches = timed_batches(batches)
     gen = torch.Generator().manual_seed(0)
     choices = {}
     for name, plain in weights.items():

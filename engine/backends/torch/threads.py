@@ -23,6 +23,7 @@ from infertop.engine.backends.torch.timing import (
     WARM_CALLS,
     fastest_in_turns,
     least_summed_slowdown,
+    timings_text,
 )
 from infertop.engine.text import plural
 
@@ -46,14 +47,8 @@ class ThreadChoice:
     def describe(self) -> str:
         """`decode on 1 thread (prefill on 2)  B=1 0.210 ms (2 threads 0.250)  B=8 ...`:
         the count kept and, per batch, its step time and the others'."""
-        parts = []
-        for batch, times in self.seconds.items():
-            others = ", ".join(
-                f"{plural(n, 'thread')} {t * 1e3:.3f}" for n, t in times.items() if n != self.chosen
-            )
-            parts.append(f"B={batch} {times[self.chosen] * 1e3:.3f} ms ({others})")
         head = f"decode on {plural(self.chosen, 'thread')} (prefill on {self.default})"
-        return "  ".join([head, *parts])
+        return f"{head}  {timings_text(self.seconds, self.chosen, lambda n: plural(n, 'thread'))}"
 
 
 def at_threads(n: int, step: Callable[[], object]) -> Callable[[], object]:
