@@ -15,7 +15,6 @@ decode step (Runner.run_shape for infertop; generate() steps for transformers).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -37,6 +36,7 @@ from decode_vs_transformers import (  # noqa: E402
     run_rounds,
 )
 from machine import cpu_summary  # noqa: E402
+from quantiles import paired  # noqa: E402
 from transformers import LlamaForCausalLM  # noqa: E402
 
 from infertop.engine.backends.torch.engine import TorchEngine  # noqa: E402
@@ -82,11 +82,10 @@ def table(series: dict[tuple[str, int, str], Series]) -> list[str]:
         for b in BATCHES:
             for a, c in RATIOS:
                 sa, sc = series[shape.name, b, a], series[shape.name, b, c]
-                paired = [x / y for x, y in zip(sa.per_round, sc.per_round, strict=True)]
                 out.append(
                     f"| {shape.name} | {b} | infertop {a} / {c if c == HF else 'infertop ' + c} "
                     f"| {sa.median * 1e3:.3f} | {sc.median * 1e3:.3f} "
-                    f"| {statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) |"
+                    f"| {paired(sa.per_round, sc.per_round)} |"
                 )
     return out
 

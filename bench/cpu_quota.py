@@ -38,6 +38,7 @@ def measure(models: list[str], rounds: int) -> None:
     """In the cgroup: per model and batch, the two counts take turns."""
     import torch
     from machine import cpu_summary
+    from quantiles import paired
 
     from infertop.engine.backends.torch.engine import TorchEngine
     from infertop.engine.config import RunConfig
@@ -67,11 +68,9 @@ def measure(models: list[str], rounds: int) -> None:
                     times.setdefault((n, "decode"), []).append(decode)
             for phase in ("prefill", "decode"):
                 own, capped = times[start, phase], times[quota.threads, phase]
-                paired = [c / o for c, o in zip(capped, own, strict=True)]
                 print(
                     f"| {model} | {batch} | {phase} | {statistics.median(own) * 1e3:.2f} "
-                    f"| {statistics.median(capped) * 1e3:.2f} | {statistics.median(paired):.2f} "
-                    f"({min(paired):.2f}-{max(paired):.2f}) |",
+                    f"| {statistics.median(capped) * 1e3:.2f} | {paired(capped, own)} |",
                     flush=True,
                 )
 

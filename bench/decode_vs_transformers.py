@@ -42,6 +42,7 @@ from pathlib import Path
 
 import torch
 from machine import cpu_model, cpu_summary
+from quantiles import paired
 from transformers import (
     GenerationConfig,
     LlamaConfig,
@@ -427,8 +428,7 @@ def cells(row: Row, series: dict[Key, Series]) -> tuple[str, ...]:
     b = series[row.b]
     ratio = a.median / b.median
     met = "-" if row.target is None else ("yes" if ratio <= row.target else "NO")
-    rs = [x / y for x, y in zip(a.per_round, b.per_round, strict=True)]  # same rounds
-    paired = f"{statistics.median(rs):.2f} ({min(rs):.2f}-{max(rs):.2f})"
+    ratios = paired(a.per_round, b.per_round)
     return (
         row.shape,
         str(row.batch),
@@ -436,7 +436,7 @@ def cells(row: Row, series: dict[Key, Series]) -> tuple[str, ...]:
         f"{a.median * 1e3:.3f}",
         f"{b.median * 1e3:.3f}",
         f"{ratio:.2f}",
-        paired,
+        ratios,
         target,
         met,
     )

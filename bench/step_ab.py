@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_vs_transformers import SHAPES, matvec_steps  # noqa: E402
 from machine import cpu_summary  # noqa: E402
+from quantiles import paired  # noqa: E402
 
 import infertop.engine.backends.torch.model as current  # noqa: E402
 from infertop.engine.config import ModelConfig, config_from_hf_dict  # noqa: E402
@@ -101,11 +102,10 @@ def main() -> None:
     print(f"prefill logits, largest difference: {diff:.2e}")
     base = times[a.against]
     for name, t in times.items():
-        paired = [x / y for x, y in zip(t, base, strict=True)]
         floor = [x / y for x, y in zip(t, times["matvec floor"], strict=True)]
         print(
             f"{name:>14}  {statistics.median(t) * 1e3:8.3f} ms  / {a.against}: "
-            f"{statistics.median(paired):.3f} ({min(paired):.3f}-{max(paired):.3f})  "
+            f"{paired(t, base, digits=3)}  "
             f"/ floor: {statistics.median(floor):.2f}"
         )
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_vs_transformers import matvec_steps  # noqa: E402
 from machine import cpu_summary  # noqa: E402
+from quantiles import paired  # noqa: E402
 from step_ab import STEPS, config_of, median_step, prompt_and_token  # noqa: E402
 
 import infertop.engine.backends.torch.model as model_module  # noqa: E402
@@ -87,10 +88,9 @@ def main() -> None:
     print(f"{cpu_summary()}; torch {torch.__version__}; {a.shape}, B=1, {a.rounds} rounds")
     print(f"kernels: {m.kernel}")
     for name, t in times.items():
-        paired = [x / y for x, y in zip(t, times["matvec floor"], strict=True)]
         print(
             f"{name:>13}  {statistics.median(t) * 1e3:8.3f} ms  / floor, paired: "
-            f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f})"
+            f"{paired(t, times['matvec floor'])}"
         )
 
 

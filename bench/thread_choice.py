@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import cpu_summary  # noqa: E402
+from quantiles import paired  # noqa: E402
 
 from infertop.engine.backends.torch.engine import TorchEngine  # noqa: E402
 from infertop.engine.config import RunConfig  # noqa: E402
@@ -60,12 +61,11 @@ def main() -> None:
                         engine.decode_threads = n
                         times[n].append(median_decode(engine, batch))
                 engine.decode_threads = chosen
-                paired = [c / s for c, s in zip(times[chosen], times[start], strict=True)]
                 print(
                     f"| {model} | {start} | {chosen} | {batch} "
                     f"| {statistics.median(times[start]) * 1e3:.3f} "
                     f"| {statistics.median(times[chosen]) * 1e3:.3f} "
-                    f"| {statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f}) |",
+                    f"| {paired(times[chosen], times[start])} |",
                     flush=True,
                 )
 
