@@ -15,23 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-PERIOD_US = 100_000
+from infertop.engine.cpu_quota import command_in_cgroup, new_cgroup_with_quota
+
 INPUT, OUTPUT = 128, 32
-
-
-def make_cgroup(cpus: float) -> Path:
-    """A new cgroup allowed `cpus` CPUs (v2, or v1's cpu controller)."""
-    v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
-    group = (CGROUP_ROOT if v2 else CGROUP_ROOT / "cpu") / f"infertop-bench-{os.getpid()}"
-    group.mkdir()
-    quota = int(cpus * PERIOD_US)
-    if v2:
-        (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-    else:
-        (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-        (group / "cpu.cfs_quota_us").write_text(str(quota))
-    return group
 
 
 def measure(models: list[str], rounds: int) -> None:
@@ -85,11 +71,10 @@ def main() -> None:
     if a.inside:
         measure(a.models, a.rounds)
         return
-    group = make_cgroup(a.cpus)
+    group = new_cgroup_with_quota(f"infertop-bench-{os.getpid()}", a.cpus)
     try:
         me = [sys.executable, __file__, "--inside", "--rounds", str(a.rounds), "--models"]
-        script = f'echo $$ > {group / "cgroup.procs"} && exec "$@"'
-        subprocess.run(["bash", "-c", script, "-", *me, *a.models], check=True)
+        subprocess.run(command_in_cgroup(group, [*me, *a.models]), check=True)
     finally:
         group.rmdir()
 

@@ -12,7 +12,7 @@ before the throttling starts.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from infertop.engine.text import plural
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+PERIOD_US = 100_000  # the kernel's default period; a new cgroup's quota is set against it
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,28 @@ def _v1_limit(d: Path) -> CpuQuota | None:
         return None
     period = int((d / "cpu.cfs_period_us").read_text())
     return CpuQuota(quota / period, f"{d}/cpu.cfs_quota_us {quota} / cpu.cfs_period_us {period}")
+
+
+def new_cgroup_with_quota(name: str, cpus: float, root: Path = CGROUP_ROOT) -> Path:
+    """A new cgroup (v2, or v1's cpu controller) allowed `cpus` CPUs: how the benches and
+    tests emulate a container's limit. OSError where this process may not make one (not
+    root, a read-only tree); then nothing is left behind."""
+    v2 = (root / "cgroup.controllers").exists()
+    group = (root if v2 else root / "cpu") / name
+    group.mkdir()
+    quota = round(cpus * PERIOD_US)
+    try:
+        if v2:
+            (group / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+    except OSError:
+        group.rmdir()
+        raise
+    return group
+
+
+def command_in_cgroup(group: Path, argv: Sequence[str]) -> list[str]:
+    """`argv` run as a member of `group`: a shell joins it, then execs the command."""
+    return ["bash", "-c", f'echo $$ > {group / "cgroup.procs"} && exec "$@"', "-", *argv]

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from infertop.engine.cpu_quota import CGROUP_ROOT, CpuQuota, cpu_quota
+from infertop.engine.cpu_quota import (
+    CpuQuota,
+    command_in_cgroup,
+    cpu_quota,
+    new_cgroup_with_quota,
+)
 
 
 def write(path: Path, text: str) -> None:
@@ -74,32 +79,20 @@ def one_cpu_cgroup() -> Iterator[Path]:
     outside = cpu_quota()
     if len(os.sched_getaffinity(0)) < 2 or (outside is not None and outside.threads < 2):
         pytest.skip("one CPU here already: a 1-CPU quota caps nothing")
-    name = f"infertop-test-{uuid.uuid4().hex[:8]}"
-    v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
-    group = CGROUP_ROOT / name if v2 else CGROUP_ROOT / "cpu" / name
     try:
-        group.mkdir()
+        group = new_cgroup_with_quota(f"infertop-test-{uuid.uuid4().hex[:8]}", 1.0)
     except OSError as e:
-        pytest.skip(f"cannot make a cgroup here ({e.strerror})")
-    try:
-        if v2:
-            (group / "cpu.max").write_text("100000 100000")
-        else:
-            (group / "cpu.cfs_period_us").write_text("100000")
-            (group / "cpu.cfs_quota_us").write_text("100000")
-    except OSError as e:
-        group.rmdir()
-        pytest.skip(f"cannot set a CPU quota here ({e.strerror})")
+        pytest.skip(f"cannot make a cgroup with a CPU quota here ({e.strerror})")
     yield group
     group.rmdir()  # its processes have exited
 
 
 def test_bench_in_a_one_cpu_cgroup_runs_one_thread_and_says_why(one_cpu_cgroup: Path) -> None:
-    procs = one_cpu_cgroup / "cgroup.procs"
     bench = [sys.executable, "-m", "infertop", "bench", "--model", "tiny", "--input-len", "8",
              "--output-len", "2"]  # fmt: skip
-    in_group = ["bash", "-c", f'echo $$ > {procs} && exec "$@"', "-", *bench]
-    p = subprocess.run(in_group, capture_output=True, text=True, timeout=180)
+    p = subprocess.run(
+        command_in_cgroup(one_cpu_cgroup, bench), capture_output=True, text=True, timeout=180
+    )
     assert p.returncode == 0, p.stderr
     assert "on CPU (1 thread)" in p.stdout, p.stdout
     assert "Threads: at most 1 thread, this process's CPU quota (1 CPU: " in p.stdout, p.stdout
