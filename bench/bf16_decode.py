@@ -27,17 +27,16 @@ from decode_vs_transformers import (  # noqa: E402
     INPUT_LEN,
     OUTPUT_LEN,
     SHAPES,
-    WEIGHT_SEED,
     Group,
     Series,
     contestants,
     hf_steps,
     infertop_steps,
     run_rounds,
+    saved_hf_model,
 )
 from machine import cpu_summary  # noqa: E402
 from quantiles import paired  # noqa: E402
-from transformers import LlamaForCausalLM  # noqa: E402
 
 from infertop.engine.backends.torch.engine import TorchEngine  # noqa: E402
 from infertop.engine.backends.torch.kernels import PLAIN  # noqa: E402
@@ -52,10 +51,7 @@ def groups_for(root: Path) -> tuple[list[Group], list[str]]:
     groups: list[Group] = []
     lines: list[str] = []
     for shape in SHAPES:
-        torch.manual_seed(WEIGHT_SEED)
-        hf = LlamaForCausalLM(shape.hf_config()).to(torch.bfloat16).eval()
-        directory = root / shape.name
-        hf.save_pretrained(directory)
+        hf, directory = saved_hf_model(shape.hf_config(), root / shape.name, torch.bfloat16)
         spec = str(directory)
         loaded = {
             CHOSEN: TorchEngine.load(spec, device="cpu", dtype="bfloat16"),

@@ -183,16 +183,24 @@ def compiled_engine(spec: str) -> TorchEngine:
     return engine
 
 
+def saved_hf_model(
+    config: LlamaConfig, directory: Path, dtype: torch.dtype
+) -> tuple[LlamaForCausalLM, Path]:
+    """transformers' model with seeded random weights in `dtype`, saved to `directory` for
+    infertop to load."""
+    torch.manual_seed(WEIGHT_SEED)
+    hf = LlamaForCausalLM(config).to(dtype).eval()
+    hf.save_pretrained(directory)
+    return hf, directory
+
+
 def build(
     shape: Shape, root: Path, compile: bool
 ) -> tuple[Contestants, Contestants, Contestants | None]:
     """transformers model with seeded random weights -> save_pretrained -> infertop loads it
     three times: as it builds itself, with its kernel forced to F.linear, and with --compile
     (unless `compile` is false)."""
-    torch.manual_seed(WEIGHT_SEED)
-    hf = LlamaForCausalLM(shape.hf_config()).to(torch.float32).eval()
-    directory = root / shape.name
-    hf.save_pretrained(directory)
+    hf, directory = saved_hf_model(shape.hf_config(), root / shape.name, torch.float32)
     engine = TorchEngine.load(str(directory), device="cpu", dtype="float32")
     forced = TorchEngine.load(str(directory), device="cpu", dtype="float32", kernel=PLAIN.name)
     return (
@@ -542,10 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="infertop-bench-") as tmp:
         root = Path(tmp)
         cs = [build(s, root, not args.no_compile) for s in SHAPES]
-        torch.manual_seed(WEIGHT_SEED)
         tiny_hf_cfg = LlamaConfig(**PRESETS["tiny"].to_hf_dict())
-        tiny_hf = LlamaForCausalLM(tiny_hf_cfg).to(torch.float32).eval()
-        tiny_hf.save_pretrained(root / "tiny")
+        tiny_hf, _ = saved_hf_model(tiny_hf_cfg, root / "tiny", torch.float32)
         tiny = contestants("tiny", TorchEngine.load("tiny", "cpu", "float32"), tiny_hf)
         tiny_hfdir = contestants("tiny-hfdir", TorchEngine.load(str(root / "tiny"), "cpu"), tiny_hf)
         tiny_compiled = (
