@@ -1,11 +1,14 @@
 """Every float32 matmul kernel torch's CPU build offers for the decode step's projections,
 timed as the load-time chooser times them (engine/backends/torch/timing.py): the two it
-chooses between (F.linear, oneDNN packed) and MKL's packed GEMM, which it leaves out
-(bench/RESULTS.md, issue 15).
+chooses between (F.linear, oneDNN packed) and those it leaves out (bench/RESULTS.md, issue
+15):
 
-MKL's packed weight serves one batch size only: `torch.ops.mkl._mkl_linear` falls back to
-F.linear on the plain weight, which it also needs, at any other batch. So it would cost a
-second copy of every weight, and it is timed here packed for the batch it runs.
+- oneDNN on the plain weight: with F.linear for one row, a per-batch choice on one copy;
+- oneDNN packed for batch 1 (the pack's batch-size hint picks another blocked layout);
+- MKL's packed GEMM. Its packed weight serves one batch size only: `torch.ops.mkl._mkl_linear`
+  falls back to F.linear on the plain weight, which it also needs, at any other batch, so it
+  would cost a second copy of every weight. It is timed packed for the batch it runs;
+- the transposed weight, (K, N), as `x @ wT`.
 
     python bench/kernel_candidates.py
 """
@@ -40,7 +43,14 @@ SHAPES = (
     ("250M down", 1024, 2816),
     ("250M lm_head", 32000, 1024),
 )
-KERNELS = ("F.linear", "oneDNN packed", "MKL packed")
+KERNELS = (
+    "F.linear",
+    "oneDNN packed",
+    "oneDNN plain",
+    "oneDNN packed for B=1",
+    "MKL packed",
+    "transposed",
+)
 
 
 def calls_for(w: torch.Tensor, x: torch.Tensor) -> list[tuple[str, Callable[[], object]]]:
@@ -49,7 +59,13 @@ def calls_for(w: torch.Tensor, x: torch.Tensor) -> list[tuple[str, Callable[[], 
     return [
         ("F.linear", partial(F.linear, x, w)),
         ("oneDNN packed", partial(onednn_linear, x, onednn_pack(w))),
+        ("oneDNN plain", partial(onednn_linear, x, w)),
+        (
+            "oneDNN packed for B=1",
+            partial(onednn_linear, x, torch.ops.mkldnn._reorder_linear_weight(w, 1)),
+        ),
         ("MKL packed", partial(torch.ops.mkl._mkl_linear, x, mkl, w, None, batch)),
+        ("transposed", partial(torch.matmul, x, w.t().contiguous())),
     ]
 
 
@@ -59,7 +75,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=15)
     a = p.parse_args()
     print(f"{cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("fastest call in turns, ms; in brackets: / the fastest of the three\n")
+    print("fastest call in turns, ms; in brackets: / the fastest of them\n")
     print("| projection | B | " + " | ".join(KERNELS) + " |")
     print("|---|---|" + "---|" * len(KERNELS))
     gen = torch.Generator().manual_seed(0)
