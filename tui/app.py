@@ -96,6 +96,10 @@ class Sampler(Protocol):
 
 # seconds between chart redraws with --low-bandwidth (bench/ssh_bytes.py measures it)
 LOW_BANDWIDTH_CHART_INTERVAL = 5.0
+# how long q waits for the engine to stop before exiting with status 1: saving an active
+# capture, or the step in flight (a big model's prefill)
+CAPTURE_SAVE_S = 120.0
+STEP_IN_FLIGHT_S = 60.0
 
 # the engine's states, and the app's own while it waits for the engine to act on a key
 AppState = EngineState | Literal["starting", "pausing", "resuming", "stopping"]
@@ -582,12 +586,20 @@ class InfertopApp(App[int]):
     async def action_quit(self) -> None:
         self.state = "stopping"
         self.repaint_state()
-        # an active capture is saved before the engine stops: give that time, and keep
-        # the screen live meanwhile (the wait runs off the event loop)
-        timeout = 120.0 if self.capture else 2.0
+        # the engine stops at its next step boundary: an active capture is saved first, and
+        # a prefill cannot stop half way (the default model's batch-8 prefill takes seconds)
+        timeout = CAPTURE_SAVE_S if self.capture else STEP_IN_FLIGHT_S
         if self.capture:
             self.notify("saving the capture before quitting…", timeout=timeout)
-        stopped = await asyncio.to_thread(self.session.stop, timeout)
+        # a worker, not an await here: the app's own messages (a toast) wait on its actions
+        self.run_worker(self._exit_when_stopped(timeout), group="quit", exclusive=True)
+
+    async def _exit_when_stopped(self, timeout: float) -> None:
+        stopped = await asyncio.to_thread(self.session.stop, 0.5)
+        if not stopped:
+            if not self.capture:
+                self.notify("quitting after the step in flight…", timeout=timeout)
+            stopped = await asyncio.to_thread(self.session.stop, timeout)
         self.drain()  # the last results and traces
         self.keep_results()
         self.exit(return_code=self.exit_status() if stopped else 1)

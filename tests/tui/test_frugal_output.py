@@ -170,12 +170,12 @@ def test_what_changed_is_drawn_as_textual_would(second: str) -> None:
 
 
 async def test_the_low_bandwidth_charts_wait_5_s(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.helpers import replay_app
+    from tests.helpers import replay_app, until
 
     app = replay_app()
     app.low_bandwidth = True
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: app.query(Chart))  # mounted: not one pause (it failed once)
         assert {c.min_interval for c in app.query(Chart)} == {5.0}
 
 

@@ -375,3 +375,23 @@ def test_header_names_the_cpu_threads_beside_a_device() -> None:
                         device_kind="cuda", threads=1)  # fmt: skip
     header.refresh_from(ready, "qwen2.5-0.5b", "running", "")
     assert header.text.endswith("NVIDIA H100 [torch] · 1 CPU thread")
+
+
+async def test_q_during_a_long_prefill_waits_for_it_and_exits_0(tmp_path: Path) -> None:
+    """A prefill cannot stop half way: q while one is in flight (the default model's batch-8
+    prefill takes seconds) waits for it, then quits with status 0. It exited with status 1
+    when the prefill outlasted a 2 s grace (a CI run of the real-terminal key test met it)."""
+    session = tiny_session(
+        tmp_path, batch_sizes=(96,), input_lens=(2040,), output_lens=(4,), warmup=False
+    )
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(session.events.runs) >= 1)
+        pressed = time.monotonic()
+        await pilot.press("q")
+        await until(pilot, lambda: session.finished.is_set())
+        waited = time.monotonic() - pressed
+        await pilot.pause(0.2)
+    assert waited > 2.0, f"the prefill took {waited:.1f} s: too short to test the wait"
+    assert app.return_code == 0 and app.crash is None
+    assert not app.stats.results  # the run in flight ended at its prefill, unmeasured
