@@ -60,10 +60,7 @@ def calls_for(w: torch.Tensor, x: torch.Tensor) -> list[tuple[str, Callable[[], 
         ("F.linear", partial(F.linear, x, w)),
         ("oneDNN packed", partial(onednn_linear, x, onednn_pack(w))),
         ("oneDNN plain", partial(onednn_linear, x, w)),
-        (
-            "oneDNN packed for B=1",
-            partial(onednn_linear, x, torch.ops.mkldnn._reorder_linear_weight(w, 1)),
-        ),
+        ("oneDNN packed for B=1", partial(onednn_linear, x, onednn_pack(w, batch_size=1))),
         ("MKL packed", partial(torch.ops.mkl._mkl_linear, x, mkl, w, None, batch)),
         ("transposed", partial(torch.matmul, x, w.t().contiguous())),
     ]

@@ -47,8 +47,10 @@ def onednn_linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = Non
     return out
 
 
-def onednn_pack(w: torch.Tensor) -> torch.Tensor:
-    packed: torch.Tensor = torch.ops.mkldnn._reorder_linear_weight(w, None)
+def onednn_pack(w: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """The weight in oneDNN's blocked layout; a batch size picks the layout for that batch
+    (None, as the chooser packs: one layout for every batch)."""
+    packed: torch.Tensor = torch.ops.mkldnn._reorder_linear_weight(w, batch_size)
     return packed
 
 
