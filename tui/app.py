@@ -146,8 +146,11 @@ class InfertopApp(App[int]):
         self.batch_sizes = list(self.cfg.batch_sizes)
         self.system: SystemSample | None = None
         self.capture = ""  # "" | requested | armed | recording | saving
-        self.select_next = 0  # the batch tab to select when the engine takes the new sweep
-        self.pending_sizes: list[int] | None = None  # sent, not yet answered by the engine
+        # each shown tab's size -> the size the presses not yet answered make it
+        self.pending_of: dict[int, int] = {}
+        self.sweeps_unanswered = 0  # SetSweeps sent; the engine answers each in turn
+        # while the tabs are rebuilt, the tab that ends it: they activate others on the way
+        self.tab_to_come: str | None = None
         self.saving_line = ""
         self.last_export: Path | None = None
         self.exported = 0  # results in the last export
@@ -292,12 +295,16 @@ class InfertopApp(App[int]):
             case RunSkipped(reason=reason):
                 self.notify(reason, severity="error", timeout=8)
             case SweepChanged(batch_sizes=sizes):
-                self.pending_sizes = None
+                # only the answer to the last press says what the engine runs now: taking an
+                # earlier one dropped the presses after it (`+ + +` changed bs 1 on the third)
+                self.sweeps_unanswered = max(0, self.sweeps_unanswered - 1)
+                if self.sweeps_unanswered:
+                    return
+                pending_of, self.pending_of = self.pending_of, {}
                 if list(sizes) != self.batch_sizes:
-                    keep = self.select_next if self.select_next in sizes else self.selected_batch
-                    select = keep if keep in sizes else sizes[0]
-                    # one rebuild after another (each awaits the old tabs' removal)
-                    self.call_later(self.set_batch_sizes, list(sizes), select)
+                    keep = pending_of.get(self.selected_batch, self.selected_batch)
+                    keep = keep if keep in sizes else self.selected_batch
+                    self.take_sweep(list(sizes), keep if keep in sizes else sizes[0])
             case ProfileArmed(stage=stage, steps=steps):
                 self.capture = "armed"
                 window = plural(steps, "step") if steps else "until p"
@@ -396,10 +403,10 @@ class InfertopApp(App[int]):
         if self.state in ("failed", "stopping") and self.refused("change the batch size"):
             return
         # a press before the engine answered the last one builds on that one (the engine
-        # takes a sweep at its next step boundary, seconds away in a long prefill)
-        pending = self.pending_sizes
-        base = pending if pending is not None else self.batch_sizes
-        old = self.select_next if pending is not None else self.selected_batch
+        # takes a sweep at its next step boundary, seconds away in a long prefill): on the
+        # size the selected tab is to become, which may be another tab's than the last press
+        base = list(dict.fromkeys(self.pending_of.get(b, b) for b in self.batch_sizes))
+        old = self.pending_of.get(self.selected_batch, self.selected_batch)
         new = max(1, int(old * factor))
         if new == old:
             self.notify("batch size is already 1", severity="warning")
@@ -408,38 +415,67 @@ class InfertopApp(App[int]):
         if new in base:
             self.notify(f"batch size {new} is already in the sweep: bs {old} merges into it")
         else:
-            self.notify(f"bs {old} → {new} from the engine's next step")
+            self.notify(f"bs {old} → {new} from the next run")
         # the tabs change when the engine takes the sweep (SweepChanged): it may refuse one
         # that does not fit in memory, and says why
-        self.select_next, self.pending_sizes = new, sizes
+        for shown in self.batch_sizes:
+            if self.pending_of.get(shown, shown) == old:  # a merge moves every tab on it
+                self.pending_of[shown] = new
+        self.sweeps_unanswered += 1
         self.session.send(SetSweep(batch_sizes=tuple(sizes)))
 
-    async def set_batch_sizes(self, sizes: list[int], select: int) -> None:
-        """Rebuild the batch tabs; the old ones are gone before the new ones mount (their
-        ids are the batch sizes, and a size may stay)."""
+    def take_sweep(self, sizes: list[int], select: int) -> None:
+        """The engine's new sweep, taken at once, so that a key pressed before the tabs are
+        rebuilt builds on it (a fast `+ +` changed the wrong size); the tabs follow."""
         self.batch_sizes = sizes
         self.sweep = tuple(self.cfg.with_changes(batch_sizes=tuple(sizes)).sweep())
+        self.selected_batch = select
+        # quitting: the app may be gone before they mount (q with a change pending crashed)
+        if self.state != "stopping":
+            self.call_later(self.rebuild_tabs)  # one after another: each awaits the removal
+
+    async def rebuild_tabs(self) -> None:
+        """The batch tabs of the current sweep; the old ones are gone before the new ones
+        mount (their ids are the batch sizes, and a size may stay)."""
+        if self.state == "stopping":
+            return
+        self.tab_to_come = f"bs-{self.selected_batch}"
         tabs = self.query_one("#batches", Tabs)
         await tabs.clear()
-        for b in sizes:
+        for b in self.batch_sizes:
             await tabs.add_tab(Tab(f"bs {b}", id=f"bs-{b}"))
-        tabs.active = f"bs-{select}"
-        self.selected_batch = select
+        tabs.active = self.tab_to_come
         self.repaint(changed=True)
 
     def action_select_batch(self, delta: int) -> None:
         sizes = self.batch_sizes
         k = sizes.index(self.selected_batch) if self.selected_batch in sizes else 0
-        self.query_one("#batches", Tabs).active = f"bs-{sizes[(k + delta) % len(sizes)]}"
+        self.selected_batch = sizes[(k + delta) % len(sizes)]  # at once, for the next key
+        tab = f"bs-{self.selected_batch}"
+        if self.tab_to_come is not None:
+            self.tab_to_come = tab
+        tabs = self.query_one("#batches", Tabs)
+        if tabs.query(f"#{tab}"):
+            tabs.active = tab
+        self.repaint(changed=True)
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         tab = event.tab
-        if tab is not None and tab.id and tab.id.startswith("bs-"):
-            self.post_message(BatchSelected(int(tab.id.removeprefix("bs-"))))
+        if tab is None or not tab.id or not tab.id.startswith("bs-"):
+            return
+        if self.tab_to_come is not None:
+            if tab.id != self.tab_to_come:
+                return  # a rebuild activates the first tab on its way to the selected one
+            self.tab_to_come = None
+        self.post_message(BatchSelected(int(tab.id.removeprefix("bs-"))))
 
     def on_batch_selected(self, message: BatchSelected) -> None:
         self.selected_batch = message.batch_size
         self.repaint(changed=True)
+
+    def recorded(self) -> bool:
+        """A capture has steps to save (one only requested or armed has none)."""
+        return self.capture in ("recording", "saving")
 
     def rec(self) -> str:
         match self.capture:
@@ -589,7 +625,7 @@ class InfertopApp(App[int]):
         # the engine stops at its next step boundary: an active capture is saved first, and
         # a prefill cannot stop half way (the default model's batch-8 prefill takes seconds)
         timeout = CAPTURE_SAVE_S if self.capture else STEP_IN_FLIGHT_S
-        if self.capture:
+        if self.recorded():
             self.notify("saving the capture before quitting…", timeout=timeout)
         # a worker, not an await here: the app's own messages (a toast) wait on its actions
         self.run_worker(self._exit_when_stopped(timeout), group="quit", exclusive=True)
@@ -597,7 +633,7 @@ class InfertopApp(App[int]):
     async def _exit_when_stopped(self, timeout: float) -> None:
         stopped = await asyncio.to_thread(self.session.stop, 0.5)
         if not stopped:
-            if not self.capture:
+            if not self.recorded():
                 self.notify("quitting after the step in flight…", timeout=timeout)
             stopped = await asyncio.to_thread(self.session.stop, timeout)
         self.drain()  # the last results and traces

@@ -126,7 +126,8 @@ class PrefillPanel(Panel):
             ("p90", ms(p90)),
             ("p99", ms(p99)),
             ("tok/s", rate(tps)),
-            ("runs", f"{bs.runs:,}{_captured(bs)}"),  # completed
+            # the prefills in these figures: the run in flight's is one of them once done
+            ("prefills", f"{w.count:,}{_captured(bs)}"),
         ]
         self.show(tuple(rows), lambda: _grid(rows))  # repainted when a shown digit changes
 

@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from infertop.engine.errors import UserError
 from infertop.engine.events import EngineReady
 from infertop.engine.profiling.request import MAX_STEPS, STAGES, CaptureRequest, stage_named
+from infertop.tui.in_order_input import InOrderInput
 from infertop.tui.keys import help_rows
 
 
@@ -85,7 +86,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
             box.border_subtitle = "Tab: next field · Esc: cancel"
             with Horizontal(classes="field"):
                 yield Label("name", classes="field-label")
-                yield Input(self.default_name, id="profile-name", compact=True)
+                yield InOrderInput(self.default_name, id="profile-name", compact=True)
             with Horizontal(classes="field"):
                 yield Label("stage", classes="field-label")
                 yield Select(
@@ -97,7 +98,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
                 )
             with Horizontal(classes="field"):
                 yield Label("steps", classes="field-label")
-                yield Input(
+                yield InOrderInput(
                     "", placeholder="e.g. 5", id="profile-steps", type="integer", compact=True
                 )
             yield Static(

@@ -144,7 +144,7 @@ class AppInTmux:
         """Wait for a completed run (results to save), start a capture, and return the app's
         process once the capture records."""
         wait_for(lambda: "● running" in self.screen(), 60, "running")
-        wait_for(lambda: re.search(r"runs\s+[1-9]", self.screen()), 60, "a completed run")
+        wait_for(lambda: re.search(r"run total\s+[0-9]", self.screen()), 60, "a completed run")
         self.tmux("send-keys", "-t", self.name, "p")
         wait_for(lambda: "Start a capture" in self.screen(), 10, "the capture dialog")
         self.tmux("send-keys", "-t", self.name, "Enter")

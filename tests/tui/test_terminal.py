@@ -81,7 +81,7 @@ def test_every_key_in_the_help_in_a_real_terminal(
     pressed: list[str] = []
     try:
         term.wait(lambda s: "● running" in header(s), "the engine running")
-        term.wait(lambda s: re.search(r"runs\s+[1-9]", s), "a completed run")
+        term.wait(lambda s: re.search(r"run total\s+[0-9]", s), "a completed run")
         for key in keys:
             if key in ("q", "ctrl+c"):
                 continue  # one of them ends the session, below

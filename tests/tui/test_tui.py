@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Tab, Tabs
 
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Pause, Resume, SetSweep
@@ -351,7 +352,9 @@ async def test_minus_merging_into_an_existing_size_says_so() -> None:
 
 async def test_presses_before_the_engine_answers_build_on_each_other() -> None:
     """The engine takes a sweep at its next step boundary (seconds away in a long prefill):
-    each press says it was taken, and a second press builds on the first."""
+    each press says it was taken, and a press builds on the one before, also once the
+    engine has answered an earlier one (it answers each in turn: taking the first answer as
+    the last dropped the presses after it, and `+ + +` on bs 8 changed bs 1)."""
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         app.drain()
@@ -360,11 +363,90 @@ async def test_presses_before_the_engine_answers_build_on_each_other() -> None:
         await pilot.press("plus")  # 2 -> 4, which is in the sweep: they merge
         assert app.session.sent[-2:] == [SetSweep(batch_sizes=(2, 4)), SetSweep(batch_sizes=(4,))]
         assert app.batch_sizes == [1, 4]  # the tabs wait for the engine
-        app.session.events.put(SweepChanged((4,), (32,), (24,)))
+        app.session.events.put(SweepChanged((2, 4), (32,), (24,)))  # it answers each in turn
         app.drain()
-        await until(pilot, lambda: app.batch_sizes == [4] and app.selected_batch == 4)
-        await pilot.press("minus")  # answered: from the engine's sweep again
+        await pilot.press("minus")  # 4 -> 2: on the last press, not on the first answer
         assert app.session.sent[-1] == SetSweep(batch_sizes=(2,))
+        app.session.events.put(SweepChanged((4,), (32,), (24,)))
+        app.session.events.put(SweepChanged((2,), (32,), (24,)))
+        app.drain()
+        await until(pilot, lambda: app.batch_sizes == [2] and app.selected_batch == 2)
+        await pilot.press("minus")  # answered: from the engine's sweep again
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(1,))
+
+
+async def test_the_engine_answering_an_earlier_press_keeps_the_later_ones() -> None:
+    """`+ + +` on bs 8 in the real app: the engine's answer to the first press came after
+    the second, and the third changed bs 1 (the answer was taken as the last, and the
+    selection fell back to the first tab). And `- ← +` changed the first tab's target, not
+    the tab that ← selected."""
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.press("right", "plus", "plus")  # bs 4 -> 8 -> 16, sent in turn
+        app.session.events.put(SweepChanged((1, 8), (32,), (24,)))  # the first one's answer
+        app.drain()
+        await pilot.press("plus")  # 16 -> 32
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(1, 32))
+        for sizes in ((1, 16), (1, 32)):
+            app.session.events.put(SweepChanged(sizes, (32,), (24,)))
+        app.drain()
+        tabs = app.query_one("#batches", Tabs)
+        await until(pilot, lambda: (app.selected_batch, tabs.active) == (32, "bs-32"))
+        await pilot.pause(0.2)  # the tab activations the rebuild posted
+        assert [str(t.label) for t in tabs.query(Tab)] == ["bs 1", "bs 32"]
+        assert (app.batch_sizes, app.selected_batch, tabs.active) == ([1, 32], 32, "bs-32")
+        # another tab picked while a change is pending: the next press is on that tab
+        await pilot.press("minus", "left", "plus")  # 32 -> 16; then bs 1 -> 2
+        assert app.session.sent[-2:] == [SetSweep(batch_sizes=(1, 16)), SetSweep((2, 16))]
+        for sizes in ((1, 16), (2, 16)):
+            app.session.events.put(SweepChanged(sizes, (32,), (24,)))
+        app.drain()
+        await until(pilot, lambda: (app.selected_batch, tabs.active) == (2, "bs-2"))
+        await pilot.pause(0.2)
+
+
+async def test_keys_pressed_before_the_tabs_are_rebuilt_act_on_the_new_sweep() -> None:
+    """Fast presses: the engine's answer is taken at once, the tabs rebuilt later. A press in
+    between changed the old selection's size (`+ +` on bs 2 gave bs 1 -> 2), and the rebuild
+    left the first tab selected."""
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.press("right")  # bs 4
+        await pilot.press("plus")  # 4 -> 8
+        app.session.events.put(SweepChanged((1, 8), (32,), (24,)))
+        app.drain()  # as the refresh timer does; the rebuild of the tabs comes after it
+        await app.run_action("batch(2)")  # pressed before the rebuild: 8 -> 16
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(1, 16))
+        app.session.events.put(SweepChanged((1, 16), (32,), (24,)))
+        app.drain()
+        await app.run_action("select_batch(1)")  # -> bs 1 (wraps), then at once:
+        await app.run_action("batch(2)")  # 1 -> 2
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(2, 16))
+        await pilot.pause(0.3)  # the rebuilds and the activations they post
+        tabs = app.query_one("#batches", Tabs)
+        assert (app.selected_batch, tabs.active) == (1, "bs-1")
+        assert [str(t.label) for t in tabs.query(Tab)] == ["bs 1", "bs 16"]
+        app.session.events.put(SweepChanged((2, 16), (32,), (24,)))
+        app.drain()
+        await pilot.press("left")  # wraps to bs 16, before the tabs show bs 2
+        await pilot.pause(0.3)
+        assert (app.selected_batch, tabs.active) == (16, "bs-16")
+
+
+@pytest.mark.parametrize("capture, says", [("armed", False), ("recording", True)])
+async def test_q_says_it_saves_a_capture_only_when_one_records(capture: str, says: bool) -> None:
+    """An armed capture has no steps yet: q said "saving the capture" for it too."""
+    app = replay_app()
+    said: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        app.capture = capture
+        app.notify = lambda message, **kw: said.append(message)  # type: ignore[method-assign]
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert any("saving the capture" in m for m in said) is says, said
 
 
 def test_header_names_the_cpu_threads_beside_a_device() -> None:
@@ -377,10 +459,15 @@ def test_header_names_the_cpu_threads_beside_a_device() -> None:
     assert header.text.endswith("NVIDIA H100 [torch] · 1 CPU thread")
 
 
-async def test_q_during_a_long_prefill_waits_for_it_and_exits_0(tmp_path: Path) -> None:
+@pytest.mark.parametrize("before_q", [(), ("minus",)], ids=["q", "minus-then-q"])
+async def test_q_during_a_long_prefill_waits_for_it_and_exits_0(
+    tmp_path: Path, before_q: tuple[str, ...]
+) -> None:
     """A prefill cannot stop half way: q while one is in flight (the default model's batch-8
     prefill takes seconds) waits for it, then quits with status 0. It exited with status 1
-    when the prefill outlasted a 2 s grace (a CI run of the real-terminal key test met it)."""
+    when the prefill outlasted a 2 s grace (a CI run of the real-terminal key test met it),
+    and crashed (MountError) when a batch change was pending: the engine takes it at the
+    step's end, and the tabs were rebuilt while the app exited."""
     session = tiny_session(
         tmp_path, batch_sizes=(96,), input_lens=(2040,), output_lens=(4,), warmup=False
     )
@@ -388,7 +475,7 @@ async def test_q_during_a_long_prefill_waits_for_it_and_exits_0(tmp_path: Path) 
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(session.events.runs) >= 1)
         pressed = time.monotonic()
-        await pilot.press("q")
+        await pilot.press(*before_q, "q")
         await until(pilot, lambda: session.finished.is_set())
         waited = time.monotonic() - pressed
         await pilot.pause(0.2)

@@ -111,6 +111,26 @@ async def test_enter_in_a_text_field_starts_and_a_bad_value_keeps_the_dialog_ope
     assert sent.request.steps == 3 and sent.request.stage == "all"
 
 
+async def test_the_capture_name_takes_a_burst_of_keys_in_the_order_typed() -> None:
+    """Keys typed fast reach the app together (tmux send-keys; a quick typist on a busy
+    app). Textual's Input applied backspace and the arrows after the characters typed after
+    them: `end, backspace × 12, ../x` left an empty name in the real app."""
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.drain()
+        await pilot.press("p")
+        name = app.screen.query_one("#profile-name", Input)
+        assert name.has_focus and name.value == app.cfg.run_name
+        typed = [("full_stop", "."), ("full_stop", "."), ("slash", "/"), ("x", "x")]
+        burst = [("end", None), *[("backspace", "\x7f")] * 12, *typed]
+        burst += [("left", None), ("y", "y"), ("enter", "\r")]
+        for key, char in burst:  # queued at once, as a terminal's read delivers them
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.3)
+    (sent,) = [c for c in app.session.sent if isinstance(c, StartProfile)]
+    assert sent.request.name == "../yx"
+
+
 async def test_capture_dialog_names_what_each_activity_records_on_this_device() -> None:
     app = replay_app()
     async with app.run_test(size=(120, 40)) as pilot:
