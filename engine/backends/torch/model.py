@@ -176,7 +176,15 @@ class TorchLlama:
     @classmethod
     def from_tensors(cls, cfg: ModelConfig, get: Callable[[str], torch.Tensor]) -> TorchLlama:
         """Build from a function that returns each Hugging Face tensor by name, layer by layer."""
-        return cls(cfg, fused_weights(cfg, get, torch.cat))
+
+        def get_on_a_trimmed_heap(name: str) -> torch.Tensor:
+            # the pieces fused before this call are free by now; left on the heap, their pages
+            # stayed resident whenever libc did not reuse them: qwen2.5-0.5b's float32 build
+            # peaked at 1.99, 2.06 or 2.47 GB from one run to the next (bench/RESULTS.md)
+            trim_heap()
+            return get(name)
+
+        return cls(cfg, fused_weights(cfg, get_on_a_trimmed_heap, torch.cat))
 
     @classmethod
     def from_checkpoint(
