@@ -139,6 +139,7 @@ class InfertopApp(App[int]):
         self.stats = LiveStats()
         self.ready: EngineReady | None = None
         self.state: AppState = "starting"
+        self.footer_resumes = False
         self.error: EngineError | None = None  # what stopped the engine, shown until it runs
         self.load: tuple[str, int, int] | None = None
         self.selected_batch = self.cfg.batch_sizes[0]
@@ -339,6 +340,9 @@ class InfertopApp(App[int]):
 
     def repaint_state(self) -> None:
         """Only the lines that show the engine's state: what a key must update at once."""
+        if self.resumes() != self.footer_resumes:  # the footer's space: Pause or Resume
+            self.footer_resumes = self.resumes()
+            self.refresh_bindings()
         self.label_hidden_charts()
         self.query_one(HeaderBar).refresh_from(self.ready, self.cfg.model, self.state, self.rec())
         self.query_one(StatusLine).refresh_from(
@@ -381,12 +385,31 @@ class InfertopApp(App[int]):
             return False
         return True
 
-    def action_toggle_pause(self) -> None:
+    def resumes(self) -> bool:
+        """Whether space resumes: paused, stopped by an error (it retries), or still pausing
+        (the engine ends a long prefill first: Pause then Resume at one step boundary leaves
+        the engine running, so a second press takes the pause back)."""
+        return self.state in ("paused", "error", "pausing")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """space is bound twice: pause while running, resume while paused (the footer shows
+        the one that applies; it said Pause while paused)."""
+        if action == "pause":
+            return not self.resumes()
+        if action == "resume":
+            return self.resumes()
+        return True
+
+    def action_pause(self) -> None:
+        self.toggle_pause()
+
+    def action_resume(self) -> None:
+        self.toggle_pause()
+
+    def toggle_pause(self) -> None:
         if self.refused("pause or resume"):
             return
-        # a press while still pausing (the engine ends a long prefill first) takes the
-        # pause back: Pause then Resume at one step boundary leaves the engine running
-        if self.state in ("paused", "error", "pausing"):
+        if self.resumes():
             self.session.send(Resume())
             self.state = "resuming"
         else:

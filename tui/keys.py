@@ -18,7 +18,9 @@ class Key:
 
 # In footer order: at 80 columns the footer keeps the first few.
 KEYS: tuple[Key, ...] = (
-    Key("space", "toggle_pause", "Pause", "pause / resume the engine at the next step boundary"),
+    # one key, two bindings: the footer shows the one that applies (InfertopApp.check_action)
+    Key("space", "pause", "Pause", "pause the engine at the next step boundary"),
+    Key("space", "resume", "Resume", "resume the engine (after an error: retry the step)"),
     Key("p", "profile", "Profile", "start a profiler capture (a dialog), or stop the one running"),
     Key("question_mark", "help", "Help", "show every key and what it does"),
     Key("q", "quit", "Quit", "quit: saves an active capture and the results first"),

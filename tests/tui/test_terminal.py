@@ -71,7 +71,8 @@ def test_every_key_in_the_help_in_a_real_terminal(
 ) -> None:
     """Drawn by tui/frugal_driver.py (only the cells that changed), as a user's terminal
     gets it; and once with --low-bandwidth (charts every 5 s, numbers once a second)."""
-    keys = [k for k, _ in help_rows([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])]
+    rows = help_rows([b for b in InfertopApp.BINDINGS if isinstance(b, Binding)])
+    keys = list(dict.fromkeys(k for k, _ in rows))  # space has two rows: pause, resume
     status = tmp_path / "status"
     command = (
         f"{sys.executable} -m infertop --model tiny{flags} --trace-dir {tmp_path / 'traces'}; "

@@ -55,6 +55,10 @@ def panel_text(app: InfertopApp, cls: type) -> str:
     return app.query_one(cls).text
 
 
+def footer_labels(app: InfertopApp) -> list[str]:
+    return [str(k.description) for k in app.query("FooterKey").results()]
+
+
 async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -> None:
     session = tiny_session(tmp_path)
     app = InfertopApp(session, refresh_hz=10)
@@ -72,8 +76,12 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
         assert app.query_one(DecodePanel).border_title == "Decode step (ms)"
         assert "tok/s" in panel_text(app, PrefillPanel)
 
+        assert "Pause" in footer_labels(app) and "Resume" not in footer_labels(app)
         await pilot.press("space")
         await until(pilot, lambda: app.state == "paused")
+        # the footer said "space Pause" while paused
+        await until(pilot, lambda: "Resume" in footer_labels(app))
+        assert "Pause" not in footer_labels(app)
         frozen = session.steps_done
         await pilot.pause(0.5)
         assert session.steps_done == frozen
@@ -85,6 +93,7 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
         await until(pilot, lambda: history.points == [] and "┤" not in str(history.render()))
 
         await pilot.press("space")
+        await until(pilot, lambda: "Pause" in footer_labels(app))
         await until(pilot, lambda: session.steps_done > frozen + 10)
         await until(pilot, lambda: app.stats.steps_seen > 0)
 
