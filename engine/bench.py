@@ -19,6 +19,7 @@ from infertop.engine.events import (
     LoadProgress,
     Notice,
     PrefillDone,
+    ProfileArmed,
     ProfileFailed,
     ProfileStarted,
     ProfileStopped,
@@ -125,12 +126,15 @@ def run_bench(cfg: RunConfig) -> int:
 
     saved: list[TraceSaved] = []
     failed: list[str] = []
+    left_out: list[str] = []
     stopped: list[ProfileStopped] = []
     ranges: list[ProfileStarted] = []  # CUDA_PROFILER alone: Nsight Systems keeps the file
 
     def sink(ev: Event) -> None:
         if isinstance(ev, ProfileStarted) and ev.kind == "cuda_profiler":
             ranges.append(ev)
+        if isinstance(ev, ProfileArmed):
+            left_out.extend(ev.left_out)  # CPU GPU on a CPU: the CPU trace, a line for GPU
         if isinstance(ev, TraceSaved):
             saved.append(ev)
         elif isinstance(ev, ProfileFailed):
@@ -178,12 +182,19 @@ def run_bench(cfg: RunConfig) -> int:
     if cfg.result_filename and kept:
         print(f"\n{plural(kept, 'result')} appended to {cfg.result_filename}")
     if cfg.profile is not None and cfg.server is None and code == 0:  # a server keeps its own
-        return capture_summary(saved, failed, bool(stopped), len(ranges))
+        return capture_summary(saved, failed, bool(stopped), len(ranges), left_out)
     return code
 
 
-def capture_summary(saved: list[TraceSaved], failed: list[str], ran: bool, ranges: int = 0) -> int:
-    """What --profile captured and what it could not. A CI job must not take an empty trace
+def capture_summary(
+    saved: list[TraceSaved],
+    failed: list[str],
+    ran: bool,
+    ranges: int = 0,
+    left_out: list[str] | None = None,
+) -> int:
+    """What --profile captured and what it could not (`left_out`: activities asked for that
+    this device does not record, beside those it did). A CI job must not take an empty trace
     dir for a profile: 2 when nothing could be captured here, 1 when a capture ran and its
     save failed (that error is already said)."""
     if saved:
@@ -191,7 +202,7 @@ def capture_summary(saved: list[TraceSaved], failed: list[str], ran: bool, range
         print(f"Captured: {', '.join(kinds)} ({plural(len(saved), 'file')})")
     if ranges:
         print(f"Captured: {plural(ranges, 'cudaProfilerStart/Stop range')} for Nsight Systems")
-    for why in dict.fromkeys(failed):  # each reason once, in order
+    for why in dict.fromkeys([*(left_out or []), *failed]):  # each reason once, in order
         print(f"Not captured: {why}", file=sys.stderr)
     if saved or ranges:
         return 0

@@ -203,6 +203,7 @@ class ProfileArmed(Event):
     name: str
     stage: str
     steps: int | None
+    left_out: tuple[str, ...] = ()  # why an activity asked for is not recorded here
 
 
 @dataclass(frozen=True)

@@ -306,10 +306,13 @@ class InfertopApp(App[int]):
                     keep = pending_of.get(self.selected_batch, self.selected_batch)
                     keep = keep if keep in sizes else self.selected_batch
                     self.take_sweep(list(sizes), keep if keep in sizes else sizes[0])
-            case ProfileArmed(stage=stage, steps=steps):
+            case ProfileArmed(stage=stage, steps=steps, left_out=left_out):
                 self.capture = "armed"
                 window = plural(steps, "step") if steps else "until p"
-                self.notify(f"capture armed: {stage}, {window}; it starts at the next step")
+                not_here = "".join(f"; not recorded: {why}" for why in left_out)
+                self.notify(
+                    f"capture armed: {stage}, {window}; it starts at the next step{not_here}"
+                )
             case ProfileFailed(message=message):
                 self.capture, self.saving_line = "", ""
                 self.notify(f"capture not started: {message}", severity="error", timeout=8)

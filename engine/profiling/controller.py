@@ -33,7 +33,7 @@ from infertop.engine.events import (
 )
 from infertop.engine.memory import release_freed_memory
 from infertop.engine.profiling.base import Capture, SavedTrace
-from infertop.engine.profiling.factory import make_capture
+from infertop.engine.profiling.factory import activities_left_out, make_capture
 from infertop.engine.profiling.naming import remove_path, trace_stem
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.profiling.timeline import Timeline
@@ -91,7 +91,8 @@ class ProfileController:
             self.sink(ProfileFailed(f"profiler unavailable: {e}"))
             return
         self.request, self.busy, self.steps, self._to_skip = request, True, 0, request.start_step
-        self.sink(ProfileArmed(request.name, request.stage, request.steps))
+        left_out = tuple(activities_left_out(request, self.device_kind))
+        self.sink(ProfileArmed(request.name, request.stage, request.steps, left_out))
 
     def arm_each(self, requests: list[CaptureRequest]) -> None:
         """Arm the first request now and each next one as the one before it ends (bench's

@@ -41,6 +41,16 @@ PROFILERS: dict[str, Callable[[CaptureRequest, str], Capture]] = {
 }
 
 
+def activities_left_out(request: CaptureRequest, device_kind: str) -> list[str]:
+    """Why each activity asked for is not recorded here (CPU, GPU, CUDA_PROFILER on a CPU: a
+    trace of the CPU, and a line each for the other two); [] where all of them are."""
+    if device_kind not in ("cpu", "cuda") or not request.vendor:
+        return []
+    from infertop.engine.profiling.torch_profiler import left_out
+
+    return left_out(request, device_kind)
+
+
 def make_capture(request: CaptureRequest, device_kind: str) -> Capture | None:
     """The device's own profiler for this request, or None when only the timeline is asked."""
     if not request.vendor:

@@ -54,18 +54,27 @@ def profiler_kwargs(request: CaptureRequest, device_kind: str) -> dict[str, Any]
 TRACE_SUFFIX = "pt.trace.json.gz"
 
 
+def left_out(request: CaptureRequest, device_kind: str) -> list[str]:
+    """Why each activity asked for is not recorded on this device, one reason each."""
+    if device_kind == "cuda":
+        return []
+    reasons = []
+    if "device" in request.activities:
+        reasons.append(f"GPU records a device's own activity and this run is on {device_kind}")
+    if "cuda_profiler" in request.activities:
+        reasons.append(
+            "CUDA_PROFILER brackets the steps for Nsight Systems and needs a CUDA device"
+        )
+    return reasons
+
+
 def nothing_to_record(request: CaptureRequest, device_kind: str) -> str | None:
     """Why torch's profiler has no activity to record for this request here, else None."""
     if profiler_kwargs(request, device_kind)["activities"]:
         return None
-    if "cuda_profiler" in request.activities:
-        return (
-            "CUDA_PROFILER brackets the steps for Nsight Systems and needs a CUDA device; "
-            f"on {device_kind} use --profile-activities CPU"
-        )
     return (
-        f"GPU records a device's own activity and this run is on {device_kind}; "
-        "use --profile-activities CPU"
+        "; ".join(left_out(request, device_kind))
+        + f"; on {device_kind} use --profile-activities CPU"
     )
 
 

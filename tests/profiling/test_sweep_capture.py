@@ -16,6 +16,7 @@ from infertop.engine.events import (
     DecodeStep,
     Event,
     PrefillDone,
+    ProfileArmed,
     ProfileFailed,
     ProfileStarted,
     ProfileStopped,
@@ -144,6 +145,28 @@ def test_cuda_profiler_alone_brackets_the_steps_for_nsight(
     assert not [e for e in events if isinstance(e, TraceSaved)]
     assert list(tmp_path.iterdir()) == []  # nsys writes the report, not infertop
     assert capture_summary([], [], ran=True, ranges=1) == 0
+
+
+def test_activities_this_device_lacks_are_named_beside_the_trace_it_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--profile-activities CPU GPU CUDA_PROFILER` on a CPU: the CPU trace is saved and
+    bench said nothing of the other two (a user took GPU for recorded)."""
+    events: list[Event] = []
+    prof = ProfileController(events.append, tmp_path, "cpu")
+    prof.arm(CaptureRequest(stage="decode", steps=1, activities=("cpu", "device", "cuda_profiler")))
+    (armed,) = [e for e in events if isinstance(e, ProfileArmed)]
+    with prof.begin_step("decode", (1, 8, 4)):
+        torch.ones(4).sum()
+    prof.end_step("decode", 0.0, 0.001, {})
+    saved = [e for e in events if isinstance(e, TraceSaved)]
+    assert {t.kind for t in saved} == {"torch", "ops"}
+    assert capture_summary(saved, [], ran=True, left_out=list(armed.left_out) * 2) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "Not captured: GPU records a device's own activity and this run is on cpu",
+        "Not captured: CUDA_PROFILER brackets the steps for Nsight Systems and needs a CUDA device",
+    ]
 
 
 def test_cuda_profiler_without_cuda_names_the_fix(tmp_path: Path) -> None:
