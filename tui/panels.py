@@ -70,38 +70,54 @@ STATE_STYLES = {
 STATE_LABELS = {"failed": "load failed"}
 
 
+def header_text(
+    ready: EngineReady | None, model: str, state: str, rec: str, compact: bool = False
+) -> Text:
+    """The header line; `compact` leaves out the parameter count and the backend's name
+    beside the kernel, for an 80-column terminal (the kernel was cut to "[torch · o…")."""
+    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    t.append(" infertop ", style="bold reverse")
+    # state and REC first: they must stay visible in an 80-column terminal
+    t.append(f" ● {STATE_LABELS.get(state, state)} ", style=STATE_STYLES.get(state, "cyan"))
+    if rec:
+        t.append(f" ● REC {rec} ", style="bold white on red")
+    t.append(" │ ", style="dim")
+    if ready and ready.device_kind == "server":
+        t.append(f"{ready.model_name} ", style="bold")
+        t.append(" │ ", style="dim")
+        t.append(f"{ready.backend} ", style="bold")
+        t.append(ready.device_name)
+    elif ready:
+        t.append(f"{ready.model_name} ", style="bold")
+        t.append(ready.dtype if compact else f"{human_count(ready.param_count)} {ready.dtype}")
+        t.append(" │ ", style="dim")
+        t.append(f"{ready.device_name} ", style="bold")
+        if compact and ready.kernel:
+            t.append(f"[{ready.kernel}]")
+        else:
+            kernel = f" · {ready.kernel}" if ready.kernel else ""
+            t.append(f"[{ready.backend}{kernel}]")
+        if ready.device_kind != "cpu" and ready.threads:  # a CPU's name says it
+            t.append(f" · {plural(ready.threads, 'CPU thread')}")
+    else:
+        t.append(model, style="bold")
+    return t
+
+
 class HeaderBar(Panel):
     def __init__(self, **kw: object) -> None:
         super().__init__("", **kw)
 
     def refresh_from(self, ready: EngineReady | None, model: str, state: str, rec: str) -> None:
-        def render() -> Text:
-            t = Text(no_wrap=True, overflow="ellipsis", end="")
-            t.append(" infertop ", style="bold reverse")
-            # state and REC first: they must stay visible in an 80-column terminal
-            t.append(f" ● {STATE_LABELS.get(state, state)} ", style=STATE_STYLES.get(state, "cyan"))
-            if rec:
-                t.append(f" ● REC {rec} ", style="bold white on red")
-            t.append(" │ ", style="dim")
-            if ready and ready.device_kind == "server":
-                t.append(f"{ready.model_name} ", style="bold")
-                t.append(" │ ", style="dim")
-                t.append(f"{ready.backend} ", style="bold")
-                t.append(ready.device_name)
-            elif ready:
-                t.append(f"{ready.model_name} ", style="bold")
-                t.append(f"{human_count(ready.param_count)} {ready.dtype}")
-                t.append(" │ ", style="dim")
-                t.append(f"{ready.device_name} ", style="bold")
-                kernel = f" · {ready.kernel}" if ready.kernel else ""
-                t.append(f"[{ready.backend}{kernel}]")
-                if ready.device_kind != "cpu" and ready.threads:  # a CPU's name says it
-                    t.append(f" · {plural(ready.threads, 'CPU thread')}")
-            else:
-                t.append(model, style="bold")
-            return t
+        width = self.content_size.width
 
-        self.show((ready, model, state, rec), render)
+        def render() -> Text:
+            full = header_text(ready, model, state, rec)
+            if not width or full.cell_len <= width:
+                return full
+            return header_text(ready, model, state, rec, compact=True)
+
+        self.show((ready, model, state, rec, width), render)
 
 
 def _captured(bs: BatchStats) -> str:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.app import App, ComposeResult
 from textual.widgets import Tab, Tabs
 
 from infertop.engine.channel import EventQueue
@@ -271,6 +272,30 @@ def test_header_words_are_spaced() -> None:
     assert header.text == (
         " infertop  ● running  │ smollm2-135m 134.5M float32 │ CPU (2 threads) [torch]"
     )
+
+
+async def test_at_80_columns_the_header_keeps_the_kernel_whole() -> None:
+    """The default model's header ran past 80 columns and was cut to "[torch · o…": there
+    it leaves out the parameter count and the backend's name instead."""
+    from infertop.engine.events import EngineReady
+
+    class OneHeader(App[None]):
+        def compose(self) -> ComposeResult:
+            yield HeaderBar()
+
+    ready = EngineReady("smollm2-135m", 134_515_008, "float32", "CPU (2 threads)", "torch",
+                        8192, kernel="oneDNN packed")  # fmt: skip
+    app = OneHeader()
+    async with app.run_test(size=(80, 3)) as pilot:
+        header = app.query_one(HeaderBar)
+        header.refresh_from(ready, "smollm2-135m", "running", "")
+        assert header.text == (
+            " infertop  ● running  │ smollm2-135m float32 │ CPU (2 threads) [oneDNN packed]"
+        )
+        await pilot.resize_terminal(120, 3)
+        await pilot.pause()
+        header.refresh_from(ready, "smollm2-135m", "running", "")
+        assert header.text.endswith("134.5M float32 │ CPU (2 threads) [torch · oneDNN packed]")
 
 
 def test_main_screen_snapshot(snap_compare) -> None:
