@@ -41,6 +41,11 @@ class Panel(Widget):
         self.refresh()
         return True
 
+    def show_grid(self, rows: list[tuple[str, str]]) -> bool:
+        """Label/value rows, repainted when a shown digit or the panel's width changes."""
+        room = self.content_size.width
+        return self.show((tuple(rows), room), lambda: _grid(rows, room))
+
     @property
     def text(self) -> str:
         """What the panel shows, as plain text (for tests and logs)."""
@@ -48,10 +53,14 @@ class Panel(Widget):
         return content.plain if isinstance(content, Text) else str(content)
 
 
-def _grid(rows: list[tuple[str, str]]) -> Text:
-    """Label/value rows; plain Text because a rich Table costs ~10x more to render."""
+def _grid(rows: list[tuple[str, str]], room: int = 0) -> Text:
+    """Label/value rows; plain Text because a rich Table costs ~10x more to render. In a
+    panel narrower than the rows (`room`), values align on what is left beside the labels:
+    aligned on the widest, one long value pushed every other one out of a 60-column screen."""
     width = max(len(k) for k, _ in rows)
     vwidth = max(len(v) for _, v in rows)
+    if room and width + 1 + vwidth > room:
+        vwidth = max(room - width - 1, 0)
     t = Text(no_wrap=True, overflow="ellipsis", end="")
     for n, (k, v) in enumerate(rows):
         if n:
@@ -145,7 +154,7 @@ class PrefillPanel(Panel):
             # the prefills in these figures: the run in flight's is one of them once done
             ("prefills", f"{w.count:,}{_captured(bs)}"),
         ]
-        self.show(tuple(rows), lambda: _grid(rows))  # repainted when a shown digit changes
+        self.show_grid(rows)
 
 
 class DecodePanel(Panel):
@@ -166,7 +175,7 @@ class DecodePanel(Panel):
             ("run total", ms(bs.total.last)),
             ("steps", f"{w.count:,}"),
         ]
-        self.show(tuple(rows), lambda: _grid(rows))
+        self.show_grid(rows)
 
 
 class SystemPanel(Panel):
@@ -189,7 +198,7 @@ class SystemPanel(Panel):
         elif mem is not None:
             rows.append(("peak RSS", nbytes(mem.peak)))
         rows.append(("UI dropped", f"{dropped:,}"))
-        self.show(tuple(rows), lambda: _grid(rows))
+        self.show_grid(rows)
 
 
 class ServerPanel(Panel):
@@ -200,7 +209,7 @@ class ServerPanel(Panel):
         client = [("client CPU", pct(s.process_cpu if s else None))]
         if m is None:
             rows = [("metrics", why_none), *client]
-            self.show(tuple(rows), lambda: _grid(rows))
+            self.show_grid(rows)
             return
 
         def q(name: str, *qs: float) -> str:
@@ -223,7 +232,7 @@ class ServerPanel(Panel):
         ]
         if m.error:
             rows[-1] = ("scrape", m.error)
-        self.show(tuple(rows), lambda: _grid(rows))
+        self.show_grid(rows)
 
 
 class StatusLine(Panel):

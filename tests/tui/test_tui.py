@@ -348,6 +348,21 @@ async def test_at_80x24_numbers_fit_and_the_footer_keeps_the_main_keys() -> None
         assert app.query_one(ThroughputChart).region.height > 0
 
 
+async def test_at_60_columns_short_values_stay_whole_beside_a_long_one() -> None:
+    """Values were aligned on the widest: at 60x20 the System panel's "6.0/24.0 GiB" pushed
+    every value out of it ("process CPU      …"); now only the values too long are cut."""
+    app = replay_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.drain()
+        await pilot.pause()
+        panel = app.query_one(SystemPanel)
+        width = panel.content_size.width
+        short = ("process CPU", "system CPU", "UI dropped")
+        lines = [line for line in panel.text.splitlines() if line.startswith(short)]
+        assert len(lines) == 3 and all(len(line) <= width for line in lines), (width, lines)
+        assert lines[0].endswith("%") and lines[2].endswith("0")
+
+
 @pytest.mark.parametrize(("kind", "shown"), [("cpu", False), ("cuda", True), ("metal", True)])
 async def test_device_memory_rows_follow_the_engines_device_kind(kind: str, shown: bool) -> None:
     """Device memory is shown from the engine's kind (on a CPU it would repeat the RSS)."""
