@@ -209,7 +209,7 @@ class Spread:
     lo: float  # the body's first edge: the 1st percentile (the minimum for small samples)
     hi: float  # its last edge, inclusive: the 99th percentile (the maximum)
     under: int  # values below lo: the `<` bin
-    over: int  # values above hi: the `≥` bin ...
+    over: int  # values above hi: the `>` bin ...
     over_from: float  # ... which holds every value from this one (the smallest of them) up
 
 
@@ -235,7 +235,7 @@ def _quantile(s: Sequence[float], q: float) -> float:
 
 def histogram(values: Sequence[float], width: int, height: int, *, color: str = "cyan") -> Text:
     """Bars over the 1st-99th percentile; values below count in a `<` bin at the left, values
-    above in a `≥` bin at the right (both in yellow; `spread` says from where). Empty bins
+    above in a `>` bin at the right (both in yellow; `spread` says from where). Empty bins
     stay empty."""
     if width < MIN_WIDTH or height < MIN_HEIGHT:
         return too_small(width, height)
@@ -290,8 +290,9 @@ def histogram(values: Sequence[float], width: int, height: int, *, color: str = 
     mid_start = (body_start + body_end - len(mid_text)) // 2
     if body_start + len(lo_text) + 1 < mid_start and mid_start + len(mid_text) + 1 < hi_start:
         canvas.put(labels_row, mid_start, mid_text, AXIS)
-    if over:
-        canvas.put(labels_row, body_end + 1, "≥", "yellow")
+    if over:  # `>` the body's last edge: `≥` beside it read as a bin from there, against the
+        # subtitle's `≥` its smallest value (`>0.875` and `≥1.07` say the same bin)
+        canvas.put(labels_row, body_end + 1, ">", "yellow")
     return canvas.to_text()
 
 
