@@ -13,6 +13,8 @@ Stage = Literal["all", "prefill", "decode"]  # a stage capture holds only that s
 STAGES: tuple[Stage, ...] = get_args(Stage)
 ACTIVITIES = ("cpu", "device", "cuda_profiler", "timeline")
 MAX_STEPS = 500  # a capture's most steps (a save stays a few seconds)
+# SGLang's CPU GPU, and the timeline: GPU here is whatever device profiler the run has
+DEFAULT_ACTIVITIES = ("cpu", "device", "timeline")
 
 
 # bench_one_batch's --profile-activities names (GPU: the device's own profiler)
@@ -44,7 +46,7 @@ class CaptureRequest:
     start_step: int = 0  # steps of the stage to let pass first
     steps: int | None = None  # None: until stopped (capped: controller.open_ended_cap)
     activities: tuple[str, ...] = field(
-        default=("cpu", "device", "timeline"),
+        default=DEFAULT_ACTIVITIES,
         metadata=flag(
             "--profile-activities",
             "what to record; SGLang's CPU, GPU and CUDA_PROFILER are cpu, device, cuda_profiler",

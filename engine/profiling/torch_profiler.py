@@ -23,7 +23,7 @@ from torch.profiler import ProfilerActivity
 from infertop.engine.errors import UserError
 from infertop.engine.profiling.base import Counters, SavedTrace, SaveProgress, TopOps
 from infertop.engine.profiling.naming import publish_all, temp_path_for, unique_path, write_new
-from infertop.engine.profiling.request import CaptureRequest
+from infertop.engine.profiling.request import DEFAULT_ACTIVITIES, CaptureRequest
 from infertop.engine.profiling.steps import is_step_range, step_ranges
 from infertop.engine.profiling.torch_trace import (
     Trace,
@@ -55,11 +55,12 @@ TRACE_SUFFIX = "pt.trace.json.gz"
 
 
 def left_out(request: CaptureRequest, device_kind: str) -> list[str]:
-    """Why each activity asked for is not recorded on this device, one reason each."""
+    """Why each activity asked for is not recorded on this device, one reason each (the
+    default's GPU is not asked for: on a CPU, every default --profile said it)."""
     if device_kind == "cuda":
         return []
     reasons = []
-    if "device" in request.activities:
+    if "device" in request.activities and request.activities != DEFAULT_ACTIVITIES:
         reasons.append(f"GPU records a device's own activity and this run is on {device_kind}")
     if "cuda_profiler" in request.activities:
         reasons.append(

@@ -167,6 +167,9 @@ def test_activities_this_device_lacks_are_named_beside_the_trace_it_records(
         "Not captured: GPU records a device's own activity and this run is on cpu",
         "Not captured: CUDA_PROFILER brackets the steps for Nsight Systems and needs a CUDA device",
     ]
+    # the default (SGLang's CPU GPU, and the timeline) is not a request for a GPU
+    prof.arm(CaptureRequest(stage="decode", steps=1))
+    assert [e.left_out for e in events if isinstance(e, ProfileArmed)][-1] == ()
 
 
 def test_cuda_profiler_without_cuda_names_the_fix(tmp_path: Path) -> None:
