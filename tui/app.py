@@ -425,9 +425,21 @@ class InfertopApp(App[int]):
         self.repaint(changed=True)
         self.notify("statistics and charts reset")
 
+    def shown_batch(self) -> int:
+        """The batch tab shown now. The focused tab bar takes ← and → itself, and its
+        TabActivated reaches the app after a key typed in the same burst: `← +` changed the
+        tab just left."""
+        active = self.query_one("#batches", Tabs).active
+        if self.tab_to_come is None and active.startswith("bs-"):
+            shown = int(active.removeprefix("bs-"))
+            if shown in self.batch_sizes:
+                return shown
+        return self.selected_batch
+
     async def action_batch(self, factor: float) -> None:
         if self.state in ("failed", "stopping") and self.refused("change the batch size"):
             return
+        self.selected_batch = self.shown_batch()
         # a press before the engine answered the last one builds on that one (the engine
         # takes a sweep at its next step boundary, seconds away in a long prefill): on the
         # size the selected tab is to become, which may be another tab's than the last press
@@ -456,6 +468,7 @@ class InfertopApp(App[int]):
         self.batch_sizes = sizes
         self.sweep = tuple(self.cfg.with_changes(batch_sizes=tuple(sizes)).sweep())
         self.selected_batch = select
+        self.tab_to_come = f"bs-{select}"  # the old tabs show until the rebuild
         # quitting: the app may be gone before they mount (q with a change pending crashed)
         if self.state != "stopping":
             self.call_later(self.rebuild_tabs)  # one after another: each awaits the removal

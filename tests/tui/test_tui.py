@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Tab, Tabs
 
@@ -453,6 +454,21 @@ async def test_the_engine_answering_an_earlier_press_keeps_the_later_ones() -> N
         app.drain()
         await until(pilot, lambda: (app.selected_batch, tabs.active) == (2, "bs-2"))
         await pilot.pause(0.2)
+
+
+async def test_a_burst_of_arrow_then_plus_changes_the_tab_the_arrow_showed() -> None:
+    """`← +` typed in one burst (as a terminal delivers them): the focused tab bar takes ←
+    itself, and its TabActivated reached the app after the +, which changed the tab just
+    left (bs 4 -> 8 with bs 1 shown, in the real app)."""
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.drain()
+        await pilot.press("right")  # bs 4
+        await until(pilot, lambda: app.selected_batch == 4)
+        for key, char in (("left", None), ("plus", "+")):  # queued together, no wait
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: len(app.session.sent) >= 1)
+        assert app.session.sent[-1] == SetSweep(batch_sizes=(2, 4))
 
 
 async def test_keys_pressed_before_the_tabs_are_rebuilt_act_on_the_new_sweep() -> None:
