@@ -527,11 +527,10 @@ class InfertopApp(App[int]):
         return ""
 
     def action_profile(self) -> None:
-        if self.capture in ("armed", "recording"):
+        # requested: the engine takes commands in order, so the stop follows the start (the
+        # app said "waiting for the engine" and dropped it: the capture ran to its cap)
+        if self.capture in ("requested", "armed", "recording"):
             self.session.send(StopProfile())
-            return
-        if self.capture == "requested":
-            self.notify("waiting for the engine to take the capture", severity="warning")
             return
         if self.capture == "saving":
             self.notify("a trace is being saved; wait for it", severity="warning")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -78,6 +79,7 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
             zip(ACTIVITIES, ACTIVITY_LABELS.get(device_kind, ACTIVITY_LABELS["cpu"]), strict=True)
         )
         self.max_steps = max_steps
+        self.closing = False  # started: a key typed after Enter goes to the app
 
     def compose(self) -> ComposeResult:
         cap = f"at most {self.max_steps}" if self.max_steps else "capped"
@@ -125,6 +127,13 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
         event.stop()
         self.start()
 
+    def on_key(self, event: events.Key) -> None:
+        """A key typed after the capture started (before the dialog is gone) is the main
+        screen's: `Enter p` in one burst stops the capture it started."""
+        if self.closing:
+            event.stop()
+            self.app.post_message(events.Key(event.key, event.character))
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.start()
@@ -146,6 +155,8 @@ class ProfileDialog(ModalScreen[CaptureRequest | None]):
                 activities=activities,
             )
         except UserError as e:
+            self.closing = False  # the dialog stays: keys typed since are the fields' again
             self.query_one("#profile-error", Static).update(Text(str(e), style="red"))
             return
+        self.closing = True
         self.dismiss(request)

@@ -11,12 +11,13 @@ from textual import events
 from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent
 
-from infertop.engine.commands import StartProfile
+from infertop.engine.commands import StartProfile, StopProfile
+from infertop.engine.events import ProfileStopped
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.tui.app import InfertopApp
 from infertop.tui.keys import help_rows, markdown_table
 from infertop.tui.screens import HelpScreen, ProfileDialog
-from tests.helpers import replay_app
+from tests.helpers import replay_app, until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,6 +85,33 @@ async def test_the_capture_dialog_is_driven_with_keys_alone() -> None:
         name="mycap", stage="decode", steps=5, activities=("cpu",)
     )
     assert app.capture == "requested"  # armed only once the engine answers
+
+
+async def test_p_before_the_engine_takes_the_capture_stops_it() -> None:
+    """p while the header said "REC requested" was dropped ("waiting for the engine"), and
+    the capture ran to its cap (75 steps on tiny, in the real app). The engine takes
+    commands in order, so the stop is sent after the start."""
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.drain()
+        await pilot.press("p", "enter")  # Enter in the name field starts the capture
+        await until(pilot, lambda: app.capture == "requested")
+        await pilot.press("p")
+        await pilot.pause()
+        kinds = [type(c) for c in app.session.sent]
+        assert kinds[-2:] == [StartProfile, StopProfile], kinds
+        # `p Enter p` in one burst, as a terminal delivers it: the second p went into the
+        # name field before the dialog answered Enter (a trace named "p", never stopped)
+        app.session.events.put(ProfileStopped("cancelled before it started", 0))
+        app.drain()
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ProfileDialog))
+        for key, char in (("enter", "\r"), ("p", "p")):
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: len(app.session.sent) == len(kinds) + 2)
+        start, stop = app.session.sent[-2:]
+        assert isinstance(start, StartProfile) and start.request.name == "infertop"
+        assert isinstance(stop, StopProfile)
 
 
 async def test_enter_in_a_text_field_starts_and_a_bad_value_keeps_the_dialog_open() -> None:
