@@ -156,6 +156,7 @@ class InfertopApp(App[int]):
         self.last_export: Path | None = None
         self.exported = 0  # results in the last export
         self.farewell: list[str] = []  # printed once the terminal is restored
+        self.saved_on_quit: list[str] = []  # the capture q saved (its toast is gone by then)
         self.crash: str | None = None  # the one line printed after a crash
         self._last_system = 0.0
         self.server_stats: ServerMetrics | None = None  # the last scrape of its /metrics
@@ -323,6 +324,8 @@ class InfertopApp(App[int]):
                 self.capture, self.saving_line = "saving", message
             case TraceSaved():
                 self.query_one(TracesView).add(ev)
+                if self.state == "stopping":  # saved on the way out: said after the exit
+                    self.saved_on_quit.append(ev.path)
                 if ev.kind != "ops":
                     self.notify(f"saved {ev.path}", timeout=6)
             case ProfileStopped(reason=reason, steps=steps):
@@ -616,6 +619,7 @@ class InfertopApp(App[int]):
         if self.error is not None and self.error.fatal:
             self.farewell.append(f"infertop: error: {self.error.message}")
             return
+        self.farewell += [f"infertop: capture saved to {path}" for path in self.saved_on_quit]
         n = len(self.stats.results)
         if self.cfg.result_filename and n:
             self.farewell.append(
@@ -642,6 +646,7 @@ class InfertopApp(App[int]):
         self.session.stop(timeout)
         events = self.session.events.drain()
         self.stats.apply(events)
+        self.saved_on_quit += [ev.path for ev in events if isinstance(ev, TraceSaved)]
         self.keep_results(quiet=True)
         return self.exit_status()
 

@@ -15,9 +15,10 @@ from textual.app import App, ComposeResult
 from textual.widgets import Tab, Tabs
 
 from infertop.engine.channel import EventQueue
-from infertop.engine.commands import Pause, Resume, SetSweep
+from infertop.engine.commands import Pause, Resume, SetSweep, StartProfile
 from infertop.engine.config import RunConfig
 from infertop.engine.events import RESULT_KEYS, Event, RunStarted, SweepChanged
+from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
@@ -227,6 +228,29 @@ async def test_quit_with_a_result_file_says_where_the_runs_went(tmp_path: Path) 
     n = len(results.read_text().splitlines())
     assert n == len(app.stats.results)
     assert app.farewell == [f"infertop: {n} result{'s' if n > 1 else ''} appended to {results}"]
+
+
+async def test_q_during_a_capture_names_the_files_it_saved(tmp_path: Path) -> None:
+    """q while a capture records saves it ("saving the capture before quitting…"), but the
+    lines left in the terminal named only the results file."""
+    results = tmp_path / "runs.jsonl"
+    session = tiny_session(tmp_path, result_filename=str(results))
+    app = InfertopApp(session, refresh_hz=10)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.stats.results) >= 1)
+        session.send(StartProfile(CaptureRequest(name="leaving")))
+        await until(pilot, lambda: app.capture == "recording")
+        await pilot.press("q")
+        await until(pilot, lambda: app.farewell)  # once the capture is saved
+    said = [line for line in app.farewell if line.startswith("infertop: capture saved to ")]
+    paths = [Path(line.rsplit(" ", 1)[1]) for line in said]
+    assert {p.name.split(".", 1)[1] for p in paths} == {
+        "pt.trace.json.gz",
+        "ops.txt",
+        "timeline.trace",
+    }, app.farewell
+    assert all(p.exists() and p.name.startswith("leaving-all-bs1-") for p in paths)
+    assert app.farewell[-1].endswith(f"appended to {results}")
 
 
 async def test_a_stalled_ui_does_not_block_the_engine(tmp_path: Path) -> None:
