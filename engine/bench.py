@@ -153,7 +153,7 @@ def run_bench(cfg: RunConfig) -> int:
             _print_event(server_ready(info))
             runner = ServerRunner(info, cfg, sink)
         else:
-            preflight(cfg)
+            preflight(cfg, traces=cfg.profile is not None)
             sweep_stale_temps(Path(cfg.trace_dir))  # what writers killed mid-save left behind
             print(f"Loading {cfg.model} ...", file=sys.stderr)
             engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))

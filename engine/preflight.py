@@ -19,13 +19,14 @@ from infertop.engine.profiling.controller import check_trace_dir
 from infertop.engine.weights import resolve_model
 
 
-def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
+def preflight(cfg: RunConfig, every_shape: bool = True, traces: bool = True) -> ModelConfig:
     """Raise a UserError naming the fix for the first thing that cannot work; return the
     model's config (read from the preset or the directory's config.json and headers).
 
     Memory: the weights plus every shape of the sweep must fit (`infertop bench`), or with
     `every_shape=False` the weights plus the smallest shape (the live screen, which skips a
-    shape that does not fit when its turn comes and says so)."""
+    shape that does not fit when its turn comes and says so). `traces`: the trace directory
+    is needed (bench without --profile writes none, and left an empty ./traces behind)."""
     if cfg.threads is not None and cfg.threads < 1:
         raise UserError(f"--threads {cfg.threads} is invalid; use 1 or more")
     backend = choose_backend(cfg.backend)
@@ -53,7 +54,7 @@ def preflight(cfg: RunConfig, every_shape: bool = True) -> ModelConfig:
     for b, i, o in cfg.sweep():
         validate_shape(b, i, o, model)
     check_memory(cfg, model, kind == "cpu", free, every_shape)
-    check_outputs(cfg)
+    check_outputs(cfg, traces)
     return model
 
 
@@ -85,9 +86,10 @@ def preflight_server(cfg: RunConfig) -> ServerInfo:
     return info
 
 
-def check_outputs(cfg: RunConfig) -> None:
-    """The trace directory and the result file take new files."""
-    check_trace_dir(Path(cfg.trace_dir))
+def check_outputs(cfg: RunConfig, traces: bool = True) -> None:
+    """The trace directory (where `traces`) and the result file take new files."""
+    if traces:
+        check_trace_dir(Path(cfg.trace_dir))
     if cfg.result_filename:
         check_result_file(Path(cfg.result_filename))
 

@@ -58,6 +58,7 @@ def test_bench_writes_jsonl_with_bench_one_batch_keys_and_formulas(tmp_path: Pat
         # total = prefill + 4 decode steps, each at least as long as the fastest one
         assert r["total_latency"] > r["prefill_latency"] + 2 * r["median_decode_latency"]
     assert "decode tok/s" in p.stdout  # the closing table
+    assert not (Path.cwd() / "traces").exists()  # no --profile: no empty trace dir left
 
 
 @pytest.mark.parametrize(

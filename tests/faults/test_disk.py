@@ -107,7 +107,10 @@ def test_places_that_cannot_be_written_are_refused_before_anything_runs(tmp_path
     done = bench("--profile", "--trace-dir", str(dangling))
     assert done.returncode == 2 and "Loading" not in done.stderr
     assert "dangling symlink" in errors(done.stderr)[0]
-    done = bench("--trace-dir", "/proc/self")
+    done = bench("--profile", "--trace-dir", "/proc/self")
     assert done.returncode == 2 and "is not writable" in errors(done.stderr)[0]
+    # without --profile bench writes no trace: the directory is neither made nor needed
+    assert bench("--trace-dir", str(tmp_path / "unused")).returncode == 0
+    assert not (tmp_path / "unused").exists()
     done = bench("--result-filename", "/proc/results.jsonl", "--trace-dir", str(tmp_path))
     assert done.returncode == 2 and "--result-filename /proc/results.jsonl" in done.stderr
