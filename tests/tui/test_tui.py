@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from textual.widgets import Tab, Tabs
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Pause, Resume, SetSweep, StartProfile
 from infertop.engine.config import RunConfig
-from infertop.engine.events import RESULT_KEYS, Event, RunStarted, SweepChanged
+from infertop.engine.events import (
+    RESULT_KEYS,
+    Event,
+    ProfileStarted,
+    RunStarted,
+    SweepChanged,
+)
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
@@ -42,7 +49,22 @@ class RecordingQueue(EventQueue):
         super().put(ev)
 
 
-def tiny_session(tmp_path: Path, **kw: object) -> Session:
+class HeldAtCaptureStart(RecordingQueue):
+    """Holds the engine thread just after it says a capture started, until `release` is set:
+    the tiny model records a run shape in tens of milliseconds, which a 10 Hz drain can pass
+    over entirely (a CI run never saw "recording")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def put(self, ev: Event) -> None:
+        super().put(ev)
+        if isinstance(ev, ProfileStarted):
+            self.release.wait(60)
+
+
+def tiny_session(tmp_path: Path, queue: EventQueue | None = None, **kw: object) -> Session:
     settings: dict[str, object] = {
         "model": "tiny",
         "batch_sizes": (1,),
@@ -51,7 +73,7 @@ def tiny_session(tmp_path: Path, **kw: object) -> Session:
         "trace_dir": str(tmp_path / "traces"),
         **kw,
     }
-    return Session(RunConfig(**settings), RecordingQueue())  # type: ignore[arg-type]
+    return Session(RunConfig(**settings), queue or RecordingQueue())  # type: ignore[arg-type]
 
 
 def panel_text(app: InfertopApp, cls: type) -> str:
@@ -234,13 +256,16 @@ async def test_q_during_a_capture_names_the_files_it_saved(tmp_path: Path) -> No
     """q while a capture records saves it ("saving the capture before quitting…"), but the
     lines left in the terminal named only the results file."""
     results = tmp_path / "runs.jsonl"
-    session = tiny_session(tmp_path, result_filename=str(results))
+    queue = HeldAtCaptureStart()
+    session = tiny_session(tmp_path, queue, result_filename=str(results))
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: len(app.stats.results) >= 1)
         session.send(StartProfile(CaptureRequest(name="leaving")))
         await until(pilot, lambda: app.capture == "recording")
         await pilot.press("q")
+        await until(pilot, lambda: app.state == "stopping")
+        queue.release.set()  # the engine goes on, and takes the quit at its next step
         await until(pilot, lambda: app.farewell)  # once the capture is saved
     said = [line for line in app.farewell if line.startswith("infertop: capture saved to ")]
     paths = [Path(line.rsplit(" ", 1)[1]) for line in said]
