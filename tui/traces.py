@@ -13,6 +13,18 @@ from infertop.engine.events import TraceSaved
 from infertop.tui.format import nbytes
 
 HINT = "↑/↓ select a trace · t back to the charts"
+# the table's columns besides the file name, their padding and borders
+OTHER_COLUMNS = 39
+
+
+def elided(name: str, room: int) -> str:
+    """`name` in `room` cells, cut in the middle: the end (time, unique suffix, extension) is
+    what tells a session's traces apart, and an 80-column terminal cut all of them to the
+    same prefix."""
+    if len(name) <= room or room < 12:
+        return name
+    tail = room * 3 // 5
+    return name[: room - tail - 1] + "…" + name[-tail:]
 
 
 class TracesView(Vertical):
@@ -49,7 +61,7 @@ class TracesView(Vertical):
             ev.stage,
             f"{ev.steps:,}",
             nbytes(ev.size),
-            Path(ev.path).name,
+            elided(Path(ev.path).name, self.app.size.width - OTHER_COLUMNS),
             key=str(len(self.saved) - 1),
         )
         if len(self.saved) == 1:

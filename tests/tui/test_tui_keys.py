@@ -12,11 +12,12 @@ from textual.binding import Binding
 from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent
 
 from infertop.engine.commands import StartProfile, StopProfile
-from infertop.engine.events import ProfileStopped
+from infertop.engine.events import ProfileStopped, TraceSaved
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.tui.app import InfertopApp
 from infertop.tui.keys import help_rows, markdown_table
 from infertop.tui.screens import HelpScreen, ProfileDialog
+from infertop.tui.traces import TracesView
 from tests.helpers import replay_app, until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,27 @@ async def test_p_before_the_engine_takes_the_capture_stops_it() -> None:
         start, stop = app.session.sent[-2:]
         assert isinstance(start, StartProfile) and start.request.name == "infertop"
         assert isinstance(stop, StopProfile)
+
+
+async def test_at_80_columns_the_trace_list_keeps_the_end_of_each_name() -> None:
+    """The file column was cut at its end: at 80 columns every trace of a session read the
+    same prefix (`infertop-all-bs1-in128-out32-20261123-1314`). The middle goes instead."""
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.drain()
+        await pilot.press("t")
+        view = app.query_one(TracesView)
+        stem = "/tmp/t/infertop-all-bs1-in128-out32-20261123-131442-a635f1"
+        kinds = {"torch": ".pt.trace.json.gz", "ops": ".ops.txt", "timeline": ".timeline.trace"}
+        for kind, ext in kinds.items():
+            view.add(TraceSaved(stem + ext, kind, "all", 23, 9_800, ()))
+        await pilot.pause()
+        table = view.table
+        shown = [str(table.get_row_at(table.row_count - 3 + n)[4]) for n in range(3)]
+        assert all(name.endswith(ext) for name, ext in zip(shown, kinds.values(), strict=True))
+        assert "131442-a635f1.ops.txt" in shown[1]  # time and unique suffix
+        widths = sum(c.get_render_width(table) for c in table.columns.values())
+        assert widths <= table.content_size.width, (widths, table.content_size.width)
 
 
 async def test_enter_in_a_text_field_starts_and_a_bad_value_keeps_the_dialog_open() -> None:
