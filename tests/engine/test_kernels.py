@@ -12,11 +12,14 @@ import torch.nn.functional as F
 
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.kernels import (
+    MAX_TIMED_BYTES,
     ONEDNN,
+    ONEDNN_PLAIN,
     PLAIN,
     Kernel,
     candidates,
     choose_kernels,
+    timing_samples,
 )
 from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.presets import PRESETS
@@ -38,8 +41,8 @@ def slowed(kernel: Kernel, seconds: float) -> Kernel:
 def test_a_clearly_slower_candidate_is_never_chosen() -> None:
     gen = torch.Generator().manual_seed(0)
     weights = {
-        "qkv": torch.randn(96, 64, generator=gen),
-        "lm_head": torch.randn(512, 64, generator=gen),
+        "qkv": [torch.randn(96, 64, generator=gen), torch.randn(96, 64, generator=gen)],
+        "lm_head": [torch.randn(512, 64, generator=gen)],
     }
     slow = slowed(PLAIN, 0.003)  # 3 ms a call; these matvecs take microseconds
     for order in ([slow, *candidates(CPU, F32)], [*candidates(CPU, F32), slow]):
@@ -51,11 +54,83 @@ def test_a_clearly_slower_candidate_is_never_chosen() -> None:
 
 def test_the_choice_is_the_fastest_in_both_regimes_when_one_kernel_wins_both() -> None:
     gen = torch.Generator().manual_seed(0)
-    weights = {"down": torch.randn(64, 128, generator=gen)}
+    weights = {"down": [torch.randn(64, 128, generator=gen)]}
     fast, slow = slowed(PLAIN, 0.0005), slowed(PLAIN, 0.004)
     (choice,) = choose_kernels(weights, [1, 4], [slow, fast]).values()
     assert choice.chosen == fast.name
     assert choice.fastest(1) == choice.fastest(4) == fast.name
+
+
+def slowed_at(kernel: Kernel, rows: int, seconds: float, name: str) -> Kernel:
+    """`kernel`, slower by a sleep when its input has `rows` rows, counting its calls."""
+    calls: list[int] = []
+
+    def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        calls.append(x.shape[0])
+        time.sleep(seconds if x.shape[0] == rows else 0.0)
+        return kernel.run(x, w, b)
+
+    slowed = Kernel(name, kernel.pack, run)
+    CALLS[name] = calls
+    return slowed
+
+
+CALLS: dict[str, list[int]] = {}
+
+
+def test_kernels_of_one_layout_split_the_batches_each_wins() -> None:
+    """Two kernels over the same plain weight, each slow in one regime: the choice is both,
+    by rows; a compiled step gets the one that loses less over both batches."""
+    weights = {"gate_up": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
+    one_row = slowed_at(PLAIN, 8, 0.003, "fast at one row")
+    more_rows = slowed_at(
+        ONEDNN_PLAIN if len(candidates(CPU, F32)) > 1 else PLAIN, 1, 0.001, "fast above"
+    )
+    (choice,) = choose_kernels(weights, [1, 8], [one_row, more_rows]).values()
+    assert choice.chosen == "fast at one row at B=1, fast above above", choice.describe()
+    assert choice.describe().startswith(f"gate_up 96x64: {choice.chosen}  B=1 ")
+    kernel = choice.kernel
+    assert kernel is not None and kernel.pack is PLAIN.pack
+    (w,) = weights["gate_up"]
+    for rows, ran in ((1, "fast at one row"), (8, "fast above"), (3, "fast above")):
+        CALLS[ran].clear()
+        x = torch.randn(rows, 64)
+        torch.testing.assert_close(kernel.run(x, w), F.linear(x, w), atol=1e-5, rtol=0)
+        assert CALLS[ran] == [rows]
+    assert kernel.in_graph is more_rows.run  # 1 ms more at B=1 loses less than 3 ms at B=8
+
+
+def test_kernels_of_two_layouts_do_not_split_the_batches() -> None:
+    """A weight is stored once: F.linear's plain weight cannot serve oneDNN packed's rows."""
+    if len(candidates(CPU, F32)) == 1:
+        pytest.skip("oneDNN does not run here")
+    weights = {"o": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
+    plain = slowed_at(PLAIN, 8, 0.003, "plain, fast at one row")
+    packed = slowed_at(ONEDNN, 1, 0.001, "packed, fast above")
+    (choice,) = choose_kernels(weights, [1, 8], [plain, packed]).values()
+    assert choice.chosen == packed.name and choice.kernel is packed
+
+
+def test_each_call_reads_the_next_layer_weight_as_the_step_does() -> None:
+    """A kernel fast only on the weight it ran last (as a cache makes one) would win timed
+    on one weight, and lose in the step; timed on the layers in turn, it loses there too."""
+    gen = torch.Generator().manual_seed(0)
+    layers = [torch.randn(96, 64, generator=gen) for _ in range(4)]
+    last: list[torch.Tensor | None] = [None]
+
+    def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        time.sleep(0.0 if w is last[0] else 0.003)
+        last[0] = w
+        return F.linear(x, w, b)
+
+    from_the_cache = Kernel("fast on the weight it ran last", PLAIN.pack, run)
+    steady = slowed(PLAIN, 0.001)
+    (choice,) = choose_kernels({"o": layers}, [1, 8], [from_the_cache, steady]).values()
+    assert choice.chosen == steady.name, choice.describe()
+    samples = timing_samples(layers)  # all four: 96 KB, under MAX_TIMED_BYTES
+    assert len(samples) == 4 and all(s is w for s, w in zip(samples, layers, strict=True))
+    big = torch.zeros(MAX_TIMED_BYTES // (4 * 64) + 1, 64)
+    assert [s.shape for s in timing_samples([big, big])] == [(MAX_TIMED_BYTES // 256, 64)]
 
 
 def cold(kernel: Kernel, slow_calls: int, seconds: float) -> Kernel:
@@ -78,7 +153,7 @@ def test_a_kernel_slow_only_on_its_first_calls_still_wins_when_it_is_the_fastest
     calls (the 6 warm-up calls and the first timed round at batch 1); the steady one always
     takes 1 ms more than it does afterwards."""
     gen = torch.Generator().manual_seed(0)
-    weights = {"down": torch.randn(64, 128, generator=gen)}
+    weights = {"down": [torch.randn(64, 128, generator=gen)]}
     fast_but_cold = cold(slowed(PLAIN, 0.0002), slow_calls=8, seconds=0.004)
     steady = slowed(PLAIN, 0.0012)
     (choice,) = choose_kernels(weights, [1, 8], [fast_but_cold, steady]).values()
@@ -99,8 +174,8 @@ def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
     x = torch.randn(2, PRESETS["tiny"].hidden_size)
     stored = model.projection_weights()
     for name in lin:
-        kernel = ONEDNN if model.kernel_choices[name].chosen == ONEDNN.name else PLAIN
-        assert lin[name] is kernel.run
+        kernel = model.kernel_choices[name].kernel
+        assert kernel is not None and lin[name] is kernel.run
         want = F.linear(x, plain[name])
         torch.testing.assert_close(lin[name](x, stored[name]), want, atol=1e-5, rtol=0)
 
@@ -118,7 +193,7 @@ def test_a_half_precision_model_times_onednn_where_the_cpu_runs_it(dtype, suppor
     model = TorchLlama.dummy(PRESETS["tiny"], dtype, CPU)
     model.choose_kernels((1, 8))
     timed = {k for c in model.kernel_choices.values() for t in c.seconds.values() for k in t}
-    assert timed == ({PLAIN.name, ONEDNN.name} if supported() else set())
+    assert timed == ({PLAIN.name, ONEDNN.name, ONEDNN_PLAIN.name} if supported() else set())
     x = torch.randn(2, PRESETS["tiny"].hidden_size).to(dtype)
     out = model.linears.gate_up(x, model.layers[0].w13)
     assert out.dtype == dtype and out.shape == (2, 2 * PRESETS["tiny"].intermediate_size)

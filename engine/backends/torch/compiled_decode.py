@@ -90,7 +90,7 @@ class ExportedDecode(nn.Module):
         sin_table: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(next tokens (B, 1), logits (B, 1, V)) for tokens (B, 1) at position pos (1,)."""
-        cfg, linears = self.model.cfg, self.model.linears
+        cfg, linears = self.model.cfg, self.model.graph_linears
         bsz = tokens.shape[0]
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         cos, sin = cos_table.index_select(0, pos), sin_table.index_select(0, pos)

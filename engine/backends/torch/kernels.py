@@ -6,19 +6,26 @@ load each distinct projection (q/k/v, o, gate/up, down, lm_head) is timed on its
 weights with every candidate, at batch 1 and at the sweep's largest batch, and the one with
 the least summed slowdown against the fastest in each regime is kept. A weight is stored in
 one layout only (a second would double the model's memory), so when the regimes disagree
-the choice says so.
+across layouts the choice says so.
 
-The candidates: F.linear everywhere; oneDNN packed on a CPU in float32, and in bfloat16 or
-float16 where oneDNN runs that type natively (there it made a bfloat16 step 0.64-0.70x as
-long as F.linear's). MKL's packed GEMM is left out: its packed weight serves one batch size
-and it needs the plain weight beside it for the others (bench/kernel_candidates.py).
+The candidates: F.linear everywhere; on a CPU in float32, and in bfloat16 or float16 where
+oneDNN runs that type natively (there it made a bfloat16 step 0.64-0.70x as long as
+F.linear's), oneDNN on the weight packed in its blocked layout and oneDNN on the plain
+weight. Two kernels of one layout can share a weight, so where they win different regimes
+the choice may be both: one for a single row (a decode step at batch 1), the other for more
+rows. On a 2-core Intel Xeon @ 2.80GHz one kernel for every batch made a 250M step 1.30x
+the fastest at batch 1 (oneDNN packed) or 1.70x at batch 8 (F.linear); F.linear for one row
+and oneDNN above, 1.05x and 1.08x (bench/kernel_mix.py). Each projection is timed on its layers'
+weights in turn, as the step reads them (timing_samples). MKL's packed GEMM is left out: its
+packed weight serves one batch size and it needs the plain weight beside it for the others
+(bench/kernel_candidates.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
+from itertools import cycle
 
 import torch
 import torch.nn.functional as F
@@ -77,28 +84,71 @@ def onednn_usable(device: torch.device, dtype: torch.dtype) -> bool:
         return False
 
 
+def unchanged(w: torch.Tensor) -> torch.Tensor:
+    return w
+
+
 @dataclass(frozen=True)
 class Kernel:
     name: str
     pack: Callable[[torch.Tensor], torch.Tensor]  # a plain (N, K) weight -> this kernel's form
     run: Linear
+    # what a compiled step calls: one kernel for every batch (a graph with a dynamic batch
+    # cannot branch on it; None: `run`)
+    in_graph: Linear | None = None
+
+    @property
+    def layout(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Kernels with the same `pack` can run on one stored weight."""
+        return self.pack
 
 
-PLAIN = Kernel("F.linear", lambda w: w, F.linear)
+def onednn_or_linear(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None
+) -> torch.Tensor:
+    """oneDNN on a plain weight for up to MAX_TIMED_BATCH rows (the decode steps the choice
+    timed), F.linear for more (a prefill): on a 2-core Intel Xeon @ 2.80GHz oneDNN on the
+    plain weights made smollm2-135m's prefill of 8 x 128 tokens 1.5x as long as F.linear."""
+    if x.numel() > MAX_TIMED_BATCH * x.shape[-1]:
+        return F.linear(x, w, b)
+    return onednn_linear(x, w, b)
+
+
+PLAIN = Kernel("F.linear", unchanged, F.linear)
 ONEDNN = Kernel("oneDNN packed", onednn_pack, onednn_linear)
+# a compiled decode step runs oneDNN at every batch: it cannot branch on its dynamic batch
+ONEDNN_PLAIN = Kernel("oneDNN", unchanged, onednn_or_linear, in_graph=onednn_linear)
+
+
+def by_rows(one_row: Kernel, more_rows: Kernel, in_graph: Kernel) -> Kernel:
+    """`one_row` for an input of one row (a decode step at batch 1), `more_rows` for more:
+    two kernels of one layout over one stored weight; `in_graph` for a compiled step."""
+    assert one_row.layout is more_rows.layout is in_graph.layout, "one weight, one layout"
+    single, multi = one_row.run, more_rows.run
+
+    def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        return single(x, w, b) if x.numel() == x.shape[-1] else multi(x, w, b)
+
+    name = f"{one_row.name} at B=1, {more_rows.name} above"
+    return Kernel(name, one_row.pack, run, in_graph.in_graph or in_graph.run)
 
 
 def candidates(device: torch.device, dtype: torch.dtype) -> list[Kernel]:
-    return [PLAIN, ONEDNN] if onednn_usable(device, dtype) else [PLAIN]
+    return [PLAIN, ONEDNN, ONEDNN_PLAIN] if onednn_usable(device, dtype) else [PLAIN]
 
 
 def kernel_named(name: str, device: torch.device, dtype: torch.dtype) -> Kernel:
-    """A candidate forced by name (tests, benchmarks); a UserError when it cannot run here."""
-    usable = candidates(device, dtype)
-    for kernel in usable:
-        if kernel.name == name:
-            return kernel
-    names = ", ".join(k.name for k in usable)
+    """A candidate forced by name (tests, benchmarks), or two by rows ("F.linear at B=1,
+    oneDNN above": the second also runs in a compiled step); a UserError when it cannot run
+    here."""
+    usable = {k.name: k for k in candidates(device, dtype)}
+    if name in usable:
+        return usable[name]
+    if " at B=1, " in name and name.endswith(" above"):
+        one, more = (usable.get(n) for n in (ran_at(name, 1), ran_at(name, 2)))
+        if one is not None and more is not None and one.layout is more.layout:
+            return by_rows(one, more, more)
+    names = ", ".join(usable)
     raise UserError(f"kernel {name!r} does not run on {device.type} {dtype}; use {names}")
 
 
@@ -119,6 +169,7 @@ class KernelChoice:
     shape: tuple[int, int]  # (out, in)
     seconds: Mapping[int, Mapping[str, float]]  # batch -> kernel name -> fastest seconds
     chosen: str
+    kernel: Kernel | None = field(default=None, compare=False)  # the one chosen
 
     def fastest(self, batch: int) -> str:
         times = self.seconds[batch]
@@ -126,10 +177,21 @@ class KernelChoice:
 
     def describe(self) -> str:
         """`gate_up 3072x576: oneDNN packed  B=1 0.083 ms (F.linear 0.292)  B=8 0.180 ms
-        (F.linear 0.480)`: the kernel kept and, per batch, its time and the others'."""
+        (F.linear 0.480)`: the kernel kept and, per batch, its time and the others'. Kernels
+        chosen by rows are each named at the batch they run."""
         out, inp = self.shape
         head = f"{self.projection} {out}x{inp}: {self.chosen}"
-        return f"{head}  {timings_text(self.seconds, self.chosen)}"
+        parts = []
+        for batch, times in self.seconds.items():
+            ran = self.chosen if self.chosen in times else ran_at(self.chosen, batch)
+            parts.append(timings_text({batch: times}, ran))
+        return f"{head}  {'  '.join(parts)}"
+
+
+def ran_at(by_rows_name: str, batch: int) -> str:
+    """The kernel a by_rows kernel's name says runs at `batch`."""
+    one_row, more_rows = by_rows_name.removesuffix(" above").split(" at B=1, ")
+    return one_row if batch == 1 else more_rows
 
 
 def timed_batches(batches: Iterable[int]) -> list[int]:
@@ -137,46 +199,91 @@ def timed_batches(batches: Iterable[int]) -> list[int]:
     return sorted({min(b, MAX_TIMED_BATCH) for b in batches})
 
 
+def timing_samples(layers: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """What a projection is timed on: as many of its layers' weights as make MAX_TIMED_BYTES,
+    taken in turn, so that each call reads its weight from memory as the decode step does
+    (one weight called again and again is timed from the cache: on a 2-core Intel Xeon
+    @ 2.80GHz the choice made that way changed from run to run, and ran a 250M step at batch
+    1 1.08x as long, bench/kernel_mix.py); a matrix bigger than that on its first rows."""
+    first = layers[0]
+    out, inp = first.shape
+    rows = max(1, MAX_TIMED_BYTES // (inp * first.element_size()))
+    if rows < out:
+        return [first[:rows].contiguous()]
+    return list(layers[: max(1, rows // out)])
+
+
+def in_turn(run: Linear, x: torch.Tensor, weights: Sequence[torch.Tensor]) -> Callable[[], object]:
+    """A call of `run` on `x` and the next of `weights` each time."""
+    turn = cycle(weights)
+    return lambda: run(x, next(turn))
+
+
 def choose_kernels(
-    weights: Mapping[str, torch.Tensor],
+    weights: Mapping[str, Sequence[torch.Tensor]],
     batches: Sequence[int],
     kernels: Sequence[Kernel],
     reps: int = 7,
 ) -> dict[str, KernelChoice]:
-    """Per projection (a plain (N, K) weight each), the kernel with the least summed slowdown
-    against the fastest at each batch (capped at MAX_TIMED_BATCH; on its first MAX_TIMED_BYTES
-    of rows). Every kernel runs WARM_CALLS times on every batch before any call is timed: on
-    a 16-core Xeon the first kernel timed in the process read 5.0 ms (the median of 5 calls)
-    for a 0.05 ms matvec and lost a choice it should have won. One candidate: chosen without
-    timing."""
+    """Per projection (its plain (N, K) weight in each layer), the kernel with the least
+    summed slowdown against the fastest at each batch (capped at MAX_TIMED_BATCH), timed on
+    timing_samples. Every kernel runs WARM_CALLS times on every batch before any call is
+    timed: on a 16-core Xeon the first kernel timed in the process read 5.0 ms (the median
+    of 5 calls) for a 0.05 ms matvec and lost a choice it should have won. One candidate:
+    chosen without timing."""
     batches = timed_batches(batches)
     gen = torch.Generator().manual_seed(0)
     choices = {}
-    for name, plain in weights.items():
-        out, inp = plain.shape
+    for name, layers in weights.items():
+        first = layers[0]
+        out, inp = first.shape
         if len(kernels) == 1:
-            choices[name] = KernelChoice(name, (out, inp), {}, kernels[0].name)
+            choices[name] = KernelChoice(name, (out, inp), {}, kernels[0].name, kernels[0])
             continue
-        rows = max(1, MAX_TIMED_BYTES // (inp * plain.element_size()))
-        sample = plain[:rows].contiguous() if rows < out else plain
-        packed = [(kernel, kernel.pack(sample)) for kernel in kernels]
-        xs = {b: torch.randn(b, inp, generator=gen).to(plain.device, plain.dtype) for b in batches}
-        calls = {b: [(k.name, partial(k.run, x, w)) for k, w in packed] for b, x in xs.items()}
+        samples = timing_samples(layers)
+        packed = [(kernel, [kernel.pack(w) for w in samples]) for kernel in kernels]
+        xs = {b: torch.randn(b, inp, generator=gen).to(first.device, first.dtype) for b in batches}
+        calls = {b: [(k.name, in_turn(k.run, x, ws)) for k, ws in packed] for b, x in xs.items()}
         with torch.inference_mode():
-            for kernel, w in packed:
-                for x in xs.values():
-                    for _ in range(WARM_CALLS):
-                        kernel.run(x, w)
+            for at_batch in zip(*calls.values(), strict=True):  # a kernel at every batch
+                for _, call in at_batch:
+                    for _ in range(max(WARM_CALLS, len(samples))):  # each sample once
+                        call()
             seconds = {b: fastest_in_turns(calls[b], reps) for b in xs}
         del packed, calls
-        chosen = least_summed_slowdown(seconds, [k.name for k in kernels])
-        choices[name] = KernelChoice(name, (out, inp), seconds, chosen)
+        chosen = choose(seconds, kernels)
+        choices[name] = KernelChoice(name, (out, inp), seconds, chosen.name, chosen)
     return choices
 
 
+def choose(seconds: Mapping[int, Mapping[str, float]], kernels: Sequence[Kernel]) -> Kernel:
+    """The kernel with the least summed slowdown over the batches, where the kernels of one
+    layout may split the batches: the fastest of them at batch 1 for one row and the
+    fastest at the largest batch for more rows (by_rows), when they differ. A compiled step
+    takes one of them for every batch: the one with the least summed slowdown."""
+    options = list(kernels)
+    if 1 in seconds and len(seconds) > 1:
+        largest = max(seconds)
+        for layout in dict.fromkeys(k.layout for k in kernels):
+            same = [k for k in kernels if k.layout is layout]
+            one = min(same, key=lambda k: seconds[1][k.name])
+            more = min(same, key=lambda k: seconds[largest][k.name])
+            if one is not more:
+                whole = least_summed_slowdown(seconds, same, lambda k: k.name)
+                options.append(by_rows(one, more, whole))
+
+    def at(kernel: Kernel, batch: int) -> float:
+        times = seconds[batch]
+        return times[kernel.name] if kernel.name in times else times[ran_at(kernel.name, batch)]
+
+    per_batch = {b: {k.name: at(k, b) for k in options} for b in seconds}
+    return least_summed_slowdown(per_batch, options, lambda k: k.name)
+
+
 def summary_of(kernel_names: Iterable[str]) -> str:
-    """One name for the header: the kernel every projection runs on, or the mix."""
-    names = list(kernel_names)
+    """One name for the header: the kernel every projection runs on, or the mix; kernels by
+    rows as "F.linear/oneDNN" (batch 1/above), to fit an 80-column header."""
+    names = [f"{ran_at(n, 1)}/{ran_at(n, 2)}" if n.endswith(" above") else n for n in kernel_names]
     if len(set(names)) == 1:
         return names[0]
     return " + ".join(f"{k} ({names.count(k)}/{len(names)})" for k in dict.fromkeys(names))

@@ -127,19 +127,23 @@ class TorchLlama:
         self.cache_batch = 0
         self.cache_len = 0
         self.linears = Linears()  # F.linear on plain weights until choose_kernels
+        self.graph_linears = Linears()  # what a compiled step calls: one kernel for every batch
         self.kernel_choices: dict[str, KernelChoice] = {}
         self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
 
     def projection_weights(self) -> dict[str, torch.Tensor]:
         """One weight of each projection (layer 0's; every layer has the same shapes), in
         its kernel's form: plain until the kernels are chosen."""
-        first = self.layers[0]
+        return {p: weights[0] for p, weights in self.projection_layers().items()}
+
+    def projection_layers(self) -> dict[str, list[torch.Tensor]]:
+        """Each projection's weight in every layer (the lm_head's alone)."""
         return {
-            "qkv": first.wqkv,
-            "o": first.wo,
-            "gate_up": first.w13,
-            "down": first.w2,
-            "lm_head": self.lm_head,
+            "qkv": [layer.wqkv for layer in self.layers],
+            "o": [layer.wo for layer in self.layers],
+            "gate_up": [layer.w13 for layer in self.layers],
+            "down": [layer.w2 for layer in self.layers],
+            "lm_head": [self.lm_head],
         }
 
     def choose_kernels(
@@ -149,9 +153,8 @@ class TorchLlama:
         sizes and keep the fastest (engine/backends/torch/kernels.py). Once, at load."""
         assert set(self.kernel_names.values()) == {PLAIN.name}, "the weights are packed already"
         cands = kernels if kernels is not None else candidates(self.device, self.dtype)
-        choices = choose_kernels(self.projection_weights(), batches, cands)
-        by_name = {k.name: k for k in cands}
-        self.use_kernels({p: by_name[c.chosen] for p, c in choices.items()})
+        choices = choose_kernels(self.projection_layers(), batches, cands)
+        self.use_kernels({p: c.kernel for p, c in choices.items() if c.kernel is not None})
         self.kernel_choices = choices
 
     def use_kernels(self, kernels: dict[str, Kernel]) -> None:
@@ -165,6 +168,7 @@ class TorchLlama:
             trim_heap()
         self.lm_head = kernels["lm_head"].pack(self.lm_head)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
+        self.graph_linears = Linears(**{p: k.in_graph or k.run for p, k in kernels.items()})
         self.kernel_names = {p: k.name for p, k in kernels.items()}
 
     @property

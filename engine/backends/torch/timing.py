@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 K = TypeVar("K", bound=Hashable)
+C = TypeVar("C")
 
 WARM_CALLS = 3  # per contestant and batch, before any call is timed
 SLOW_CALL_S = 2e-3  # when every call takes longer, 3 rounds are enough (and the load waits)
@@ -30,11 +31,17 @@ def fastest_in_turns(calls: Sequence[tuple[K, Callable[[], object]]], reps: int)
     return {key: min(t) for key, t in times.items()}
 
 
-def least_summed_slowdown(seconds: Mapping[int, Mapping[K, float]], contestants: Sequence[K]) -> K:
+def least_summed_slowdown(
+    seconds: Mapping[int, Mapping[K, float]],
+    contestants: Sequence[C],
+    key: Callable[[C], K] | None = None,
+) -> C:
     """The contestant whose slowdowns against the fastest at each batch add up least: the
-    one to keep when a single choice serves every batch and the batches disagree."""
+    one to keep when a single choice serves every batch and the batches disagree. `key`
+    gives a contestant's name in `seconds` (default: the contestant itself)."""
+    name = key or cast(Callable[[C], K], lambda c: c)
     best = {b: min(t.values()) for b, t in seconds.items()}
-    return min(contestants, key=lambda k: sum(t[k] / best[b] for b, t in seconds.items()))
+    return min(contestants, key=lambda c: sum(t[name(c)] / best[b] for b, t in seconds.items()))
 
 
 def timings_text(
