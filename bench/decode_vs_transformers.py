@@ -7,11 +7,12 @@ Both sides use the same weights: the transformers model (seeded random init) is 
 save_pretrained and infertop loads that directory.
 
 infertop runs as the engine builds itself: at load it times each projection's candidate
-kernels (F.linear, oneDNN packed) on the real weights and keeps the fastest
-(engine/backends/torch/kernels.py; the choices are printed and written with the figures).
-The floor is the time of just the weight matrix-vector products at B=1, over the same
-weights, with each kernel: the engine's own choice, every matrix on F.linear, every matrix
-on oneDNN packed; the targets compare against the fastest of them in each round. For
+kernels (F.linear, oneDNN packed, oneDNN on the plain weight) on the real weights and keeps
+the fastest, per batch regime where two share a weight (engine/backends/torch/kernels.py;
+the choices are printed and written with the figures). The floor is the time of just the
+weight matrix-vector products at B=1, over the same weights, with each kernel: the engine's
+own choice, every matrix on F.linear, on oneDNN packed, on oneDNN plain; the targets compare
+against the fastest of them in each round. For
 information, a second engine is loaded from the same directory with the kernel forced to
 F.linear, so the table shows what the choice buys.
 
@@ -53,7 +54,13 @@ from transformers import (
 from transformers import __version__ as transformers_version
 
 from infertop.engine.backends.torch.engine import TorchEngine
-from infertop.engine.backends.torch.kernels import ONEDNN, PLAIN, Linear, candidates
+from infertop.engine.backends.torch.kernels import (
+    ONEDNN,
+    ONEDNN_PLAIN,
+    PLAIN,
+    Linear,
+    candidates,
+)
 from infertop.engine.config import RunConfig, human_count
 from infertop.engine.events import Event
 from infertop.engine.presets import PRESETS
@@ -74,6 +81,7 @@ TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
 
 FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.linear
 ONEDNN_FLOOR = "floor[oneDNN packed]"
+ONEDNN_PLAIN_FLOOR = "floor[oneDNN]"  # oneDNN on the plain weights
 FASTEST = "fastest floor"
 COMPILED = "[--compile]"  # label suffix of the engine whose decode step is AOTInductor-compiled
 # torch's count at start: transformers and the floors run on it; infertop's decode sets its
@@ -278,11 +286,13 @@ def matvec_steps(pairs: list[tuple[Linear, torch.Tensor]], batch: int, reps: int
 
 def floors(c: Contestants, f: Contestants) -> dict[str, list[tuple[Linear, torch.Tensor]]]:
     """The decode step's matrices under each kernel: the engine's choice, all F.linear (the
-    forced engine's plain weights) and, where it runs, all oneDNN packed."""
+    forced engine's plain weights) and, where it runs, all oneDNN packed and all oneDNN on
+    the plain weights."""
     plain = f.engine.model.weight_matrices()
     out = {"floor": c.engine.model.weight_matrices(), "floor" + FORCED: plain}
     if ONEDNN in candidates(torch.device("cpu"), torch.float32):
         out[ONEDNN_FLOOR] = [(ONEDNN.run, ONEDNN.pack(w)) for _, w in plain]
+        out[ONEDNN_PLAIN_FLOOR] = [(ONEDNN_PLAIN.run, w) for _, w in plain]
     return out
 
 
@@ -391,7 +401,7 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
     forced = "infertop" + FORCED
     for s in SHAPES:  # the information rows: the floors, and what the choice buys
         n = s.name
-        for kind in ("floor", "floor" + FORCED, ONEDNN_FLOOR):
+        for kind in ("floor", "floor" + FORCED, ONEDNN_FLOOR, ONEDNN_PLAIN_FLOOR):
             if (n, 1, kind) in series:
                 what = f"{kind} / fastest floor"
                 rows.append(Row(n, 1, what, (n, 1, kind), (n, 1, FASTEST), None))
@@ -631,7 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "weights, step = difference of consecutive StoppingCriteria perf_counter() stamps "
                 "(31 per run); matvec floors: linear(x, w) of a (1, K) fp32 activation over "
                 "every matrix of the decode step in sequence, with the engine's chosen kernels "
-                f"(floor), all F.linear (floor{FORCED}) and all oneDNN packed ({ONEDNN_FLOOR}); "
+                f"(floor), all F.linear (floor{FORCED}), all oneDNN packed ({ONEDNN_FLOOR}) "
+                f"and all oneDNN on the plain weights ({ONEDNN_PLAIN_FLOOR}); "
                 f"the targets' floor is the fastest of them in each round ({FASTEST}). Rows "
                 f"without a target: information; infertop{FORCED} is a second TorchEngine.load "
                 "of the same directory with kernel='F.linear' (no timing, plain weights). "

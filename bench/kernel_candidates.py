@@ -1,9 +1,10 @@
 """Every float32 matmul kernel torch's CPU build offers for the decode step's projections,
-timed as the load-time chooser times them (engine/backends/torch/timing.py): the two it
-chooses between (F.linear, oneDNN packed) and those it leaves out (bench/RESULTS.md, issue
-15):
+timed in turns as the load-time chooser times them (engine/backends/torch/timing.py), on
+one weight called again (the chooser now takes a projection's layers in turn): the three it
+chooses among (F.linear, oneDNN packed, and oneDNN on the plain weight, which with F.linear
+for one row makes a per-batch choice on one copy) and those it leaves out (bench/RESULTS.md,
+issue 15):
 
-- oneDNN on the plain weight: with F.linear for one row, a per-batch choice on one copy;
 - oneDNN packed for batch 1 (the pack's batch-size hint picks another blocked layout);
 - MKL's packed GEMM. Its packed weight serves one batch size only: `torch.ops.mkl._mkl_linear`
   falls back to F.linear on the plain weight, which it also needs, at any other batch, so it
