@@ -19,6 +19,7 @@ from infertop.engine.backends.torch.kernels import (
     Kernel,
     candidates,
     choose_kernels,
+    summary_of,
     timing_samples,
 )
 from infertop.engine.backends.torch.model import TorchLlama
@@ -209,3 +210,11 @@ def test_bench_prints_the_choices_and_a_forced_kernel_is_one_line() -> None:
         assert any(line.startswith(f"{proj} ") and timed in line for line in lines), p.stdout
     engine = TorchEngine.load("tiny", device="cpu", kernel=PLAIN.name)
     assert engine.kernel == "F.linear" and engine.kernel_choices == ()
+
+
+def test_the_header_names_the_most_used_kernel_first_and_a_pair_short() -> None:
+    """An 80-column header cuts the mix after its first name: that one is the most used."""
+    pair = "F.linear at B=1, oneDNN above"
+    names = ["F.linear", pair, pair, "oneDNN packed", pair]
+    assert summary_of(names) == "F.linear/oneDNN (3/5) + F.linear (1/5) + oneDNN packed (1/5)"
+    assert summary_of([pair] * 5) == "F.linear/oneDNN"

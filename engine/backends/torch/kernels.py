@@ -281,9 +281,11 @@ def choose(seconds: Mapping[int, Mapping[str, float]], kernels: Sequence[Kernel]
 
 
 def summary_of(kernel_names: Iterable[str]) -> str:
-    """One name for the header: the kernel every projection runs on, or the mix; kernels by
-    rows as "F.linear/oneDNN" (batch 1/above), to fit an 80-column header."""
+    """One name for the header: the kernel every projection runs on, or the mix, the most
+    used first (an 80-column header cuts the rest); kernels by rows as "F.linear/oneDNN"
+    (batch 1/above)."""
     names = [f"{ran_at(n, 1)}/{ran_at(n, 2)}" if n.endswith(" above") else n for n in kernel_names]
     if len(set(names)) == 1:
         return names[0]
-    return " + ".join(f"{k} ({names.count(k)}/{len(names)})" for k in dict.fromkeys(names))
+    kinds = sorted(dict.fromkeys(names), key=names.count, reverse=True)  # stable among ties
+    return " + ".join(f"{k} ({names.count(k)}/{len(names)})" for k in kinds)
