@@ -68,7 +68,7 @@ def contestants(shape: str) -> dict[str, Contestant]:
     one_weight = choose_kernels({p: ws[:1] for p, ws in layers.items()}, BATCHES, kinds)
     out: dict[str, Contestant] = {}
     for label, choices in (("layers in turn", in_turn), ("one weight", one_weight)):
-        kernels = {p: c.kernel for p, c in choices.items() if c.kernel is not None}
+        kernels = {p: c.kernel for p, c in choices.items()}
         out[f"chosen, {label}: {summary_of(k.name for k in kernels.values())}"] = on_weights(
             kernels
         )

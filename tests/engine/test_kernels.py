@@ -91,7 +91,7 @@ def test_kernels_of_one_layout_split_the_batches_each_wins() -> None:
     assert choice.chosen == "fast at one row at B=1, fast above above", choice.describe()
     assert choice.describe().startswith(f"gate_up 96x64: {choice.chosen}  B=1 ")
     kernel = choice.kernel
-    assert kernel is not None and kernel.pack is PLAIN.pack
+    assert kernel.pack is PLAIN.pack
     (w,) = weights["gate_up"]
     for rows, ran in ((1, "fast at one row"), (8, "fast above"), (3, "fast above")):
         CALLS[ran].clear()
@@ -176,7 +176,7 @@ def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
     stored = model.projection_weights()
     for name in lin:
         kernel = model.kernel_choices[name].kernel
-        assert kernel is not None and lin[name] is kernel.run
+        assert lin[name] is kernel.run
         want = F.linear(x, plain[name])
         torch.testing.assert_close(lin[name](x, stored[name]), want, atol=1e-5, rtol=0)
 

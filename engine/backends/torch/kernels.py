@@ -169,7 +169,7 @@ class KernelChoice:
     shape: tuple[int, int]  # (out, in)
     seconds: Mapping[int, Mapping[str, float]]  # batch -> kernel name -> fastest seconds
     chosen: str
-    kernel: Kernel | None = field(default=None, compare=False)  # the one chosen
+    kernel: Kernel = field(compare=False)  # the one chosen
 
     def fastest(self, batch: int) -> str:
         times = self.seconds[batch]

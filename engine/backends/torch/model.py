@@ -154,7 +154,7 @@ class TorchLlama:
         assert set(self.kernel_names.values()) == {PLAIN.name}, "the weights are packed already"
         cands = kernels if kernels is not None else candidates(self.device, self.dtype)
         choices = choose_kernels(self.projection_layers(), batches, cands)
-        self.use_kernels({p: c.kernel for p, c in choices.items() if c.kernel is not None})
+        self.use_kernels({p: c.kernel for p, c in choices.items()})
         self.kernel_choices = choices
 
     def use_kernels(self, kernels: dict[str, Kernel]) -> None:
