@@ -164,7 +164,7 @@ def test_a_kernel_slow_only_on_its_first_calls_still_wins_when_it_is_the_fastest
 
 def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
     model = TorchLlama.dummy(PRESETS["tiny"], F32, CPU)
-    plain = {p: w.clone() for p, w in model.projection_weights().items()}
+    plain = {p: ws[0].clone() for p, ws in model.projection_layers().items()}
     model.choose_kernels((1, 8))
     assert set(model.kernel_choices) == {"qkv", "o", "gate_up", "down", "lm_head"}
     for name, choice in model.kernel_choices.items():
@@ -173,7 +173,7 @@ def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
     # each projection runs the kernel recorded for it, on its weight in that kernel's form
     lin = {"qkv": model.linears.qkv, "lm_head": model.linears.lm_head}
     x = torch.randn(2, PRESETS["tiny"].hidden_size)
-    stored = model.projection_weights()
+    stored = {p: ws[0] for p, ws in model.projection_layers().items()}
     for name in lin:
         kernel = model.kernel_choices[name].kernel
         assert lin[name] is kernel.run

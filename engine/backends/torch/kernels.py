@@ -102,6 +102,10 @@ class Kernel:
         """Kernels with the same `pack` can run on one stored weight."""
         return self.pack
 
+    @property
+    def graph_run(self) -> Linear:
+        return self.in_graph or self.run
+
 
 def onednn_or_linear(
     x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None
@@ -130,7 +134,7 @@ def by_rows(one_row: Kernel, more_rows: Kernel, in_graph: Kernel) -> Kernel:
         return single(x, w, b) if x.numel() == x.shape[-1] else multi(x, w, b)
 
     name = f"{one_row.name} at B=1, {more_rows.name} above"
-    return Kernel(name, one_row.pack, run, in_graph.in_graph or in_graph.run)
+    return Kernel(name, one_row.pack, run, in_graph.graph_run)
 
 
 def candidates(device: torch.device, dtype: torch.dtype) -> list[Kernel]:

@@ -131,13 +131,9 @@ class TorchLlama:
         self.kernel_choices: dict[str, KernelChoice] = {}
         self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
 
-    def projection_weights(self) -> dict[str, torch.Tensor]:
-        """One weight of each projection (layer 0's; every layer has the same shapes), in
-        its kernel's form: plain until the kernels are chosen."""
-        return {p: weights[0] for p, weights in self.projection_layers().items()}
-
     def projection_layers(self) -> dict[str, list[torch.Tensor]]:
-        """Each projection's weight in every layer (the lm_head's alone)."""
+        """Each projection's weight in every layer (the lm_head's alone), in its kernel's
+        form: plain until the kernels are chosen."""
         return {
             "qkv": [layer.wqkv for layer in self.layers],
             "o": [layer.wo for layer in self.layers],
@@ -168,7 +164,7 @@ class TorchLlama:
             trim_heap()
         self.lm_head = kernels["lm_head"].pack(self.lm_head)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
-        self.graph_linears = Linears(**{p: k.in_graph or k.run for p, k in kernels.items()})
+        self.graph_linears = Linears(**{p: k.graph_run for p, k in kernels.items()})
         self.kernel_names = {p: k.name for p, k in kernels.items()}
 
     @property
