@@ -42,6 +42,11 @@ class Engine(Protocol):
         """The decode step's CPU thread count chosen at load, with its timings ("": none)."""
         ...
 
+    @property
+    def decode_ops(self) -> str:
+        """How a decode step runs the ops between its matmuls, and why ("": not ours to say)."""
+        ...
+
     config: ModelConfig
     dtype_name: str
 
@@ -120,6 +125,10 @@ class OnDevice(Generic[D]):
         return ""
 
     @property
+    def decode_ops(self) -> str:
+        return ""
+
+    @property
     def device_name(self) -> str:
         return self.device.name
 
@@ -149,4 +158,5 @@ def ready_event(engine: Engine) -> EngineReady:
         kernel=engine.kernel,
         kernel_choices=engine.kernel_choices,
         thread_choice=engine.thread_choice,
+        decode_ops=engine.decode_ops,
     )

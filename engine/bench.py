@@ -75,6 +75,8 @@ def _print_event(ev: Event) -> None:
                     print(f"  {line}")
             if ev.thread_choice:
                 print(f"Threads: {ev.thread_choice}")
+            if ev.decode_ops:
+                print(f"Decode ops between the matmuls: {ev.decode_ops}")
 
 
 def results_table(results: list[RunResult]) -> str:

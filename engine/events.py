@@ -68,6 +68,7 @@ class EngineReady(Event):
     kernel: str = ""  # the matmul kernel chosen at load (torch), else ""
     kernel_choices: tuple[str, ...] = ()  # per projection: the choice and its timings
     thread_choice: str = ""  # the decode step's CPU thread count chosen at load, and why
+    decode_ops: str = ""  # how a decode step runs the ops between its matmuls (torch), and why
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,38 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from infertop.engine.channel import EventQueue
 from infertop.engine.commands import StartProfile
 from infertop.engine.config import RunConfig
-from infertop.engine.events import Event
+from infertop.engine.events import DecodeStep, Event, ProfileStarted
 from infertop.engine.profiling.request import CaptureRequest
 from infertop.engine.runner import Runner
 from infertop.tui.app import InfertopApp
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
+
+
+class HeldInCapture(EventQueue):
+    """A real EventQueue that holds the engine thread inside a capture, after `steps` of its
+    decode steps (0: as soon as it starts), until `release` is set. `tiny`'s fused decode
+    step takes ~0.1 ms: a capture can start, reach its cap and stop between two of the
+    app's 10 Hz drains, and a test would never see it record."""
+
+    def __init__(self, steps: int = 0) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.steps = steps
+        self.captured: int | None = None  # decode steps since the capture started
+
+    def put(self, ev: Event) -> None:
+        super().put(ev)
+        if isinstance(ev, ProfileStarted):
+            self.captured = 0
+        elif isinstance(ev, DecodeStep) and ev.profiled and self.captured is not None:
+            self.captured += 1
+        else:
+            return
+        if self.captured == self.steps:
+            self.release.wait(60)
 
 
 async def until(pilot: Pilot[int], pred: Callable[[], object], timeout: float = 60.0) -> None:

@@ -38,6 +38,7 @@ def test_the_wheel_holds_one_infertop_package_with_every_module(tmp_path: Path) 
     }
     assert expected - names == set()  # a package missing from pyproject.toml shows here
     assert {"infertop/__main__.py", "infertop/tui/infertop.tcss"} <= names
+    assert "infertop/engine/backends/torch/fused_ops.c" in names  # built on the user's CPU
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "infertop = infertop.tui.cli:main" in wheel.read(entry).decode()
 

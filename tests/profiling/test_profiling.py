@@ -35,7 +35,7 @@ from infertop.engine.runner import Runner
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.screens import ProfileDialog
-from tests.helpers import run_capture, until
+from tests.helpers import HeldInCapture, run_capture, until
 
 DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
 
@@ -83,7 +83,8 @@ async def test_keypress_capture_holds_engine_ops_from_the_engine_thread(tmp_path
         trace_dir=str(tmp_path),
         run_name="keys",
     )
-    session = Session(cfg)
+    queue = HeldInCapture(steps=10)  # the engine waits at its 10th captured step for the p
+    session = Session(cfg, queue)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=(120, 40)) as pilot:
         while session.steps_done < 20:
@@ -93,11 +94,11 @@ async def test_keypress_capture_holds_engine_ops_from_the_engine_thread(tmp_path
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, ProfileDialog))
         await pilot.press("enter")  # the dialog's defaults: all stages, until stopped
-        while session.capture_steps() < 10:
-            await pilot.pause(0.05)
         # the header shows it at its next repaint (a slow machine may be a refresh behind)
         await until(pilot, lambda: "REC" in str(app.query_one("#header").render()))
+        await until(pilot, lambda: queue.captured == 10)
         await pilot.press("p")
+        queue.release.set()
         while app.capture:
             await pilot.pause(0.05)
         saved = {Path(t.path).name.split(".", 1)[1]: t for t in app.query_one("#traces").saved}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from infertop.engine.config import RunConfig
 from infertop.engine.events import (
     RESULT_KEYS,
     Event,
-    ProfileStarted,
     RunStarted,
     SweepChanged,
 )
@@ -30,7 +28,7 @@ from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.charts import DecodeHistoryChart, LatencyHistogram, PrefillChart, ThroughputChart
 from infertop.tui.panels import DecodePanel, HeaderBar, PrefillPanel, SystemPanel
-from tests.helpers import replay_app, until
+from tests.helpers import HeldInCapture, replay_app, until
 from tests.replay import DATA, FixedSampler, ReplaySession, from_json
 
 SIZE = (120, 40)
@@ -47,21 +45,6 @@ class RecordingQueue(EventQueue):
         if isinstance(ev, RunStarted):
             self.runs.append(ev)
         super().put(ev)
-
-
-class HeldAtCaptureStart(RecordingQueue):
-    """Holds the engine thread just after it says a capture started, until `release` is set:
-    the tiny model records a run shape in tens of milliseconds, which a 10 Hz drain can pass
-    over entirely (a CI run never saw "recording")."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def put(self, ev: Event) -> None:
-        super().put(ev)
-        if isinstance(ev, ProfileStarted):
-            self.release.wait(60)
 
 
 def tiny_session(tmp_path: Path, queue: EventQueue | None = None, **kw: object) -> Session:
@@ -256,7 +239,7 @@ async def test_q_during_a_capture_names_the_files_it_saved(tmp_path: Path) -> No
     """q while a capture records saves it ("saving the capture before quitting…"), but the
     lines left in the terminal named only the results file."""
     results = tmp_path / "runs.jsonl"
-    queue = HeldAtCaptureStart()
+    queue = HeldInCapture()
     session = tiny_session(tmp_path, queue, result_filename=str(results))
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=SIZE) as pilot:

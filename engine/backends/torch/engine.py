@@ -7,8 +7,10 @@ from collections.abc import Callable
 import torch
 
 from infertop.engine.backend import LoadProgress, OnDevice
+from infertop.engine.backends.torch import fused_build
 from infertop.engine.backends.torch.compiled_decode import CompiledDecode
 from infertop.engine.backends.torch.devices import TorchDevice, select_device
+from infertop.engine.backends.torch.fused_decode import FusedDecode
 from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named, timed_batches
 from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.backends.torch.threads import (
@@ -86,6 +88,9 @@ class TorchEngine(OnDevice[TorchDevice]):
             if stage:
                 stage("timing the matmul kernels on the weights")
             model.choose_kernels(batches)
+        if stage and FusedDecode.supports(model) and not fused_build.is_built():
+            stage("compiling the decode step's fused C ops (once per CPU)")
+        model.fuse_ops()
         engine = cls(model, dev, dtype)
         engine.quota = quota
         counts = thread_counts(torch.get_num_threads())
@@ -130,6 +135,12 @@ class TorchEngine(OnDevice[TorchDevice]):
         if self.threads_timed is not None:
             parts.append(f"timed on the decode step at load: {self.threads_timed.describe()}")
         return "; ".join(parts)
+
+    @property
+    def decode_ops(self) -> str:
+        if self.compiled is not None:
+            return "compiled with the step (AOTInductor)"
+        return self.model.ops
 
     @property
     def device_name(self) -> str:

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from infertop.engine.backend import LoadProgress
+from infertop.engine.backends.torch.fused_build import load_fused_ops
+from infertop.engine.backends.torch.fused_decode import FusedDecode
 from infertop.engine.backends.torch.kernels import (
     PLAIN,
     PROJECTIONS,
@@ -130,6 +132,8 @@ class TorchLlama:
         self.graph_linears = Linears()  # what a compiled step calls: one kernel for every batch
         self.kernel_choices: dict[str, KernelChoice] = {}
         self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
+        self.fused: FusedDecode | None = None  # the decode step's ops in C, once fused
+        self.unfused_reason = "not fused"  # why they are not, shown where the ops are named
 
     def projection_layers(self) -> dict[str, list[torch.Tensor]]:
         """Each projection's weight in every layer (the lm_head's alone), in its kernel's
@@ -166,6 +170,25 @@ class TorchLlama:
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
         self.graph_linears = Linears(**{p: k.graph_run for p, k in kernels.items()})
         self.kernel_names = {p: k.name for p, k in kernels.items()}
+
+    def fuse_ops(self) -> None:
+        """Run decode steps with the ops between the matmuls in C (fused_decode.py), where
+        the library builds and the model is float32 on a CPU; else say why not."""
+        if not FusedDecode.supports(self):
+            self.unfused_reason = "the C ops are float32 on a CPU only"
+            return
+        ops = load_fused_ops()
+        if isinstance(ops, str):
+            self.unfused_reason = ops
+            return
+        self.fused = FusedDecode(ops, self)
+
+    @property
+    def ops(self) -> str:
+        """How a decode step runs the ops between its matmuls, for `bench` and the header."""
+        if self.fused is not None:
+            return f"fused in C ({self.fused.library.name})"
+        return f"ATen ({self.unfused_reason})"
 
     @property
     def kernel(self) -> str:
@@ -272,6 +295,8 @@ class TorchLlama:
     def forward(self, tokens: torch.Tensor, pos: int, all_logits: bool = False) -> torch.Tensor:
         """Logits for `tokens` (B, T) placed at positions pos..pos+T-1 (last position only
         unless all_logits). Prefill must start at pos 0; T == 1 is a decode step."""
+        if tokens.shape[1] == 1 and self.fused is not None:
+            return self.fused(tokens, pos)
         cfg = self.cfg
         bsz, seqlen = tokens.shape
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim

@@ -1,0 +1,186 @@
+"""Builds fused_ops.c with the machine's C compiler, once per CPU and source, into the cache
+(~/.cache/infertop/fused-ops, or $INFERTOP_CACHE_DIR), and loads it through ctypes.
+
+Without a compiler, or with INFERTOP_FUSED_OPS=0, there is no library and the decode step
+keeps its ATen ops; `load_fused_ops` then says why in one line."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("fused_ops.c")
+OFF_SWITCH = "INFERTOP_FUSED_OPS"
+# reassociation lets the compiler vectorize the dot products; not -ffast-math (see the source)
+FLAGS = (
+    "-O3",
+    "-fPIC",
+    "-shared",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fno-signed-zeros",
+    "-fassociative-math",
+)
+BUILD_TIMEOUT_S = 120
+
+CFunc = Callable[..., None]
+P = ctypes.c_void_p
+I64 = ctypes.c_int64
+F32 = ctypes.c_float
+
+
+class Attention(ctypes.Structure):
+    """fused_ops.c's `Attention`, field for field."""
+
+    _fields_ = [
+        ("bsz", I64),
+        ("nh", I64),
+        ("nkv", I64),
+        ("hd", I64),
+        ("max_len", I64),
+        ("scale", F32),
+        ("eps", F32),
+        ("q_norm", P),
+        ("k_norm", P),
+        ("cos", P),
+        ("sin", P),
+        ("k_cache", P),
+        ("v_cache", P),
+        ("scores", P),
+    ]
+
+
+SIGNATURES: dict[str, list[type]] = {
+    "rms_norm": [P, P, P, I64, I64, F32],
+    "add_rms_norm": [P, P, P, P, I64, I64, F32],
+    "add": [P, P, I64],
+    "silu_mul": [P, P, I64, I64],
+    "decode_attention": [P, P, I64, P],
+}
+
+
+@dataclass(frozen=True)
+class FusedOps:
+    """The library's functions (pointers are passed as ints: tensor.data_ptr())."""
+
+    library: Path
+    rms_norm: CFunc
+    add_rms_norm: CFunc
+    add: CFunc
+    silu_mul: CFunc
+    decode_attention: CFunc
+
+
+def native_flags() -> list[str]:
+    """Tune for this CPU (AVX-512 where it has it): the library is cached per CPU."""
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return ["-march=native"]
+    if machine in ("arm64", "aarch64"):
+        return ["-mcpu=native"]
+    return []
+
+
+def cpu_identity() -> str:
+    """What -march=native depends on: the CPU's model and its instruction set."""
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags", "Features")):
+                model += line
+                if line.startswith(("flags", "Features")):
+                    break
+    except OSError:
+        pass
+    return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()} {model}"
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infertop"
+    return Path(os.environ.get("INFERTOP_CACHE_DIR") or default) / "fused-ops"
+
+
+def compiler() -> str | None:
+    found = [os.environ.get("CC"), shutil.which("cc"), shutil.which("gcc"), shutil.which("clang")]
+    return next((c for c in found if c), None)
+
+
+def library_path(cc: str) -> Path:
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), cc.encode(), " ".join(FLAGS).encode(), cpu_identity()):
+        key.update(part if isinstance(part, bytes) else part.encode())
+        key.update(b"\0")
+    suffix = ".dylib" if platform.system() == "Darwin" else ".so"
+    return cache_dir() / f"fused-ops-{key.hexdigest()[:24]}{suffix}"
+
+
+def is_built() -> bool:
+    cc = compiler()
+    return cc is not None and library_path(cc).exists()
+
+
+def build(cc: str, out: Path) -> str | None:
+    """Compile into `out` (atomically: two processes may build at once); None, or the error."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
+    os.close(fd)
+    error = ""
+    try:
+        for native in (native_flags(), []):  # an older clang may not know -mcpu=native
+            cmd = [cc, *FLAGS, *native, str(SOURCE), "-o", tmp, "-lm"]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"{cc} could not build {SOURCE.name} ({exc}); set CC to a C compiler"
+            if done.returncode == 0:
+                os.replace(tmp, out)
+                return None
+            error = (done.stderr.strip().splitlines() or ["no message"])[0]
+        return f"{cc} could not build {SOURCE.name} ({error}); set CC to a C compiler"
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_fused_ops() -> FusedOps | str:
+    """The library, built if this CPU has none yet; or the one-line reason there is none."""
+    if os.environ.get(OFF_SWITCH, "1") == "0":
+        return f"turned off by {OFF_SWITCH}=0"
+    cc = compiler()
+    if cc is None:
+        return "no C compiler (cc, gcc or clang) found: install one to fuse them"
+    path = library_path(cc)
+    if not path.exists():
+        try:
+            error = build(cc, path)
+        except OSError as exc:  # an unwritable cache
+            error = f"cannot write {path.parent} ({exc.strerror}); set INFERTOP_CACHE_DIR"
+        if error:
+            return error
+    try:
+        return opened(path)
+    except OSError as exc:  # a damaged file in the cache
+        return f"cannot load {path} ({exc}); delete it to rebuild"
+
+
+@cache
+def opened(path: Path) -> FusedOps:
+    """The library at `path`, opened once per process."""
+    lib = ctypes.CDLL(str(path))
+    funcs = {}
+    for name, argtypes in SIGNATURES.items():
+        func = getattr(lib, name)
+        func.argtypes, func.restype = argtypes, None
+        funcs[name] = func
+    return FusedOps(library=path, **funcs)

@@ -1,0 +1,167 @@
+"""The float32 CPU decode step with the ops between its matmuls in C (fused_ops.c): per layer,
+four C calls (attention with the rotary, the head norms and the cache write; residual plus
+norm, twice; silu(gate) * up) around the four projections, which keep their chosen kernels.
+Prefill, other dtypes and other devices keep the ATen ops (model.py).
+
+Why: each ATen op costs 2-20 us from Python on these CPUs, and a decode step has ~25 of them
+per layer; a C call costs ~1 us plus its arithmetic (bench/RESULTS.md, issue 15). Under the
+torch profiler each call is a record_function range named infertop::<op>, so a trace still
+shows where the step's time goes."""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from infertop.engine.backends.torch.fused_build import Attention, CFunc, FusedOps
+
+if TYPE_CHECKING:
+    from infertop.engine.backends.torch.model import TorchLlama
+
+
+@dataclass(frozen=True)
+class Calls:
+    """The C functions a step calls: bare, or each in a profiler range."""
+
+    rms_norm: CFunc
+    add_rms_norm: CFunc
+    silu_mul: CFunc
+    decode_attention: CFunc
+
+
+def in_range(name: str, func: CFunc) -> CFunc:
+    def call(*args: object) -> None:
+        with torch.profiler.record_function(f"infertop::{name}"):
+            func(*args)
+
+    return call
+
+
+@dataclass
+class Plan:
+    """What a step at one batch size over one cache reuses: buffers, pointers, the layers'
+    Attention records (which hold raw pointers, so the plan keeps their tensors)."""
+
+    key: tuple[object, ...]
+    h: torch.Tensor  # the normed activations, (B, 1, hidden)
+    attn: torch.Tensor  # attention output, (B, 1, heads * head_dim)
+    act: torch.Tensor  # silu(gate) * up, (B, 1, intermediate)
+    scores: torch.Tensor
+    records: list[Attention]
+    record_at: list[int]  # each record's address
+    ln1: list[int]
+    ln2: list[int]
+    after: list[int]  # the norm after each layer: the next layer's ln1, the final norm last
+    kept: list[torch.Tensor]
+    checked: bool = False  # the first step checks the kernels' outputs are contiguous
+
+
+def plan_key(model: TorchLlama, bsz: int) -> tuple[object, ...]:
+    kc = model.k_cache[0]
+    return (bsz, tuple(kc.shape), kc.data_ptr(), model.rope_cos.data_ptr())
+
+
+class FusedDecode:
+    """model.forward's decode step (T == 1) with fused C ops; same inputs, same logits."""
+
+    def __init__(self, ops: FusedOps, model: TorchLlama) -> None:
+        self.library = ops.library
+        names = ("rms_norm", "add_rms_norm", "silu_mul", "decode_attention")
+        self.calls = Calls(*(getattr(ops, n) for n in names))
+        self.profiled_calls = Calls(*(in_range(n, getattr(ops, n)) for n in names))
+        self.model = model
+        self.plan: Plan | None = None
+
+    @staticmethod
+    def supports(model: TorchLlama) -> bool:
+        return model.device.type == "cpu" and model.dtype == torch.float32
+
+    def plan_for(self, bsz: int) -> Plan:
+        m, cfg = self.model, self.model.cfg
+        key = plan_key(m, bsz)
+        if self.plan is not None and self.plan.key == key:
+            return self.plan
+        nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        max_len = m.k_cache[0].shape[2]
+
+        def new(width: int) -> torch.Tensor:
+            return torch.empty(bsz, 1, width, dtype=torch.float32)
+
+        scores = torch.empty(max_len, dtype=torch.float32)
+        kept = [m.rope_cos, m.rope_sin, *m.k_cache, *m.v_cache]
+        norms = [m.norm] + [t for layer in m.layers for t in (layer.ln1, layer.ln2)]
+        assert all(t.is_contiguous() for t in kept + norms)
+
+        def ptr(t: torch.Tensor | None) -> int | None:
+            if t is None:
+                return None
+            t = t.contiguous()
+            kept.append(t)
+            return t.data_ptr()
+
+        records = [
+            Attention(
+                bsz,
+                nh,
+                nkv,
+                hd,
+                max_len,
+                1.0 / math.sqrt(hd),
+                cfg.rms_norm_eps,
+                ptr(layer.q_norm),
+                ptr(layer.k_norm),
+                m.rope_cos.data_ptr(),
+                m.rope_sin.data_ptr(),
+                kc.data_ptr(),
+                vc.data_ptr(),
+                scores.data_ptr(),
+            )  # fmt: skip
+            for layer, kc, vc in zip(m.layers, m.k_cache, m.v_cache, strict=True)
+        ]
+        ln1 = [layer.ln1.data_ptr() for layer in m.layers]
+        self.plan = Plan(
+            key=key,
+            h=new(cfg.hidden_size),
+            attn=new(nh * hd),
+            act=new(cfg.intermediate_size),
+            scores=scores,
+            records=records,
+            record_at=[ctypes.addressof(r) for r in records],
+            ln1=ln1,
+            ln2=[layer.ln2.data_ptr() for layer in m.layers],
+            after=[*ln1[1:], m.norm.data_ptr()],
+            kept=kept,
+        )
+        return self.plan
+
+    def __call__(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        m, cfg = self.model, self.model.cfg
+        bsz = tokens.shape[0]
+        if not 0 <= pos < m.cache_len:
+            raise IndexError(f"decode position {pos} is outside the cache of {m.cache_len}")
+        p = self.plan_for(bsz)
+        c = self.profiled_calls if torch.autograd.profiler._is_profiler_enabled else self.calls
+        lin, dim, eps = m.linears, cfg.hidden_size, cfg.rms_norm_eps
+        x = F.embedding(tokens, m.embed)  # a new (B, 1, hidden) tensor: the residual
+        xp, h, hp, attn, act = x.data_ptr(), p.h, p.h.data_ptr(), p.attn, p.act
+        ap, actp, inter = attn.data_ptr(), act.data_ptr(), cfg.intermediate_size
+        c.rms_norm(xp, p.ln1[0], hp, bsz, dim, eps)
+        for i, layer in enumerate(m.layers):
+            qkv = lin.qkv(h, layer.wqkv, layer.bqkv)
+            c.decode_attention(p.record_at[i], qkv.data_ptr(), pos, ap)
+            o = lin.o(attn, layer.wo)
+            c.add_rms_norm(xp, o.data_ptr(), p.ln2[i], hp, bsz, dim, eps)
+            gate_up = lin.gate_up(h, layer.w13)
+            c.silu_mul(gate_up.data_ptr(), actp, bsz, inter)
+            down = lin.down(act, layer.w2)
+            c.add_rms_norm(xp, down.data_ptr(), p.after[i], hp, bsz, dim, eps)
+            if not p.checked:
+                outs = (qkv, o, gate_up, down)
+                assert all(t.is_contiguous() and t.dtype == torch.float32 for t in outs)
+        p.checked = True
+        return lin.lm_head(h, m.lm_head)

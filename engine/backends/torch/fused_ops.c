@@ -1,0 +1,143 @@
+/* The float32 decode step's ops between its matmuls, each fused into one C call (fused_decode.py
+   calls them through ctypes). From Python each ATen op costs 2-20 us on these CPUs (F.rms_norm
+   of one 576-wide row: 17 us); a decode step has ~25 of them per layer, and they cost more than
+   a small model's weights take to stream. Here a whole norm, or a whole attention over the
+   cache, is one call of ~1 us plus its arithmetic.
+
+   Single-threaded: at decode these loops are a few thousand elements, below what pays for
+   waking torch's OpenMP pool. Built without -ffast-math: with it, gcc links crtfastmath.o into
+   the library, which flushes denormals for the whole process. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* One layer's attention at decode: the sizes, the caches and the norms it reads. */
+typedef struct {
+    int64_t bsz, nh, nkv, hd, max_len; /* max_len: the caches' third dimension */
+    float scale, eps;                  /* 1/sqrt(hd); Qwen3's head norms' epsilon */
+    const float *q_norm, *k_norm;      /* (hd,) each, Qwen3 only; NULL otherwise */
+    const float *cos, *sin;            /* (max_len, hd), rotate_half's sign folded into sin */
+    float *k_cache, *v_cache;          /* (bsz, nkv, max_len, hd) */
+    float *scores;                     /* scratch, max_len */
+} Attention;
+
+static void norm_row(const float *x, const float *w, float *out, int64_t d, float eps) {
+    float ss = 0.0f;
+    for (int64_t i = 0; i < d; i++) ss += x[i] * x[i];
+    const float s = 1.0f / sqrtf(ss / (float)d + eps);
+    for (int64_t i = 0; i < d; i++) out[i] = x[i] * s * w[i];
+}
+
+/* e^x, written so that loops over it vectorize (libm's expf is a call per element: at batch 8
+   softmax and silu made a 250M step 1.07x the ATen step's). Cephes' expf: x = n ln2 + r with
+   |r| <= ln2 / 2, e^r by a degree-7 polynomial, 2^n put into the exponent bits; within 2e-7
+   of expf, relative. x is clamped to where 2^n is a normal float. */
+static inline float exp_approx(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x); /* not fminf: it stops vectorizing */
+    const float n = floorf(x * 1.44269504088896341f + 0.5f);
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } scale = {.i = ((int32_t)n + 127) << 23};
+    return p * scale.f;
+}
+
+/* out = x * rsqrt(mean(x^2) + eps) * w, row by row (F.rms_norm) */
+void rms_norm(const float *x, const float *w, float *out, int64_t rows, int64_t d, float eps) {
+    for (int64_t r = 0; r < rows; r++) norm_row(x + r * d, w, out + r * d, d, eps);
+}
+
+/* x += y (the residual), then out = rms_norm(x) */
+void add_rms_norm(float *x, const float *y, const float *w, float *out, int64_t rows, int64_t d,
+                  float eps) {
+    for (int64_t n = rows * d, i = 0; i < n; i++) x[i] += y[i];
+    rms_norm(x, w, out, rows, d, eps);
+}
+
+/* x += y */
+void add(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* gate_up rows of [gate | up] (2 * inter each) -> silu(gate) * up, rows of inter */
+void silu_mul(const float *gate_up, float *out, int64_t rows, int64_t inter) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = gate_up + r * 2 * inter, *u = g + inter;
+        float *o = out + r * inter;
+        for (int64_t i = 0; i < inter; i++) o[i] = g[i] / (1.0f + exp_approx(-g[i])) * u[i];
+    }
+}
+
+/* x * cos + rotate_half(x) * sin, for one head (sin's first half holds -sin) */
+static void rope_head(const float *x, const float *cos, const float *sin, float *out, int64_t hd) {
+    const int64_t half = hd / 2;
+    for (int64_t i = 0; i < half; i++) out[i] = x[i] * cos[i] + x[i + half] * sin[i];
+    for (int64_t i = half; i < hd; i++) out[i] = x[i] * cos[i] + x[i - half] * sin[i];
+}
+
+/* One query head against positions 0..len-1 of its key/value head: softmax(q.K * scale) V. */
+static void attend_head(const float *q, const float *keys, const float *values, int64_t len,
+                        int64_t hd, float scale, float *scores, float *out) {
+    float top = 0.0f;
+    for (int64_t t = 0; t < len; t++) {
+        const float *k = keys + t * hd;
+        float s = 0.0f;
+        for (int64_t i = 0; i < hd; i++) s += q[i] * k[i];
+        scores[t] = s * scale;
+        if (t == 0 || scores[t] > top) top = scores[t];
+    }
+    float total = 0.0f;
+    for (int64_t t = 0; t < len; t++) {
+        scores[t] = exp_approx(scores[t] - top);
+        total += scores[t];
+    }
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int64_t t = 0; t < len; t++) {
+        const float *v = values + t * hd, p = scores[t];
+        for (int64_t i = 0; i < hd; i++) out[i] += p * v[i];
+    }
+    const float inv = 1.0f / total;
+    for (int64_t i = 0; i < hd; i++) out[i] *= inv;
+}
+
+/* A decode step's attention for one layer: qkv holds (bsz, (nh + 2 nkv) hd) rows from the
+   fused projection. Rotates q and k at `pos` (after Qwen3's head norms), stores k and v in
+   the caches at `pos`, attends over positions 0..pos; out: (bsz, nh hd). Query head h reads
+   key/value head h / (nh / nkv), as transformers' repeat_kv does. */
+void decode_attention(const Attention *a, const float *qkv, int64_t pos, float *out) {
+    const int64_t nh = a->nh, nkv = a->nkv, hd = a->hd, rep = nh / nkv, len = pos + 1;
+    const float *cos = a->cos + pos * hd, *sin = a->sin + pos * hd;
+    float normed[hd], q[hd];
+    for (int64_t b = 0; b < a->bsz; b++) {
+        const float *row = qkv + b * (nh + 2 * nkv) * hd;
+        for (int64_t g = 0; g < nkv; g++) {
+            const float *k = row + (nh + g) * hd, *v = row + (nh + nkv + g) * hd;
+            const int64_t at = ((b * nkv + g) * a->max_len + pos) * hd;
+            if (a->k_norm) {
+                norm_row(k, a->k_norm, normed, hd, a->eps);
+                k = normed;
+            }
+            rope_head(k, cos, sin, a->k_cache + at, hd);
+            memcpy(a->v_cache + at, v, (size_t)hd * sizeof(float));
+        }
+        for (int64_t h = 0; h < nh; h++) {
+            const float *qh = row + h * hd;
+            if (a->q_norm) {
+                norm_row(qh, a->q_norm, normed, hd, a->eps);
+                qh = normed;
+            }
+            rope_head(qh, cos, sin, q, hd);
+            const int64_t head = (b * nkv + h / rep) * a->max_len * hd;
+            attend_head(q, a->k_cache + head, a->v_cache + head, len, hd, a->scale, a->scores,
+                        out + (b * nh + h) * hd);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+"""The decode step with its ops between the matmuls in C (fused_ops.c): the same logits and
+cache as the ATen step, built once per CPU into the cache, visible in a profiler trace, and
+the ATen step with a one-line reason wherever the library cannot be had."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from infertop.engine.backends.torch import fused_build
+from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.backends.torch.fused_build import load_fused_ops
+from tests.helpers import infertop_bench
+
+needs_cc = pytest.mark.skipif(fused_build.compiler() is None, reason="no C compiler here")
+
+
+def fused_and_aten(engine: TorchEngine, prompts: torch.Tensor, steps: int):
+    """Decode logits and caches of the fused step and of the ATen step from one prefill."""
+    model, (b, n) = engine.model, prompts.shape
+    engine.prepare(b, n + steps)
+    fused = model.fused
+    assert fused is not None, model.ops
+    engine.logits(prompts, 0)
+    prefilled = [c.clone() for c in model.k_cache + model.v_cache]
+    out = {}
+    for name, step in (("fused", fused), ("aten", None)):
+        for cache, saved in zip(model.k_cache + model.v_cache, prefilled, strict=True):
+            cache.copy_(saved)
+        model.fused = step
+        tokens = prompts[:, -1:]
+        logits = []
+        for s in range(steps):
+            logits.append(engine.logits(tokens, n + s)[:, -1])
+            tokens = logits[-1].argmax(-1, keepdim=True)
+        out[name] = logits, [c.clone() for c in model.k_cache + model.v_cache]
+    model.fused = fused
+    return out["fused"], out["aten"]
+
+
+@needs_cc
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "qwen3"])  # GQA; q/k/v bias; head norms
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_fused_step_gives_the_aten_step_logits_and_cache(hf_models, kind, batch) -> None:
+    _, directory = hf_models[kind]
+    engine = TorchEngine.load(str(directory), device="cpu", dtype="float32", threads=1)
+    assert engine.decode_ops.startswith("fused in C")
+    prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(batch))
+    (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=12)
+    for step, (got, want) in enumerate(zip(fused, aten, strict=True)):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0, msg=f"decode step {step}")
+    for got, want in zip(fused_cache, aten_cache, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_cc
+def test_the_comparison_catches_a_step_that_writes_the_wrong_position(hf_models) -> None:
+    """The test above can fail: a fused step one position off gives other logits."""
+    _, directory = hf_models["llama"]
+    engine = TorchEngine.load(str(directory), device="cpu", dtype="float32", threads=1)
+    fused = engine.model.fused
+    assert fused is not None
+    engine.model.fused = lambda tokens, pos: fused(tokens, pos + 1)
+    prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(0))
+    engine.prepare(1, 40)
+    engine.logits(prompts, 0)
+    off = engine.logits(prompts[:, -1:], 20)
+    engine.model.fused = fused
+    engine.logits(prompts, 0)
+    assert (off - engine.logits(prompts[:, -1:], 20)).abs().max() > 1e-3
+
+
+@needs_cc
+def test_the_library_is_built_once_into_the_cache(tmp_path, monkeypatch) -> None:
+    """A fresh cache builds it (the load says so); the next load finds it and says nothing."""
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path))
+    stages: list[str] = []
+    engine = TorchEngine.load("tiny", threads=1, stage=stages.append)
+    assert any("fused C ops" in s for s in stages), stages
+    built = list((tmp_path / "fused-ops").iterdir())
+    assert len(built) == 1 and engine.decode_ops == f"fused in C ({built[0].name})"
+    stages.clear()
+    TorchEngine.load("tiny", threads=1, stage=stages.append)
+    assert not any("fused C ops" in s for s in stages), stages
+    assert list((tmp_path / "fused-ops").iterdir()) == built
+
+
+def decodes(engine: TorchEngine) -> torch.Tensor:
+    engine.prepare(2, 16)
+    prompts = torch.randint(0, 512, (2, 8), generator=torch.Generator().manual_seed(0))
+    token = engine.prefill(prompts).view(2, 1)
+    return torch.cat([engine.decode(token, 8), engine.decode(token, 9)], dim=-1)
+
+
+@needs_cc
+@pytest.mark.parametrize(
+    "why",
+    ["no compiler", "a compiler that fails", "an unwritable cache", "turned off", "bfloat16"],
+)
+def test_without_the_library_the_step_keeps_its_aten_ops(why, tmp_path, monkeypatch) -> None:
+    """Each way of not having the library: a one-line reason that names the fix, and the
+    same tokens as the fused step."""
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path / "cache"))
+    want = decodes(TorchEngine.load("tiny", threads=1))
+    dtype, expected = "float32", ""
+    if why == "no compiler":
+        monkeypatch.delenv("CC", raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path))
+        expected = "ATen (no C compiler (cc, gcc or clang) found: install one to fuse them)"
+    elif why == "a compiler that fails":
+        fake = tmp_path / "cc"
+        fake.write_text("#!/bin/sh\necho 'cc: error: this compiler is broken' >&2\nexit 1\n")
+        fake.chmod(0o755)
+        monkeypatch.setenv("CC", str(fake))
+        expected = "this compiler is broken); set CC to a C compiler)"
+    elif why == "an unwritable cache":
+        (tmp_path / "a-file").write_text("")
+        monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path / "a-file"))
+        expected = "; set INFERTOP_CACHE_DIR)"
+    elif why == "turned off":
+        monkeypatch.setenv("INFERTOP_FUSED_OPS", "0")
+        expected = "ATen (turned off by INFERTOP_FUSED_OPS=0)"
+    else:
+        dtype, expected = "bfloat16", "ATen (the C ops are float32 on a CPU only)"
+    engine = TorchEngine.load("tiny", threads=1, dtype=dtype)
+    assert engine.model.fused is None
+    assert engine.decode_ops.startswith("ATen (") and engine.decode_ops.endswith(expected)
+    assert "\n" not in engine.decode_ops
+    if dtype == "float32":
+        assert torch.equal(decodes(engine), want)
+
+
+@needs_cc
+def test_a_damaged_library_in_the_cache_is_named(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path))
+    cc = fused_build.compiler()
+    assert cc is not None
+    path = fused_build.library_path(cc)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a library")
+    reason = load_fused_ops()
+    assert isinstance(reason, str) and reason.endswith("delete it to rebuild)"[:-1]), reason
+
+
+@needs_cc
+def test_a_capture_shows_the_fused_ops() -> None:
+    """The real torch profiler around fused decode steps: each C call is a named range."""
+    engine = TorchEngine.load("tiny", threads=1)
+    engine.prepare(1, 16)
+    token = engine.prefill(torch.tensor([[1, 2, 3]])).view(1, 1)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        engine.decode(token, 3)
+    names = {e.key: e.count for e in prof.key_averages()}
+    layers = engine.config.num_hidden_layers
+    assert names.get("infertop::decode_attention") == layers, names
+    assert names.get("infertop::add_rms_norm") == 2 * layers
+    assert names.get("infertop::rms_norm") == 1 and names.get("infertop::silu_mul") == layers
+
+
+def test_bench_says_how_the_ops_run_and_why() -> None:
+    done = infertop_bench(
+        "--model", "tiny", "--input-len", "8", "--output-len", "2",
+        env={**os.environ, "INFERTOP_FUSED_OPS": "0"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = "Decode ops between the matmuls: ATen (turned off by INFERTOP_FUSED_OPS=0)\n"
+    assert line in done.stdout, done.stdout
