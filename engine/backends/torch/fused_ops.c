@@ -31,9 +31,14 @@ static void norm_row(const float *x, const float *w, float *out, int64_t d, floa
 /* e^x, written so that loops over it vectorize (libm's expf is a call per element: at batch 8
    softmax and silu made a 250M step 1.07x the ATen step's). Cephes' expf: x = n ln2 + r with
    |r| <= ln2 / 2, e^r by a degree-7 polynomial, 2^n put into the exponent bits; within 2e-7
-   of expf, relative. x is clamped to where 2^n is a normal float. */
+   of expf, relative, for |x| <= 60. */
 static inline float exp_approx(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x); /* not fminf: it stops vectorizing */
+    /* Not fminf/fmaxf: without -ffinite-math-only (which would turn a NaN into a number) they
+       stop the loop vectorizing. A ternary does, but the compiler then computes each bound's
+       case for every element: at +-88, silu's g / (1 + e^88) came out denormal for |g| < 0.7,
+       and the microcode assists made silu_mul 10x slower. At +-60 it stays normal, and
+       e^-60 = 9e-27 is as good as 0 next to softmax's sum (>= 1) and silu's 1. */
+    x = x < -60.0f ? -60.0f : (x > 60.0f ? 60.0f : x);
     const float n = floorf(x * 1.44269504088896341f + 0.5f);
     const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -83,15 +88,38 @@ static void rope_head(const float *x, const float *cos, const float *sin, float 
     for (int64_t i = half; i < hd; i++) out[i] = x[i] * cos[i] + x[i - half] * sin[i];
 }
 
+/* Eight floats as one value (GCC's and clang's vector extension: AVX on x86, two NEON registers
+   on ARM). The attention's loops are written with it: the compiler did not vectorize them
+   well (the sum over positions went through memory, then came out scalar). */
+typedef float vf8 __attribute__((vector_size(32)));
+
+static inline vf8 load8(const float *p) {
+    vf8 x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
+static inline void store8(float *p, vf8 x) { memcpy(p, &x, sizeof x); }
+
+static inline float sum8(vf8 x) {
+    return (x[0] + x[4]) + (x[1] + x[5]) + (x[2] + x[6]) + (x[3] + x[7]);
+}
+
+static float dot(const float *a, const float *b, int64_t n) {
+    vf8 acc = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) acc += load8(a + i) * load8(b + i);
+    float s = sum8(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* One query head against positions 0..len-1 of its key/value head: softmax(q.K * scale) V. */
 static void attend_head(const float *q, const float *keys, const float *values, int64_t len,
                         int64_t hd, float scale, float *scores, float *out) {
     float top = 0.0f;
     for (int64_t t = 0; t < len; t++) {
-        const float *k = keys + t * hd;
-        float s = 0.0f;
-        for (int64_t i = 0; i < hd; i++) s += q[i] * k[i];
-        scores[t] = s * scale;
+        scores[t] = dot(q, keys + t * hd, hd) * scale;
         if (t == 0 || scores[t] > top) top = scores[t];
     }
     float total = 0.0f;
@@ -99,13 +127,33 @@ static void attend_head(const float *q, const float *keys, const float *values, 
         scores[t] = exp_approx(scores[t] - top);
         total += scores[t];
     }
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int64_t t = 0; t < len; t++) {
-        const float *v = values + t * hd, p = scores[t];
-        for (int64_t i = 0; i < hd; i++) out[i] += p * v[i];
-    }
+    /* the sum over positions, 64 outputs (a whole Llama head) at a time, held in registers,
+       so each value row is read once; then 16 at a time */
     const float inv = 1.0f / total;
-    for (int64_t i = 0; i < hd; i++) out[i] *= inv;
+    int64_t i0 = 0;
+    for (; i0 + 64 <= hd; i0 += 64) {
+        vf8 acc[8] = {{0}};
+        for (int64_t t = 0; t < len; t++) {
+            const float *v = values + t * hd + i0;
+            for (int j = 0; j < 8; j++) acc[j] += scores[t] * load8(v + 8 * j);
+        }
+        for (int j = 0; j < 8; j++) store8(out + i0 + 8 * j, acc[j] * inv);
+    }
+    for (; i0 + 16 <= hd; i0 += 16) {
+        vf8 lo = {0}, hi = {0};
+        for (int64_t t = 0; t < len; t++) {
+            const float *v = values + t * hd + i0;
+            lo += scores[t] * load8(v);
+            hi += scores[t] * load8(v + 8);
+        }
+        store8(out + i0, lo * inv);
+        store8(out + i0 + 8, hi * inv);
+    }
+    for (int64_t i = i0; i < hd; i++) { /* a head_dim that is not a multiple of 16 */
+        float acc = 0.0f;
+        for (int64_t t = 0; t < len; t++) acc += scores[t] * values[t * hd + i];
+        out[i] = acc * inv;
+    }
 }
 
 /* A decode step's attention for one layer: qkv holds (bsz, (nh + 2 nkv) hd) rows from the
