@@ -93,6 +93,56 @@ def test_compiled_steps_match_transformers(hf_models, compiled, kind: str, batch
     assert torch.equal(torch.cat(tokens, dim=1), ref_tokens)
 
 
+def slowed(step, seconds: float):
+    def call(*args, **kw):
+        time.sleep(seconds)
+        return step(*args, **kw)
+
+    return call
+
+
+@needs_compiler
+def test_batch_one_runs_the_faster_of_the_compiled_and_the_eager_step(compiled) -> None:
+    """Timed at load, in turns: whichever is made 20 ms slower loses batch 1, and decode
+    runs the other there; batch 4 always runs the compiled step."""
+    engine = compiled["qwen3"]
+    real_compiled, real_forward = engine.compiled, engine.model.forward
+    calls: list[str] = []
+
+    def counted(name: str, step):
+        def call(*args, **kw):
+            calls.append(name)
+            return step(*args, **kw)
+
+        return call
+
+    try:
+        for slow, kept in (("compiled", "eager"), ("eager", "compiled")):
+            engine.compiled = counted("compiled", real_compiled)
+            engine.model.forward = counted("eager", real_forward)  # type: ignore[method-assign]
+            if slow == "compiled":
+                engine.compiled = slowed(engine.compiled, 0.02)
+            else:
+                engine.model.forward = slowed(engine.model.forward, 0.02)  # type: ignore[method-assign]
+            engine.choose_one_row_step(reps=3)
+            assert engine.eager_one_row == (kept == "eager")
+            assert engine.decode_ops.startswith("compiled with the step (AOTInductor)")
+            assert ("at batch 1 the eager step's, fused in C" in engine.decode_ops) == (
+                kept == "eager"
+            ), engine.decode_ops
+            ran = []
+            for batch in (1, 4):
+                engine.prepare(batch, 20)
+                engine.logits(torch.ones(batch, 8, dtype=torch.long), 0)  # an eager prefill
+                calls.clear()
+                engine.decode(torch.ones(batch, 1, dtype=torch.long), 8)
+                ran += calls
+            assert ran == [kept, "compiled"]
+    finally:
+        engine.compiled, engine.model.forward = real_compiled, real_forward  # type: ignore[method-assign]
+        engine.choose_one_row_step()
+
+
 @needs_compiler
 def test_compiled_and_eager_write_the_same_cache(compiled) -> None:
     engine = compiled["qwen3"]

@@ -15,9 +15,12 @@ from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named, ti
 from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.backends.torch.threads import (
     ThreadChoice,
+    at_threads,
     choose_threads,
     thread_counts,
+    warm,
 )
+from infertop.engine.backends.torch.timing import fastest_in_turns
 from infertop.engine.config import DeviceKind
 from infertop.engine.cpu_quota import CpuQuota, cpu_quota
 from infertop.engine.dummy import random_prompt_ids
@@ -41,6 +44,10 @@ class TorchEngine(OnDevice[TorchDevice]):
         # set before every prefill and decode call (0.1 us): the two may differ
         self.prefill_threads = self.decode_threads = torch.get_num_threads()
         self.threads_timed: ThreadChoice | None = None
+        # with --compile: the eager step's decode count, and its batch-1 step against the
+        # compiled one's, timed after the compile (None: not compiled)
+        self.eager_threads = self.decode_threads
+        self.one_row_seconds: dict[str, float] | None = None
         self.quota: CpuQuota | None = None  # the cgroup's CPU quota, where it capped the count
 
     @classmethod
@@ -138,9 +145,18 @@ class TorchEngine(OnDevice[TorchDevice]):
 
     @property
     def decode_ops(self) -> str:
-        if self.compiled is not None:
-            return "compiled with the step (AOTInductor)"
-        return self.model.ops
+        t = self.one_row_seconds
+        if self.compiled is None or t is None:
+            return self.model.ops
+        eager, compiled = t["eager"] * 1e3, t["compiled"] * 1e3
+        if self.eager_one_row:
+            return (
+                f"compiled with the step (AOTInductor); at batch 1 the eager step's, "
+                f"{self.model.ops}: timed faster, {eager:.3f} ms against {compiled:.3f} ms"
+            )
+        return (
+            f"compiled with the step (AOTInductor): at batch 1 {compiled:.3f} ms, eager {eager:.3f}"
+        )
 
     @property
     def device_name(self) -> str:
@@ -182,17 +198,58 @@ class TorchEngine(OnDevice[TorchDevice]):
 
     def compile_decode(self) -> None:
         """From now on decode steps run the AOTInductor-compiled step (CPU only), on the
-        thread count that runs it fastest: it fuses the small ops, so it may want another."""
+        thread count that runs it fastest: it fuses the small ops, so it may want another.
+        At batch 1 the eager step may still win: timed against it, the faster runs."""
+        self.eager_threads = self.decode_threads
         self.compiled = CompiledDecode.build(self.model)
         self.backend = "torch, compiled"
         if self.threads_timed is not None:  # the same batches and counts as at load
             timed = self.threads_timed
             self.choose_decode_threads(tuple(timed.seconds), thread_counts(timed.default))
+        self.choose_one_row_step()
+
+    def choose_one_row_step(self, reps: int = 5) -> None:
+        """Time the compiled and the eager step at batch 1, each on its thread count, in
+        turns. A compiled graph cannot branch on its batch, so it runs one kernel for every
+        batch (a pair's member that loses least over both); the eager step runs the pair's
+        batch-1 kernel, with its ops fused in C: on a 2-core Intel Xeon @ 2.80GHz it made a
+        250M step at batch 1 0.92x the compiled step's (bench/RESULTS.md)."""
+        compiled, model = self.compiled, self.model
+        assert compiled is not None
+        tokens = torch.zeros(1, 1, dtype=torch.long, device=model.device)
+        threads = torch.get_num_threads()
+        model.free_cache()
+        model.allocate_cache(1, THREAD_TIMING_POS + 1)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            (
+                "compiled",
+                at_threads(self.decode_threads, lambda: compiled(tokens, THREAD_TIMING_POS)),
+            ),
+            (
+                "eager",
+                at_threads(self.eager_threads, lambda: model.forward(tokens, THREAD_TIMING_POS)),
+            ),
+        ]
+        try:
+            for _, step in steps:
+                warm(step)
+            self.one_row_seconds = fastest_in_turns(steps, reps)
+        finally:
+            model.free_cache()
+            torch.set_num_threads(threads)
+
+    @property
+    def eager_one_row(self) -> bool:
+        """Batch 1 runs the eager step: it was the faster at load."""
+        t = self.one_row_seconds
+        return t is not None and t["eager"] < t["compiled"]
 
     def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
-        torch.set_num_threads(self.decode_threads)
-        if self.compiled is not None:
+        if self.compiled is not None and not (tokens.shape[0] == 1 and self.eager_one_row):
+            torch.set_num_threads(self.decode_threads)
             return self.compiled(tokens, pos)[0]
+        eager_threads = self.decode_threads if self.compiled is None else self.eager_threads
+        torch.set_num_threads(eager_threads)
         return self.model.forward(tokens, pos).argmax(-1)
 
     def wait(self, result: torch.Tensor) -> None:
