@@ -518,11 +518,14 @@ def kernels_line(cs: list[Contestants]) -> str:
     return f"kernels chosen: {kinds}; torch.backends.mkldnn available: {mkldnn}"
 
 
-def choices_lines(cs: list[Contestants]) -> list[str]:
-    """Each engine's per-projection choice with its load-time timings (seconds -> ms)."""
+def choices_lines(cs: list[Contestants], compiled: list[Contestants]) -> list[str]:
+    """Each engine's per-projection choice with its load-time timings (seconds -> ms), its
+    thread count, and how its decode step runs the ops between the matmuls (with --compile:
+    which step runs batch 1)."""
     kernels = [f"- {c.label}: `{line}`" for c in cs for line in c.engine.kernel_choices]
     threads = [f"- {c.label}: `{c.engine.thread_choice}`" for c in cs if c.engine.thread_choice]
-    return [*kernels, *threads]
+    ops = [f"- {c.label}: decode ops `{c.engine.decode_ops}`" for c in [*cs, *compiled]]
+    return [*kernels, *threads, *ops]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -599,8 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         series = run_rounds(groups, rounds, "main")
         add_fastest_floor(series)
         rows = rows_for(series)
-        choices = choices_lines([c for c, _, _ in cs])
-        print("\n".join(["kernels and decode threads chosen at load:", *choices]))
+        choices = choices_lines([c for c, _, _ in cs], [k for _, _, k in cs if k is not None])
+        print("\n".join(["kernels, decode threads and ops chosen at load:", *choices]))
         print()
         print(render(rows, series, markdown=False))
         print(

@@ -2,7 +2,8 @@
 
 Written for a low fixed cost per decode step: fused q/k/v and gate/up projections, one
 rotary pass over q and k together, and grouped-query decode attention that folds the query
-group into the sequence axis so no key/value head is ever repeated.
+group into the sequence axis so no key/value head is ever repeated. A float32 decode step on
+a CPU runs the ops between its matmuls in C instead (fused_decode.py), once they are fused.
 """
 
 from __future__ import annotations
