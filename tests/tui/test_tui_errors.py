@@ -17,7 +17,7 @@ from infertop.engine.config import RunConfig
 from infertop.engine.session import Session
 from infertop.tui.app import InfertopApp
 from infertop.tui.panels import HeaderBar, StatusLine
-from tests.helpers import fail_decode_on, until
+from tests.helpers import HeldInCapture, fail_decode_on, until
 
 
 def infertop(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -133,7 +133,8 @@ async def test_a_capture_that_cannot_start_clears_and_says_why(tmp_path: Path) -
         trace_dir=str(blocker),
         warmup=False,
     )
-    session = Session(cfg)
+    queue = HeldInCapture()  # the capture that starts waits until the test saw it record
+    session = Session(cfg, queue)
     app = InfertopApp(session, refresh_hz=10)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.state == "running")
@@ -148,6 +149,7 @@ async def test_a_capture_that_cannot_start_clears_and_says_why(tmp_path: Path) -
         blocker.unlink()
         await pilot.press("enter")  # the defaults: all stages, until p or the cap
         await until(pilot, lambda: "REC" in app.query_one(HeaderBar).text)
+        queue.release.set()
         await until(pilot, lambda: any(t.kind == "torch" for t in app.query_one("#traces").saved))
         await pilot.press("q")
 
