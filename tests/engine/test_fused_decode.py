@@ -167,3 +167,12 @@ def test_bench_says_how_the_ops_run_and_why() -> None:
     assert done.returncode == 0, done.stderr
     line = "Decode ops between the matmuls: ATen (turned off by INFERTOP_FUSED_OPS=0)\n"
     assert line in done.stdout, done.stdout
+
+
+@needs_cc
+def test_a_batch_larger_than_the_cache_is_refused_not_written_past_it() -> None:
+    engine = TorchEngine.load("tiny", threads=1)
+    engine.prepare(2, 16)
+    engine.prefill(torch.ones(2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="a decode step of batch 3 on a cache for 2"):
+        engine.decode(torch.ones(3, 1, dtype=torch.long), 4)

@@ -87,7 +87,9 @@ class FusedDecode:
         if self.plan is not None and self.plan.key == key:
             return self.plan
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        max_len = m.k_cache[0].shape[2]
+        cache_batch, max_len = m.k_cache[0].shape[0], m.k_cache[0].shape[2]
+        if bsz > cache_batch:  # C writes where the pointers say: no shape check catches it
+            raise ValueError(f"a decode step of batch {bsz} on a cache for {cache_batch}")
 
         def new(width: int) -> torch.Tensor:
             return torch.empty(bsz, 1, width, dtype=torch.float32)
@@ -120,7 +122,7 @@ class FusedDecode:
                 kc.data_ptr(),
                 vc.data_ptr(),
                 scores.data_ptr(),
-            )  # fmt: skip
+            )
             for layer, kc, vc in zip(m.layers, m.k_cache, m.v_cache, strict=True)
         ]
         ln1 = [layer.ln1.data_ptr() for layer in m.layers]
