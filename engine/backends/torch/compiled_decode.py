@@ -46,6 +46,7 @@ from infertop.engine.backends.torch import model as model_module
 from infertop.engine.backends.torch.model import TorchLlama, decoder_layer, final_logits
 from infertop.engine.errors import UserError
 from infertop.engine.layer import Layer
+from infertop.engine.user_cache import cache_root
 
 EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbolic
 # loads the package named by argv[1]; a crash here costs a child process, not the app
@@ -163,11 +164,6 @@ class CompiledDecode:
         at = torch.tensor([pos], device=m.device)
         tokens, logits = self._run(tokens, at, m.k_cache, m.v_cache, m.rope_cos, m.rope_sin)
         return tokens, logits
-
-
-def cache_root() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infertop"
-    return Path(os.environ.get("INFERTOP_CACHE_DIR") or default)
 
 
 def package_path(model: TorchLlama) -> Path:

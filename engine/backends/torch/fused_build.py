@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from infertop.engine.user_cache import cache_root
+
 SOURCE = Path(__file__).with_name("fused_ops.c")
 OFF_SWITCH = "INFERTOP_FUSED_OPS"
 # reassociation lets the compiler vectorize the dot products; not -ffast-math (see the source)
@@ -64,7 +66,6 @@ class Attention(ctypes.Structure):
 SIGNATURES: dict[str, list[type]] = {
     "rms_norm": [P, P, P, I64, I64, F32],
     "add_rms_norm": [P, P, P, P, I64, I64, F32],
-    "add": [P, P, I64],
     "silu_mul": [P, P, I64, I64],
     "decode_attention": [P, P, I64, P],
 }
@@ -77,7 +78,6 @@ class FusedOps:
     library: Path
     rms_norm: CFunc
     add_rms_norm: CFunc
-    add: CFunc
     silu_mul: CFunc
     decode_attention: CFunc
 
@@ -106,11 +106,6 @@ def cpu_identity() -> str:
     return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()} {model}"
 
 
-def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infertop"
-    return Path(os.environ.get("INFERTOP_CACHE_DIR") or default) / "fused-ops"
-
-
 def compiler() -> str | None:
     found = [os.environ.get("CC"), shutil.which("cc"), shutil.which("gcc"), shutil.which("clang")]
     return next((c for c in found if c), None)
@@ -122,7 +117,7 @@ def library_path(cc: str) -> Path:
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
     suffix = ".dylib" if platform.system() == "Darwin" else ".so"
-    return cache_dir() / f"fused-ops-{key.hexdigest()[:24]}{suffix}"
+    return cache_root() / "fused-ops" / f"fused-ops-{key.hexdigest()[:24]}{suffix}"
 
 
 def is_built() -> bool:

@@ -67,11 +67,6 @@ void add_rms_norm(float *x, const float *y, const float *w, float *out, int64_t 
     rms_norm(x, w, out, rows, d, eps);
 }
 
-/* x += y */
-void add(float *x, const float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] += y[i];
-}
-
 /* gate_up rows of [gate | up] (2 * inter each) -> silu(gate) * up, rows of inter */
 void silu_mul(const float *gate_up, float *out, int64_t rows, int64_t inter) {
     for (int64_t r = 0; r < rows; r++) {
