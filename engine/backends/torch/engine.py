@@ -46,7 +46,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         self.threads_timed: ThreadChoice | None = None
         # with --compile: the eager step's decode count, and its batch-1 step against the
         # compiled one's, timed after the compile (None: not compiled)
-        self.eager_threads = self.decode_threads
+        self.eager_threads: int | None = None
         self.one_row_seconds: dict[str, float] | None = None
         self.quota: CpuQuota | None = None  # the cgroup's CPU quota, where it capped the count
 
@@ -112,27 +112,29 @@ class TorchEngine(OnDevice[TorchDevice]):
         """Time a decode step (the compiled one once there is one) at each count, at batch 1
         and the largest of `batches` (capped like the kernels' timing), on a cache of 16
         positions; keep the fastest for decode."""
-        model, vocab = self.model, self.config.vocab_size
-        cache_len = THREAD_TIMING_POS + 1
-        model.free_cache()
-
-        def step_at(batch: int) -> Callable[[], object]:
-            tokens = torch.arange(batch, device=model.device).remainder(vocab).view(batch, 1)
-
-            def step() -> object:
-                model.allocate_cache(batch, cache_len)  # the first call allocates, then a no-op
-                if self.compiled is not None:
-                    return self.compiled(tokens, THREAD_TIMING_POS)
-                return model.forward(tokens, THREAD_TIMING_POS)
-
-            return step
-
+        compiled = self.compiled is not None
+        self.model.free_cache()
         timed = timed_batches((1, max(batches)))
         try:
-            self.threads_timed = choose_threads({b: step_at(b) for b in timed}, counts)
+            steps = {b: self.timing_step(b, compiled) for b in timed}
+            self.threads_timed = choose_threads(steps, counts)
         finally:
-            model.free_cache()
+            self.model.free_cache()
         self.decode_threads = self.threads_timed.chosen
+
+    def timing_step(self, batch: int, compiled: bool) -> Callable[[], object]:
+        """One decode step at `batch` (the compiled one, or eager) at position 15, on a cache
+        of 16 positions that its first call allocates: what the load-time choices time."""
+        model, vocab = self.model, self.config.vocab_size
+        tokens = torch.arange(batch, device=model.device).remainder(vocab).view(batch, 1)
+        run = self.compiled if compiled else model.forward
+        assert run is not None
+
+        def step() -> object:
+            model.allocate_cache(batch, THREAD_TIMING_POS + 1)  # a no-op after the first call
+            return run(tokens, THREAD_TIMING_POS)
+
+        return step
 
     @property
     def thread_choice(self) -> str:
@@ -214,28 +216,20 @@ class TorchEngine(OnDevice[TorchDevice]):
         batch (a pair's member that loses least over both); the eager step runs the pair's
         batch-1 kernel, with its ops fused in C: on a 2-core Intel Xeon @ 2.80GHz it made a
         250M step at batch 1 0.92x the compiled step's (bench/RESULTS.md)."""
-        compiled, model = self.compiled, self.model
-        assert compiled is not None
-        tokens = torch.zeros(1, 1, dtype=torch.long, device=model.device)
+        assert self.compiled is not None
         threads = torch.get_num_threads()
-        model.free_cache()
-        model.allocate_cache(1, THREAD_TIMING_POS + 1)
-        steps: list[tuple[str, Callable[[], object]]] = [
-            (
-                "compiled",
-                at_threads(self.decode_threads, lambda: compiled(tokens, THREAD_TIMING_POS)),
-            ),
-            (
-                "eager",
-                at_threads(self.eager_threads, lambda: model.forward(tokens, THREAD_TIMING_POS)),
-            ),
+        eager_threads = self.eager_threads or self.decode_threads
+        self.model.free_cache()
+        steps = [
+            ("compiled", at_threads(self.decode_threads, self.timing_step(1, compiled=True))),
+            ("eager", at_threads(eager_threads, self.timing_step(1, compiled=False))),
         ]
         try:
             for _, step in steps:
                 warm(step)
             self.one_row_seconds = fastest_in_turns(steps, reps)
         finally:
-            model.free_cache()
+            self.model.free_cache()
             torch.set_num_threads(threads)
 
     @property
@@ -248,8 +242,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         if self.compiled is not None and not (tokens.shape[0] == 1 and self.eager_one_row):
             torch.set_num_threads(self.decode_threads)
             return self.compiled(tokens, pos)[0]
-        eager_threads = self.decode_threads if self.compiled is None else self.eager_threads
-        torch.set_num_threads(eager_threads)
+        torch.set_num_threads(self.eager_threads or self.decode_threads)
         return self.model.forward(tokens, pos).argmax(-1)
 
     def wait(self, result: torch.Tensor) -> None:

@@ -186,7 +186,7 @@ class TorchLlama:
 
     @property
     def ops(self) -> str:
-        """How a decode step runs the ops between its matmuls, for `bench` and the header."""
+        """How a decode step runs the ops between its matmuls (`infertop bench` prints it)."""
         if self.fused is not None:
             return f"fused in C ({self.fused.library.name})"
         return f"ATen ({self.unfused_reason})"
