@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from infertop.engine.backends.torch import fused_build
+from infertop.engine.backends.torch import blas_sgemv, fused_build
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.fused_build import load_fused_ops
 from tests.helpers import infertop_bench
@@ -56,6 +56,76 @@ def test_the_fused_step_gives_the_aten_step_logits_and_cache(hf_models, kind, ba
 
 
 @needs_cc
+@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed"])  # at batch 1: one C call, or not
+def test_the_attention_splits_its_heads_over_two_threads_with_the_same_answer(
+    hf_models, kernel
+) -> None:
+    """The attention's heads run on torch's OpenMP threads (each with its own scores row)."""
+    _, directory = hf_models["qwen3"]
+    engine = TorchEngine.load(str(directory), kernel=kernel, threads=2)
+    for batch in (1, 3):
+        prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(3))
+        (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=6)
+        for got, want in zip(fused + fused_cache, aten + aten_cache, strict=True):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_cc
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "qwen3"])
+def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(hf_models, kind) -> None:
+    """With F.linear at batch 1, the layers run in decode_one_row, which calls torch's sgemv
+    itself; the lm_head keeps its kernel. The same logits and cache as the ATen step."""
+    _, directory = hf_models[kind]
+    engine = TorchEngine.load(str(directory), kernel="F.linear", threads=1)
+    assert engine.decode_ops.endswith("; at batch 1 its layers in one C call"), engine.decode_ops
+    prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(7))
+    (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=12)
+    assert engine.model.fused is not None and engine.model.fused.plan is not None
+    assert engine.model.fused.plan.one_row is not None  # the steps above ran in one call
+    for step, (got, want) in enumerate(zip(fused, aten, strict=True)):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0, msg=f"decode step {step}")
+    for got, want in zip(fused_cache, aten_cache, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_cc
+def test_batch_1_goes_op_by_op_where_a_layer_runs_another_kernel_and_says_why() -> None:
+    engine = TorchEngine.load("tiny", kernel="oneDNN packed", threads=1)
+    reason = "qkv, o, gate_up, down run oneDNN packed at batch 1"
+    assert engine.decode_ops.endswith(f"; at batch 1 op by op ({reason})"), engine.decode_ops
+    engine.prepare(1, 16)
+    token = engine.prefill(torch.tensor([[1, 2, 3]])).view(1, 1)
+    engine.decode(token, 3)
+    assert engine.model.fused is not None and engine.model.fused.plan is not None
+    assert engine.model.fused.plan.one_row is None
+
+
+@needs_cc
+def test_without_an_sgemv_in_torch_batch_1_goes_op_by_op_and_says_why(monkeypatch) -> None:
+    """A torch whose library exports no sgemv_ (another BLAS): named, and the same tokens."""
+    want = decodes(TorchEngine.load("tiny", kernel="F.linear", threads=1), batch=1)
+    c10 = blas_sgemv.torch_cpu_library().with_name(
+        blas_sgemv.torch_cpu_library().name.replace("torch_cpu", "c10")
+    )
+    monkeypatch.setattr(blas_sgemv, "torch_cpu_library", lambda: c10)
+    monkeypatch.setattr(blas_sgemv, "PROBED", {})
+    engine = TorchEngine.load("tiny", kernel="F.linear", threads=1)
+    assert engine.decode_ops.endswith(f"; at batch 1 op by op (no sgemv_ in {c10.name})")
+    assert engine.model.fused is not None and engine.model.fused.sgemv == f"no sgemv_ in {c10.name}"
+    assert torch.equal(decodes(engine, batch=1), want)
+
+
+@needs_cc
+def test_a_token_outside_the_vocabulary_is_refused_before_c_reads_it() -> None:
+    engine = TorchEngine.load("tiny", kernel="F.linear", threads=1)
+    engine.prepare(1, 16)
+    engine.prefill(torch.tensor([[1, 2, 3]]))
+    vocab = engine.config.vocab_size
+    with pytest.raises(IndexError, match=f"token {vocab} is outside the vocabulary of {vocab}"):
+        engine.decode(torch.tensor([[vocab]]), 3)
+
+
+@needs_cc
 def test_the_comparison_catches_a_step_that_writes_the_wrong_position(hf_models) -> None:
     """The test above can fail: a fused step one position off gives other logits."""
     _, directory = hf_models["llama"]
@@ -80,17 +150,17 @@ def test_the_library_is_built_once_into_the_cache(tmp_path, monkeypatch) -> None
     engine = TorchEngine.load("tiny", threads=1, stage=stages.append)
     assert any("fused C ops" in s for s in stages), stages
     built = list((tmp_path / "fused-ops").iterdir())
-    assert len(built) == 1 and engine.decode_ops == f"fused in C ({built[0].name})"
+    assert len(built) == 1 and engine.decode_ops.startswith(f"fused in C ({built[0].name}); ")
     stages.clear()
     TorchEngine.load("tiny", threads=1, stage=stages.append)
     assert not any("fused C ops" in s for s in stages), stages
     assert list((tmp_path / "fused-ops").iterdir()) == built
 
 
-def decodes(engine: TorchEngine) -> torch.Tensor:
-    engine.prepare(2, 16)
-    prompts = torch.randint(0, 512, (2, 8), generator=torch.Generator().manual_seed(0))
-    token = engine.prefill(prompts).view(2, 1)
+def decodes(engine: TorchEngine, batch: int = 2) -> torch.Tensor:
+    engine.prepare(batch, 16)
+    prompts = torch.randint(0, 512, (batch, 8), generator=torch.Generator().manual_seed(0))
+    token = engine.prefill(prompts).view(batch, 1)
     return torch.cat([engine.decode(token, 8), engine.decode(token, 9)], dim=-1)
 
 
@@ -146,8 +216,10 @@ def test_a_damaged_library_in_the_cache_is_named(tmp_path, monkeypatch) -> None:
 
 @needs_cc
 def test_a_capture_shows_the_fused_ops() -> None:
-    """The real torch profiler around fused decode steps: each C call is a named range."""
-    engine = TorchEngine.load("tiny", threads=1)
+    """The real torch profiler around fused decode steps: each C call is a named range, at
+    batch 1 too, where outside a capture the layers run in one C call."""
+    engine = TorchEngine.load("tiny", kernel="F.linear", threads=1)
+    assert engine.decode_ops.endswith("at batch 1 its layers in one C call")
     engine.prepare(1, 16)
     token = engine.prefill(torch.tensor([[1, 2, 3]])).view(1, 1)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

@@ -1,6 +1,11 @@
 """Builds fused_ops.c with the machine's C compiler, once per CPU and source, into the cache
 (~/.cache/infertop/fused-ops, or $INFERTOP_CACHE_DIR), and loads it through ctypes.
 
+Where torch runs on GNU OpenMP (its Linux wheels: libgomp.so.1 in torch/lib), the library is
+built with -fopenmp: its libgomp.so.1 is then the one torch loaded (the loader matches the
+name), so its parallel regions share torch's threads. Another runtime (Intel's, LLVM's) would
+add a second pool to the same cores, so there it is built without.
+
 Without a compiler, or with INFERTOP_FUSED_OPS=0, there is no library and the decode step
 keeps its ATen ops; `load_fused_ops` then says why in one line."""
 
@@ -63,11 +68,53 @@ class Attention(ctypes.Structure):
     ]
 
 
+class OneRowLayer(ctypes.Structure):
+    """fused_ops.c's `Layer`: one layer's plain weights and its Attention record."""
+
+    _fields_ = [
+        ("wqkv", P),
+        ("bqkv", P),
+        ("wo", P),
+        ("w13", P),
+        ("w2", P),
+        ("ln1", P),
+        ("ln2", P),
+        ("after", P),
+        ("attention", P),
+    ]
+
+
+class OneRowStep(ctypes.Structure):
+    """fused_ops.c's `OneRowStep`: a batch-1 step's sizes, layers and scratch rows."""
+
+    _fields_ = [
+        ("layers", I64),
+        ("dim", I64),
+        ("attn_dim", I64),
+        ("qkv_dim", I64),
+        ("inter", I64),
+        ("eps", F32),
+        ("layer", P),
+        ("embed", P),
+        ("x", P),
+        ("h", P),
+        ("qkv", P),
+        ("attn", P),
+        ("o", P),
+        ("gate_up", P),
+        ("act", P),
+        ("down", P),
+        ("sgemv", P),
+    ]
+
+
 SIGNATURES: dict[str, list[type]] = {
     "rms_norm": [P, P, P, I64, I64, F32],
     "add_rms_norm": [P, P, P, P, I64, I64, F32],
     "silu_mul": [P, P, I64, I64],
     "decode_attention": [P, P, I64, P],
+    "decode_one_row": [P, I64, I64],
+    "linear_one_row": [P, P, P, P, P, I64, I64],
 }
 
 
@@ -80,6 +127,21 @@ class FusedOps:
     add_rms_norm: CFunc
     silu_mul: CFunc
     decode_attention: CFunc
+    decode_one_row: CFunc
+    linear_one_row: CFunc
+
+
+def torch_runs_on_libgomp() -> bool:
+    """Whether the OpenMP runtime torch loaded is GNU's (Linux: its mapped libraries)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    return "/libgomp" in maps and "libiomp" not in maps and "libomp." not in maps
+
+
+def openmp_flags() -> list[str]:
+    return ["-fopenmp"] if torch_runs_on_libgomp() else []
 
 
 def native_flags() -> list[str]:
@@ -113,7 +175,8 @@ def compiler() -> str | None:
 
 def library_path(cc: str) -> Path:
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), cc.encode(), " ".join(FLAGS).encode(), cpu_identity()):
+    flags = " ".join([*FLAGS, *openmp_flags()]).encode()
+    for part in (SOURCE.read_bytes(), cc.encode(), flags, cpu_identity()):
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
     suffix = ".dylib" if platform.system() == "Darwin" else ".so"
@@ -132,8 +195,10 @@ def build(cc: str, out: Path) -> str | None:
     os.close(fd)
     error = ""
     try:
-        for native in (native_flags(), []):  # an older clang may not know -mcpu=native
-            cmd = [cc, *FLAGS, *native, str(SOURCE), "-o", tmp, "-lm"]
+        # an older clang may not know -mcpu=native; a compiler without OpenMP builds it serial
+        tries = [(n, o) for o in (openmp_flags(), []) for n in (native_flags(), [])]
+        for native, omp in dict.fromkeys((tuple(n), tuple(o)) for n, o in tries):
+            cmd = [cc, *FLAGS, *omp, *native, str(SOURCE), "-o", tmp, "-lm"]
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
             except (OSError, subprocess.TimeoutExpired) as exc:

@@ -1,6 +1,9 @@
 """The float32 CPU decode step with the ops between its matmuls in C (fused_ops.c): per layer,
 four C calls (attention with the rotary, the head norms and the cache write; residual plus
 norm, twice; silu(gate) * up) around the four projections, which keep their chosen kernels.
+At batch 1, where every layer's projections run F.linear (BLAS's sgemv), all the layers run
+in one C call that calls that sgemv itself (blas_sgemv.py); the lm_head keeps its kernel.
+Under the profiler the step keeps its per-op calls, so a trace shows each op and matmul.
 Prefill, other dtypes and other devices keep the ATen ops (model.py).
 
 Why: each ATen op costs 2-20 us from Python on these CPUs, and a decode step has ~25 of them
@@ -18,7 +21,16 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from infertop.engine.backends.torch.fused_build import Attention, CFunc, FusedOps
+from infertop.engine.backends.torch.blas_sgemv import sgemv_address
+from infertop.engine.backends.torch.fused_build import (
+    Attention,
+    CFunc,
+    FusedOps,
+    OneRowLayer,
+    OneRowStep,
+)
+from infertop.engine.backends.torch.kernels import PLAIN, ran_at
+from infertop.engine.layer import Layer
 
 if TYPE_CHECKING:
     from infertop.engine.backends.torch.model import TorchLlama
@@ -58,7 +70,22 @@ class Plan:
     ln2: list[int]
     after: list[int]  # the norm after each layer: the next layer's ln1, the final norm last
     kept: list[torch.Tensor]
+    one_row: OneRow | None = None  # batch 1 with its layers in one C call, where it can
     checked: bool = False  # the first step checks the kernels' outputs are contiguous
+
+
+@dataclass
+class OneRow:
+    """decode_one_row's record, the tensors its pointers point into, and its output row."""
+
+    step: OneRowStep
+    address: int
+    h: torch.Tensor  # (1, 1, hidden): the final norm's output, for the lm_head
+    layers: ctypes.Array[OneRowLayer]
+    kept: list[torch.Tensor]
+
+
+LAYER_PROJECTIONS = ("qkv", "o", "gate_up", "down")
 
 
 def plan_key(model: TorchLlama, bsz: int) -> tuple[object, ...]:
@@ -74,8 +101,21 @@ class FusedDecode:
         names = ("rms_norm", "add_rms_norm", "silu_mul", "decode_attention")
         self.calls = Calls(*(getattr(ops, n) for n in names))
         self.profiled_calls = Calls(*(in_range(n, getattr(ops, n)) for n in names))
+        self.decode_one_row = ops.decode_one_row
         self.model = model
         self.plan: Plan | None = None
+        self.sgemv = sgemv_address(ops)
+
+    @property
+    def one_row_reason(self) -> str | None:
+        """Why batch 1 cannot run its layers in one C call; None when it can."""
+        if isinstance(self.sgemv, str):
+            return self.sgemv
+        names = self.model.kernel_names
+        other = [p for p in LAYER_PROJECTIONS if ran_at_one_row(names[p]) != PLAIN.name]
+        if other:
+            return f"{', '.join(other)} run {ran_at_one_row(names[other[0]])} at batch 1"
+        return None
 
     @staticmethod
     def supports(model: TorchLlama) -> bool:
@@ -94,7 +134,7 @@ class FusedDecode:
         def new(width: int) -> torch.Tensor:
             return torch.empty(bsz, 1, width, dtype=torch.float32)
 
-        scores = torch.empty(max_len, dtype=torch.float32)
+        scores = torch.empty(bsz * nh, max_len, dtype=torch.float32)
         kept = [m.rope_cos, m.rope_sin, *m.k_cache, *m.v_cache]
         norms = [m.norm] + [t for layer in m.layers for t in (layer.ln1, layer.ln2)]
         assert all(t.is_contiguous() for t in kept + norms)
@@ -139,7 +179,58 @@ class FusedDecode:
             after=[*ln1[1:], m.norm.data_ptr()],
             kept=kept,
         )
+        if bsz == 1 and self.one_row_reason is None:
+            self.plan.one_row = self.one_row_plan(self.plan)
         return self.plan
+
+    def one_row_plan(self, p: Plan) -> OneRow:
+        m, cfg = self.model, self.model.cfg
+        assert isinstance(self.sgemv, int)
+        dim, inter = cfg.hidden_size, cfg.intermediate_size
+        attn_dim = cfg.num_attention_heads * cfg.head_dim
+        qkv_dim = attn_dim + 2 * cfg.num_key_value_heads * cfg.head_dim
+        rows = {n: torch.empty(w) for n, w in (("x", dim), ("qkv", qkv_dim), ("o", dim))}
+        rows |= {"gate_up": torch.empty(2 * inter), "down": torch.empty(dim)}
+        plain = [plain_weights(layer) for layer in m.layers]
+        assert all(w.dim() == 2 for ws in plain for w in ws.values()), "plain weights"
+        biases = [None if layer.bqkv is None else layer.bqkv.contiguous() for layer in m.layers]
+        layers = (OneRowLayer * len(m.layers))(
+            *(
+                OneRowLayer(
+                    **{n: w.data_ptr() for n, w in ws.items()},
+                    bqkv=None if bias is None else bias.data_ptr(),
+                    ln1=ln1,
+                    ln2=ln2,
+                    after=after,
+                    attention=record,
+                )
+                for ws, bias, ln1, ln2, after, record in zip(
+                    plain, biases, p.ln1, p.ln2, p.after, p.record_at, strict=True
+                )
+            )
+        )
+        step = OneRowStep(
+            layers=len(m.layers),
+            dim=dim,
+            attn_dim=attn_dim,
+            qkv_dim=qkv_dim,
+            inter=inter,
+            eps=cfg.rms_norm_eps,
+            layer=ctypes.addressof(layers),
+            embed=m.embed.data_ptr(),
+            x=rows["x"].data_ptr(),
+            h=p.h.data_ptr(),
+            qkv=rows["qkv"].data_ptr(),
+            attn=p.attn.data_ptr(),
+            o=rows["o"].data_ptr(),
+            gate_up=rows["gate_up"].data_ptr(),
+            act=p.act.data_ptr(),
+            down=rows["down"].data_ptr(),
+            sgemv=self.sgemv,
+        )
+        kept = [*(w for ws in plain for w in ws.values()), *rows.values(), m.embed]
+        kept += [b for b in biases if b is not None]
+        return OneRow(step, ctypes.addressof(step), p.h, layers, kept)
 
     def __call__(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
         m, cfg = self.model, self.model.cfg
@@ -147,8 +238,15 @@ class FusedDecode:
         if not 0 <= pos < m.cache_len:
             raise IndexError(f"decode position {pos} is outside the cache of {m.cache_len}")
         p = self.plan_for(bsz)
-        c = self.profiled_calls if torch.autograd.profiler._is_profiler_enabled else self.calls
+        profiling = torch.autograd.profiler._is_profiler_enabled
         lin, dim, eps = m.linears, cfg.hidden_size, cfg.rms_norm_eps
+        if p.one_row is not None and not profiling:
+            token = int(tokens[0, 0])
+            if not 0 <= token < cfg.vocab_size:  # C reads the embedding where it says
+                raise IndexError(f"token {token} is outside the vocabulary of {cfg.vocab_size}")
+            self.decode_one_row(p.one_row.address, token, pos)
+            return lin.lm_head(p.one_row.h, m.lm_head)
+        c = self.profiled_calls if profiling else self.calls
         x = F.embedding(tokens, m.embed)  # a new (B, 1, hidden) tensor: the residual
         xp, h, hp, attn, act = x.data_ptr(), p.h, p.h.data_ptr(), p.attn, p.act
         ap, actp, inter = attn.data_ptr(), act.data_ptr(), cfg.intermediate_size
@@ -167,3 +265,13 @@ class FusedDecode:
                 assert all(t.is_contiguous() and t.dtype == torch.float32 for t in outs)
         p.checked = True
         return lin.lm_head(h, m.lm_head)
+
+
+def plain_weights(layer: Layer[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A layer's four projections by their fused_ops.c names (F.linear's plain weights)."""
+    return {n: getattr(layer, n).contiguous() for n in ("wqkv", "wo", "w13", "w2")}
+
+
+def ran_at_one_row(kernel_name: str) -> str:
+    """The kernel a projection's choice runs for one row."""
+    return ran_at(kernel_name, 1) if kernel_name.endswith(" above") else kernel_name

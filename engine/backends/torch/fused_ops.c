@@ -1,12 +1,14 @@
 /* The float32 decode step's ops between its matmuls, each fused into one C call (fused_decode.py
-   calls them through ctypes). From Python each ATen op costs 2-20 us on these CPUs (F.rms_norm
-   of one 576-wide row: 17 us); a decode step has ~25 of them per layer, and they cost more than
-   a small model's weights take to stream. Here a whole norm, or a whole attention over the
-   cache, is one call of ~1 us plus its arithmetic.
+   calls them through ctypes), and a batch-1 step whose layers run in one call. From Python each
+   ATen op costs 2-20 us on these CPUs (F.rms_norm of one 576-wide row: 17 us); a decode step has
+   ~25 of them per layer, and they cost more than a small model's weights take to stream. Here a
+   whole norm, or a whole attention over the cache, is one call of ~1 us plus its arithmetic.
 
-   Single-threaded: at decode these loops are a few thousand elements, below what pays for
-   waking torch's OpenMP pool. Built without -ffast-math: with it, gcc links crtfastmath.o into
-   the library, which flushes denormals for the whole process. */
+   The attention runs its heads on torch's OpenMP threads where the library is built with
+   -fopenmp against the libgomp torch loaded (fused_build.py): its cache streams from memory,
+   and one core reads it at half the rate two do. The norms and silu are a few thousand
+   elements, below what pays for a parallel region. Built without -ffast-math: with it, gcc
+   links crtfastmath.o into the library, which flushes denormals for the whole process. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -18,7 +20,7 @@ typedef struct {
     const float *q_norm, *k_norm;      /* (hd,) each, Qwen3 only; NULL otherwise */
     const float *cos, *sin;            /* (max_len, hd), rotate_half's sign folded into sin */
     float *k_cache, *v_cache;          /* (bsz, nkv, max_len, hd) */
-    float *scores;                     /* scratch, max_len */
+    float *scores;                     /* scratch, (bsz * nh, max_len) */
 } Attention;
 
 static void norm_row(const float *x, const float *w, float *out, int64_t d, float eps) {
@@ -157,13 +159,14 @@ static void attend_head(const float *q, const float *keys, const float *values, 
    key/value head h / (nh / nkv), as transformers' repeat_kv does. */
 void decode_attention(const Attention *a, const float *qkv, int64_t pos, float *out) {
     const int64_t nh = a->nh, nkv = a->nkv, hd = a->hd, rep = nh / nkv, len = pos + 1;
+    const int64_t width = (nh + 2 * nkv) * hd;
     const float *cos = a->cos + pos * hd, *sin = a->sin + pos * hd;
-    float normed[hd], q[hd];
     for (int64_t b = 0; b < a->bsz; b++) {
-        const float *row = qkv + b * (nh + 2 * nkv) * hd;
+        const float *row = qkv + b * width;
         for (int64_t g = 0; g < nkv; g++) {
             const float *k = row + (nh + g) * hd, *v = row + (nh + nkv + g) * hd;
             const int64_t at = ((b * nkv + g) * a->max_len + pos) * hd;
+            float normed[hd];
             if (a->k_norm) {
                 norm_row(k, a->k_norm, normed, hd, a->eps);
                 k = normed;
@@ -171,16 +174,78 @@ void decode_attention(const Attention *a, const float *qkv, int64_t pos, float *
             rope_head(k, cos, sin, a->k_cache + at, hd);
             memcpy(a->v_cache + at, v, (size_t)hd * sizeof(float));
         }
-        for (int64_t h = 0; h < nh; h++) {
-            const float *qh = row + h * hd;
-            if (a->q_norm) {
-                norm_row(qh, a->q_norm, normed, hd, a->eps);
-                qh = normed;
-            }
-            rope_head(qh, cos, sin, q, hd);
-            const int64_t head = (b * nkv + h / rep) * a->max_len * hd;
-            attend_head(q, a->k_cache + head, a->v_cache + head, len, hd, a->scale, a->scores,
-                        out + (b * nh + h) * hd);
+    }
+    const int64_t heads = a->bsz * nh;
+#pragma omp parallel for schedule(static) if (heads > 1)
+    for (int64_t bh = 0; bh < heads; bh++) {
+        const int64_t b = bh / nh, h = bh % nh;
+        const float *qh = qkv + b * width + h * hd;
+        float normed[hd], q[hd];
+        if (a->q_norm) {
+            norm_row(qh, a->q_norm, normed, hd, a->eps);
+            qh = normed;
         }
+        rope_head(qh, cos, sin, q, hd);
+        const int64_t head = (b * nkv + h / rep) * a->max_len * hd;
+        attend_head(q, a->k_cache + head, a->v_cache + head, len, hd, a->scale,
+                    a->scores + bh * a->max_len, out + bh * hd);
+    }
+}
+
+/* BLAS's sgemv, Fortran's calling convention: the one F.linear reaches for a single row (MKL's
+   in torch's x86 wheels). fused_decode.py passes its address, found in torch's library. */
+typedef void (*Sgemv)(const char *trans, const int *m, const int *n, const float *alpha,
+                      const float *a, const int *lda, const float *x, const int *incx,
+                      const float *beta, float *y, const int *incy);
+
+/* y = w x (+ b) for a row-major (n, k) w, which Fortran reads as the (k, n) column-major w^T */
+static void matvec(Sgemv sgemv, const float *w, const float *bias, const float *x, float *y,
+                   int64_t n, int64_t k) {
+    const int rows = (int)k, cols = (int)n, one = 1;
+    const float alpha = 1.0f, beta = bias ? 1.0f : 0.0f;
+    if (bias) memcpy(y, bias, (size_t)n * sizeof(float));
+    sgemv("T", &rows, &cols, &alpha, w, &rows, x, &one, &beta, y, &one);
+}
+
+/* matvec for one call from Python: the probe that this sgemv gives F.linear's answer */
+void linear_one_row(Sgemv sgemv, const float *w, const float *bias, const float *x, float *y,
+                    int64_t n, int64_t k) {
+    matvec(sgemv, w, bias, x, y, n, k);
+}
+
+/* One layer's weights, plain (n, k) row-major, as F.linear takes them. */
+typedef struct {
+    const float *wqkv, *bqkv, *wo, *w13, *w2; /* bqkv: Qwen2's q/k/v bias, or NULL */
+    const float *ln1, *ln2, *after;           /* after: the next layer's ln1, or the final norm */
+    const Attention *attention;
+} Layer;
+
+/* A batch-1 decode step's layers: sizes, weights, and one row of scratch per activation. */
+typedef struct {
+    int64_t layers, dim, attn_dim, qkv_dim, inter;
+    float eps;
+    const Layer *layer;
+    const float *embed;
+    float *x, *h, *qkv, *attn, *o, *gate_up, *act, *down;
+    Sgemv sgemv;
+} OneRowStep;
+
+/* The embedding of `token` at `pos` through every layer, into s->h (the final norm's output,
+   which the lm_head multiplies: fused_decode.py runs it with its own kernel). The same
+   arithmetic, in the same order, as fused_decode.py's layer loop with F.linear. */
+void decode_one_row(const OneRowStep *s, int64_t token, int64_t pos) {
+    const int64_t d = s->dim;
+    memcpy(s->x, s->embed + token * d, (size_t)d * sizeof(float));
+    rms_norm(s->x, s->layer[0].ln1, s->h, 1, d, s->eps);
+    for (int64_t i = 0; i < s->layers; i++) {
+        const Layer *l = s->layer + i;
+        matvec(s->sgemv, l->wqkv, l->bqkv, s->h, s->qkv, s->qkv_dim, d);
+        decode_attention(l->attention, s->qkv, pos, s->attn);
+        matvec(s->sgemv, l->wo, NULL, s->attn, s->o, d, s->attn_dim);
+        add_rms_norm(s->x, s->o, l->ln2, s->h, 1, d, s->eps);
+        matvec(s->sgemv, l->w13, NULL, s->h, s->gate_up, 2 * s->inter, d);
+        silu_mul(s->gate_up, s->act, 1, s->inter);
+        matvec(s->sgemv, l->w2, NULL, s->act, s->down, d, s->inter);
+        add_rms_norm(s->x, s->down, l->after, s->h, 1, d, s->eps);
     }
 }

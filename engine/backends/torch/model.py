@@ -188,7 +188,9 @@ class TorchLlama:
     def ops(self) -> str:
         """How a decode step runs the ops between its matmuls (`infertop bench` prints it)."""
         if self.fused is not None:
-            return f"fused in C ({self.fused.library.name})"
+            reason = self.fused.one_row_reason
+            one_row = "its layers in one C call" if reason is None else f"op by op ({reason})"
+            return f"fused in C ({self.fused.library.name}); at batch 1 {one_row}"
         return f"ATen ({self.unfused_reason})"
 
     @property
