@@ -15,18 +15,21 @@ WARM_CALLS = 3  # per contestant and batch, before any call is timed
 SLOW_CALL_S = 2e-3  # when every call takes longer, 3 rounds are enough (and the load waits)
 
 
-def fastest_in_turns(calls: Sequence[tuple[K, Callable[[], object]]], reps: int) -> dict[K, float]:
+def fastest_in_turns(
+    calls: Sequence[tuple[K, Callable[[], object]]], reps: int, slow_rounds: int = 3
+) -> dict[K, float]:
     """The fastest wall time of each call over `reps` rounds, the calls taking turns in a
     rotating order: a slow spell of the machine (or of one contestant's first calls) only
     adds time, so the fastest call is the steadiest reading, and the turns give every
-    contestant the same chances. 3 rounds when every call takes over SLOW_CALL_S."""
+    contestant the same chances. `slow_rounds` rounds when every call takes over
+    SLOW_CALL_S."""
     times: dict[K, list[float]] = {key: [] for key, _ in calls}
     for r in range(reps):
         for key, call in [*calls[r % len(calls) :], *calls[: r % len(calls)]]:
             t0 = time.perf_counter()
             call()
             times[key].append(time.perf_counter() - t0)
-        if r == 2 and min(min(t) for t in times.values()) > SLOW_CALL_S:
+        if r + 1 == slow_rounds and min(min(t) for t in times.values()) > SLOW_CALL_S:
             break
     return {key: min(t) for key, t in times.items()}
 
