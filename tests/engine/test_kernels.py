@@ -30,6 +30,18 @@ from tests.engine.test_bench_cli import infertop
 CPU, F32 = torch.device("cpu"), torch.float32
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tests time kernels that differ by a sleep of a millisecond. On torch's threads,
+    with the other test worker busy on the same 2 cores, every parallel region waited on a
+    descheduled thread: oneDNN's 96x64 matvec read 6 ms at best of 7, and a choice that
+    the sleeps decide came out the other way (1 run in 2 of this file beside test_threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def slowed(kernel: Kernel, seconds: float) -> Kernel:
     """`kernel`, made slower by a sleep per call (named for it)."""
 

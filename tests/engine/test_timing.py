@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import time
 
-from infertop.engine.backends.torch.timing import SLOW_CALL_S, fastest_in_turns
+from infertop.engine.backends.torch.timing import (
+    SLOW_CALL_S,
+    fastest_in_turns,
+    least_summed_slowdown,
+)
 
 
 def sleeper(seconds: float, calls: list[str], name: str):
@@ -34,3 +38,14 @@ def test_fast_contestants_run_every_round_and_the_faster_has_the_lesser_time() -
     assert calls.count("quick") == calls.count("slower") == 5
     assert calls[:2] == ["quick", "slower"] and calls[2:4] == ["slower", "quick"]  # in turns
     assert seconds["quick"] < seconds["slower"]
+
+
+def test_a_near_tie_over_the_batches_goes_to_the_fastest_at_batch_1() -> None:
+    """Summed slowdowns 2.19 against 2.18: noise decides them, so batch 1 does; a clear
+    difference still goes to the least sum."""
+    near = {1: {"pair": 2.6, "packed": 3.12}, 8: {"pair": 4.6, "packed": 3.8}}
+    assert least_summed_slowdown(near, ["packed", "pair"]) == "pair"  # 1.00+1.21 vs 1.20+1.00
+    near = {1: {"pair": 2.6, "packed": 3.12}, 8: {"pair": 4.5, "packed": 3.8}}
+    assert least_summed_slowdown(near, ["pair", "packed"]) == "pair"  # 2.18 vs 2.20
+    clear = {1: {"pair": 2.6, "packed": 3.12}, 8: {"pair": 5.0, "packed": 3.8}}
+    assert least_summed_slowdown(clear, ["pair", "packed"]) == "packed"  # 2.32 vs 2.20
