@@ -185,7 +185,7 @@ def contestants(label: str, engine: TorchEngine, hf: LlamaForCausalLM) -> Contes
 def compiled_engine(spec: str) -> TorchEngine:
     """What `infertop bench --compile` runs: the engine as it builds itself, decode compiled."""
     engine = TorchEngine.load(spec, device="cpu", dtype="float32")
-    engine.compile_decode()
+    engine.compile_decode((INPUT_LEN, OUTPUT_LEN))
     assert engine.compiled is not None
     print(f"  compiled {spec}'s decode step in {engine.compiled.compile_seconds:.1f} s")
     return engine

@@ -144,6 +144,30 @@ def test_batch_one_runs_the_faster_of_the_compiled_and_the_eager_step(compiled) 
 
 
 @needs_compiler
+def test_batch_one_is_timed_on_the_runs_cache_not_the_thread_timings(compiled) -> None:
+    """The compiled step attends over its whole cache: timed on 16 positions it looked
+    faster than on the sweep's. Both steps run at the middle of the longest decode."""
+    engine = compiled["qwen3"]
+    model, real_compiled, real_forward = engine.model, engine.compiled, engine.model.forward
+    seen: set[tuple[str, int, int]] = set()
+
+    def recorded(name: str, step):
+        def call(tokens, pos, *args, **kw):
+            seen.add((name, pos, model.cache_len))
+            return step(tokens, pos, *args, **kw)
+
+        return call
+
+    try:
+        engine.compiled = recorded("compiled", real_compiled)
+        engine.model.forward = recorded("eager", real_forward)  # type: ignore[method-assign]
+        engine.choose_one_row_step((40, 12), reps=3)
+    finally:
+        engine.compiled, engine.model.forward = real_compiled, real_forward  # type: ignore[method-assign]
+    assert seen == {("compiled", 46, 52), ("eager", 46, 52)}
+
+
+@needs_compiler
 def test_compiled_and_eager_write_the_same_cache(compiled) -> None:
     engine = compiled["qwen3"]
     model = engine.model

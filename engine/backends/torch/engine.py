@@ -30,6 +30,7 @@ from infertop.engine.weights import resolve_model
 
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 THREAD_TIMING_POS = 15  # the decode step timed for the thread count attends over 16 positions
+DEFAULT_LENGTHS = (128, 32)  # the default sweep's input and output lengths
 
 
 class TorchEngine(OnDevice[TorchDevice]):
@@ -122,17 +123,21 @@ class TorchEngine(OnDevice[TorchDevice]):
             self.model.free_cache()
         self.decode_threads = self.threads_timed.chosen
 
-    def timing_step(self, batch: int, compiled: bool) -> Callable[[], object]:
-        """One decode step at `batch` (the compiled one, or eager) at position 15, on a cache
-        of 16 positions that its first call allocates: what the load-time choices time."""
+    def timing_step(
+        self, batch: int, compiled: bool, pos: int = THREAD_TIMING_POS, cache_len: int = 0
+    ) -> Callable[[], object]:
+        """One decode step at `batch` (the compiled one, or eager) at `pos`, on a cache of
+        `cache_len` positions (pos + 1 by default) that its first call allocates: what the
+        load-time choices time."""
         model, vocab = self.model, self.config.vocab_size
         tokens = torch.arange(batch, device=model.device).remainder(vocab).view(batch, 1)
         run = self.compiled if compiled else model.forward
         assert run is not None
+        length = max(cache_len, pos + 1)
 
         def step() -> object:
-            model.allocate_cache(batch, THREAD_TIMING_POS + 1)  # a no-op after the first call
-            return run(tokens, THREAD_TIMING_POS)
+            model.allocate_cache(batch, length)  # a no-op after the first call
+            return run(tokens, pos)
 
         return step
 
@@ -198,19 +203,22 @@ class TorchEngine(OnDevice[TorchDevice]):
             return "loading the compiled decode step (kept from an earlier compile)"
         return "compiling the decode step (AOTInductor, seconds to minutes; kept for next time)"
 
-    def compile_decode(self) -> None:
+    def compile_decode(self, lengths: tuple[int, int] = DEFAULT_LENGTHS) -> None:
         """From now on decode steps run the AOTInductor-compiled step (CPU only), on the
         thread count that runs it fastest: it fuses the small ops, so it may want another.
-        At batch 1 the eager step may still win: timed against it, the faster runs."""
+        At batch 1 the eager step may still win: timed against it, at the middle of the
+        decode of `lengths` (the sweep's longest input and output), the faster runs."""
         self.eager_threads = self.decode_threads
         self.compiled = CompiledDecode.build(self.model)
         self.backend = "torch, compiled"
         if self.threads_timed is not None:  # the same batches and counts as at load
             timed = self.threads_timed
             self.choose_decode_threads(tuple(timed.seconds), thread_counts(timed.default))
-        self.choose_one_row_step()
+        self.choose_one_row_step(lengths)
 
-    def choose_one_row_step(self, reps: int = 15) -> None:
+    def choose_one_row_step(
+        self, lengths: tuple[int, int] = DEFAULT_LENGTHS, reps: int = 15
+    ) -> None:
         """Time the compiled and the eager step at batch 1, each on its thread count, in
         turns. A compiled graph cannot branch on its batch, so it runs one kernel for every
         batch (a pair's member that loses least over both); the eager step runs the pair's
@@ -219,14 +227,21 @@ class TorchEngine(OnDevice[TorchDevice]):
         compiled step's (bench/RESULTS.md). Every round is timed, slow steps too: with the
         3 rounds the thread timing stops at, a 56M model's compiled step won at load by 2%
         (7.8 against 7.9 ms) and then ran batch 1 1.04x as long as the eager engine's. The
-        compile has taken seconds already; 15 rounds of a 250M step take ~1 s."""
+        compile has taken seconds already; 15 rounds of a 250M step take ~1 s. The steps
+        attend over the run's cache, not the thread timing's 16 positions: the compiled step
+        attends over its whole cache, masked (compiled_decode.py), so on 16 positions a 56M
+        model's compiled step won (8.2 against 8.4 ms) and then ran batch 1 1.02x as long as
+        the eager engine's on the sweep's 160."""
         assert self.compiled is not None
+        inp, out = lengths
+        pos, cache_len = inp + out // 2, inp + out
         threads = torch.get_num_threads()
         eager_threads = self.eager_threads or self.decode_threads
         self.model.free_cache()
+        compiled, eager = (self.timing_step(1, c, pos, cache_len) for c in (True, False))
         steps = [
-            ("compiled", at_threads(self.decode_threads, self.timing_step(1, compiled=True))),
-            ("eager", at_threads(eager_threads, self.timing_step(1, compiled=False))),
+            ("compiled", at_threads(self.decode_threads, compiled)),
+            ("eager", at_threads(eager_threads, eager)),
         ]
         try:
             for _, step in steps:
