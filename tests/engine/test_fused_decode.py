@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from infertop.engine.backends.torch import blas_sgemv, fused_build
+from infertop.engine.backends.torch import blas_sgemv, fused_build, fused_decode
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.fused_build import load_fused_ops
 from tests.helpers import infertop_bench
@@ -58,9 +58,11 @@ def test_the_fused_step_gives_the_aten_step_logits_and_cache(hf_models, kind, ba
 @needs_cc
 @pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed"])  # at batch 1: one C call, or not
 def test_the_attention_splits_its_heads_over_two_threads_with_the_same_answer(
-    hf_models, kernel
+    hf_models, kernel, monkeypatch
 ) -> None:
-    """The attention's heads run on torch's OpenMP threads (each with its own scores row)."""
+    """The attention's heads run on torch's OpenMP threads (each with its own scores row),
+    here from the first position on."""
+    monkeypatch.setattr(fused_decode, "PARALLEL_ATTENTION_BYTES", 0)
     _, directory = hf_models["qwen3"]
     engine = TorchEngine.load(str(directory), kernel=kernel, threads=2)
     for batch in (1, 3):

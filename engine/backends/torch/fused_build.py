@@ -65,6 +65,7 @@ class Attention(ctypes.Structure):
         ("k_cache", P),
         ("v_cache", P),
         ("scores", P),
+        ("parallel_len", I64),
     ]
 
 
@@ -140,8 +141,10 @@ def torch_runs_on_libgomp() -> bool:
     return "/libgomp" in maps and "libiomp" not in maps and "libomp." not in maps
 
 
-def openmp_flags() -> list[str]:
-    return ["-fopenmp"] if torch_runs_on_libgomp() else []
+@cache
+def openmp_flags() -> tuple[str, ...]:
+    """Once per process: torch's runtime does not change, and every load keys on it."""
+    return ("-fopenmp",) if torch_runs_on_libgomp() else ()
 
 
 def native_flags() -> list[str]:
@@ -196,8 +199,8 @@ def build(cc: str, out: Path) -> str | None:
     error = ""
     try:
         # an older clang may not know -mcpu=native; a compiler without OpenMP builds it serial
-        tries = [(n, o) for o in (openmp_flags(), []) for n in (native_flags(), [])]
-        for native, omp in dict.fromkeys((tuple(n), tuple(o)) for n, o in tries):
+        tries = [(tuple(n), o) for o in (openmp_flags(), ()) for n in (native_flags(), [])]
+        for native, omp in dict.fromkeys(tries):
             cmd = [cc, *FLAGS, *omp, *native, str(SOURCE), "-o", tmp, "-lm"]
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)

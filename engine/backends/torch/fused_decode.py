@@ -86,6 +86,10 @@ class OneRow:
 
 
 LAYER_PROJECTIONS = ("qkv", "o", "gate_up", "down")
+# a layer's attention splits its heads over threads once it reads this much K/V: below, the
+# parallel region's wake-up costs more than one core's read (and under a second busy
+# process every region waits for a descheduled thread)
+PARALLEL_ATTENTION_BYTES = 128 << 10
 
 
 def plan_key(model: TorchLlama, bsz: int) -> tuple[object, ...]:
@@ -162,6 +166,7 @@ class FusedDecode:
                 kc.data_ptr(),
                 vc.data_ptr(),
                 scores.data_ptr(),
+                max(1, -(-PARALLEL_ATTENTION_BYTES // (bsz * nkv * hd * 2 * 4))),
             )
             for layer, kc, vc in zip(m.layers, m.k_cache, m.v_cache, strict=True)
         ]
@@ -189,8 +194,8 @@ class FusedDecode:
         dim, inter = cfg.hidden_size, cfg.intermediate_size
         attn_dim = cfg.num_attention_heads * cfg.head_dim
         qkv_dim = attn_dim + 2 * cfg.num_key_value_heads * cfg.head_dim
-        rows = {n: torch.empty(w) for n, w in (("x", dim), ("qkv", qkv_dim), ("o", dim))}
-        rows |= {"gate_up": torch.empty(2 * inter), "down": torch.empty(dim)}
+        widths = {"x": dim, "qkv": qkv_dim, "o": dim, "gate_up": 2 * inter, "down": dim}
+        rows = {name: torch.empty(width) for name, width in widths.items()}
         plain = [plain_weights(layer) for layer in m.layers]
         assert all(w.dim() == 2 for ws in plain for w in ws.values()), "plain weights"
         biases = [None if layer.bqkv is None else layer.bqkv.contiguous() for layer in m.layers]
