@@ -76,11 +76,11 @@ class Plan:
 
 @dataclass
 class OneRow:
-    """decode_one_row's record, the tensors its pointers point into, and its output row."""
+    """decode_one_row's record and the tensors its pointers point into (its output row is
+    the plan's h)."""
 
     step: OneRowStep
     address: int
-    h: torch.Tensor  # (1, 1, hidden): the final norm's output, for the lm_head
     layers: ctypes.Array[OneRowLayer]
     kept: list[torch.Tensor]
 
@@ -116,9 +116,9 @@ class FusedDecode:
         if isinstance(self.sgemv, str):
             return self.sgemv
         names = self.model.kernel_names
-        other = [p for p in LAYER_PROJECTIONS if ran_at_one_row(names[p]) != PLAIN.name]
+        other = [p for p in LAYER_PROJECTIONS if ran_at(names[p], 1) != PLAIN.name]
         if other:
-            return f"{', '.join(other)} run {ran_at_one_row(names[other[0]])} at batch 1"
+            return f"{', '.join(other)} run {ran_at(names[other[0]], 1)} at batch 1"
         return None
 
     @staticmethod
@@ -235,7 +235,7 @@ class FusedDecode:
         )
         kept = [*(w for ws in plain for w in ws.values()), *rows.values(), m.embed]
         kept += [b for b in biases if b is not None]
-        return OneRow(step, ctypes.addressof(step), p.h, layers, kept)
+        return OneRow(step, ctypes.addressof(step), layers, kept)
 
     def __call__(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
         m, cfg = self.model, self.model.cfg
@@ -250,7 +250,7 @@ class FusedDecode:
             if not 0 <= token < cfg.vocab_size:  # C reads the embedding where it says
                 raise IndexError(f"token {token} is outside the vocabulary of {cfg.vocab_size}")
             self.decode_one_row(p.one_row.address, token, pos)
-            return lin.lm_head(p.one_row.h, m.lm_head)
+            return lin.lm_head(p.h, m.lm_head)  # decode_one_row wrote the final norm's row there
         c = self.profiled_calls if profiling else self.calls
         x = F.embedding(tokens, m.embed)  # a new (B, 1, hidden) tensor: the residual
         xp, h, hp, attn, act = x.data_ptr(), p.h, p.h.data_ptr(), p.attn, p.act
@@ -275,8 +275,3 @@ class FusedDecode:
 def plain_weights(layer: Layer[torch.Tensor]) -> dict[str, torch.Tensor]:
     """A layer's four projections by their fused_ops.c names (F.linear's plain weights)."""
     return {n: getattr(layer, n).contiguous() for n in ("wqkv", "wo", "w13", "w2")}
-
-
-def ran_at_one_row(kernel_name: str) -> str:
-    """The kernel a projection's choice runs for one row."""
-    return ran_at(kernel_name, 1) if kernel_name.endswith(" above") else kernel_name

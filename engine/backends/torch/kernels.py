@@ -187,14 +187,16 @@ class KernelChoice:
         head = f"{self.projection} {out}x{inp}: {self.chosen}"
         parts = []
         for batch, times in self.seconds.items():
-            ran = self.chosen if self.chosen in times else ran_at(self.chosen, batch)
-            parts.append(timings_text({batch: times}, ran))
+            parts.append(timings_text({batch: times}, ran_at(self.chosen, batch)))
         return f"{head}  {'  '.join(parts)}"
 
 
-def ran_at(by_rows_name: str, batch: int) -> str:
-    """The kernel a by_rows kernel's name says runs at `batch`."""
-    one_row, more_rows = by_rows_name.removesuffix(" above").split(" at B=1, ")
+def ran_at(kernel_name: str, batch: int) -> str:
+    """The kernel that runs at `batch`: the one a by_rows kernel's name says, or the kernel
+    named."""
+    if " at B=1, " not in kernel_name:
+        return kernel_name
+    one_row, more_rows = kernel_name.removesuffix(" above").split(" at B=1, ")
     return one_row if batch == 1 else more_rows
 
 
@@ -278,7 +280,7 @@ def choose(seconds: Mapping[int, Mapping[str, float]], kernels: Sequence[Kernel]
 
     def at(kernel: Kernel, batch: int) -> float:
         times = seconds[batch]
-        return times[kernel.name] if kernel.name in times else times[ran_at(kernel.name, batch)]
+        return times[ran_at(kernel.name, batch)]
 
     per_batch = {b: {k.name: at(k, b) for k in options} for b in seconds}
     return least_summed_slowdown(per_batch, options, lambda k: k.name)
