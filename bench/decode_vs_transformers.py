@@ -7,11 +7,13 @@ Both sides use the same weights: the transformers model (seeded random init) is 
 save_pretrained and infertop loads that directory.
 
 infertop runs as the engine builds itself: at load it times each projection's candidate
-kernels (F.linear, oneDNN packed, oneDNN on the plain weight) on the real weights and keeps
+kernels (F.linear, oneDNN packed, oneDNN on the plain weight, the C matmul at batch 1) on the
+real weights and keeps
 the fastest, per batch regime where two share a weight (engine/backends/torch/kernels.py;
 the choices are printed and written with the figures). The floor is the time of just the
 weight matrix-vector products at B=1, over the same weights, with each kernel: the engine's
-own choice, every matrix on F.linear, on oneDNN packed, on oneDNN plain; the targets compare
+own choice, every matrix on F.linear, on oneDNN packed, on oneDNN plain, on the C matmul; the
+targets compare
 against the fastest of them in each round. For
 information, a second engine is loaded from the same directory with the kernel forced to
 F.linear, so the table shows what the choice buys.
@@ -60,6 +62,7 @@ from infertop.engine.backends.torch.kernels import (
     PLAIN,
     Linear,
     candidates,
+    own_matmul_here,
 )
 from infertop.engine.config import RunConfig, human_count
 from infertop.engine.events import Event
@@ -82,6 +85,7 @@ TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
 FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.linear
 ONEDNN_FLOOR = "floor[oneDNN packed]"
 ONEDNN_PLAIN_FLOOR = "floor[oneDNN]"  # oneDNN on the plain weights
+OWN_FLOOR = "floor[C matmul]"  # fused_ops.c's own_sgemv on the plain weights
 FASTEST = "fastest floor"
 COMPILED = "[--compile]"  # label suffix of the engine whose decode step is AOTInductor-compiled
 # torch's count at start: transformers and the floors run on it; infertop's decode sets its
@@ -286,13 +290,17 @@ def matvec_steps(pairs: list[tuple[Linear, torch.Tensor]], batch: int, reps: int
 
 def floors(c: Contestants, f: Contestants) -> dict[str, list[tuple[Linear, torch.Tensor]]]:
     """The decode step's matrices under each kernel: the engine's choice, all F.linear (the
-    forced engine's plain weights) and, where it runs, all oneDNN packed and all oneDNN on
-    the plain weights."""
+    forced engine's plain weights) and, where they run, all oneDNN packed, all oneDNN on
+    the plain weights and all the C matmul on them."""
     plain = f.engine.model.weight_matrices()
     out = {"floor": c.engine.model.weight_matrices(), "floor" + FORCED: plain}
-    if ONEDNN in candidates(torch.device("cpu"), torch.float32):
+    cpu, f32 = torch.device("cpu"), torch.float32
+    if ONEDNN in candidates(cpu, f32):
         out[ONEDNN_FLOOR] = [(ONEDNN.run, ONEDNN.pack(w)) for _, w in plain]
         out[ONEDNN_PLAIN_FLOOR] = [(ONEDNN_PLAIN.run, w) for _, w in plain]
+    own = own_matmul_here(cpu, f32)
+    if own is not None:
+        out[OWN_FLOOR] = [(own.run, w) for _, w in plain]
     return out
 
 
@@ -401,7 +409,7 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
     forced = "infertop" + FORCED
     for s in SHAPES:  # the information rows: the floors, and what the choice buys
         n = s.name
-        for kind in ("floor", "floor" + FORCED, ONEDNN_FLOOR, ONEDNN_PLAIN_FLOOR):
+        for kind in ("floor", "floor" + FORCED, ONEDNN_FLOOR, ONEDNN_PLAIN_FLOOR, OWN_FLOOR):
             if (n, 1, kind) in series:
                 what = f"{kind} / fastest floor"
                 rows.append(Row(n, 1, what, (n, 1, kind), (n, 1, FASTEST), None))
@@ -645,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(31 per run); matvec floors: linear(x, w) of a (1, K) fp32 activation over "
                 "every matrix of the decode step in sequence, with the engine's chosen kernels "
                 f"(floor), all F.linear (floor{FORCED}), all oneDNN packed ({ONEDNN_FLOOR}) "
-                f"and all oneDNN on the plain weights ({ONEDNN_PLAIN_FLOOR}); "
+                f"all oneDNN on the plain weights ({ONEDNN_PLAIN_FLOOR}) and all the C matmul "
+                f"on them ({OWN_FLOOR}); "
                 f"the targets' floor is the fastest of them in each round ({FASTEST}). Rows "
                 f"without a target: information; infertop{FORCED} is a second TorchEngine.load "
                 "of the same directory with kernel='F.linear' (no timing, plain weights). "

@@ -68,5 +68,5 @@ def load_engine(
     if cfg.compile:
         if stage:
             stage(engine.compile_stage())
-        engine.compile_decode((max(cfg.input_lens), max(cfg.output_lens)))
+        engine.compile_decode((max(cfg.input_lens), max(cfg.output_lens)), cfg.batch_sizes)
     return engine

@@ -5,6 +5,7 @@ the ATen step with a one-line reason wherever the library cannot be had."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ import torch
 from infertop.engine.backends.torch import blas_sgemv, fused_build, fused_decode
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.fused_build import load_fused_ops
+from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named
 from tests.helpers import infertop_bench
 
 needs_cc = pytest.mark.skipif(fused_build.compiler() is None, reason="no C compiler here")
@@ -73,12 +75,18 @@ def test_the_attention_splits_its_heads_over_two_threads_with_the_same_answer(
 
 
 @needs_cc
-@pytest.mark.parametrize("kind", ["llama", "qwen2", "qwen3"])
-def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(hf_models, kind) -> None:
+@pytest.mark.parametrize(
+    ("kind", "kernel"),
+    [("llama", "F.linear"), ("qwen2", "F.linear"), ("qwen3", "F.linear"), ("qwen2", "C matmul")],
+)
+def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(
+    hf_models, kind, kernel
+) -> None:
     """With F.linear at batch 1, the layers run in decode_one_row, which calls torch's sgemv
-    itself; the lm_head keeps its kernel. The same logits and cache as the ATen step."""
+    itself; with the C matmul, the library's own_sgemv (qwen2: with the q/k/v bias). The
+    lm_head keeps its kernel. The same logits and cache as the ATen step."""
     _, directory = hf_models[kind]
-    engine = TorchEngine.load(str(directory), kernel="F.linear", threads=1)
+    engine = TorchEngine.load(str(directory), kernel=kernel, threads=1)
     assert engine.decode_ops.endswith("; at batch 1 its layers in one C call"), engine.decode_ops
     prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(7))
     (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=12)
@@ -115,6 +123,24 @@ def test_without_an_sgemv_in_torch_batch_1_goes_op_by_op_and_says_why(monkeypatc
     assert engine.decode_ops.endswith(f"; at batch 1 op by op (no sgemv_ in {c10.name})")
     assert engine.model.fused is not None and engine.model.fused.sgemv == f"no sgemv_ in {c10.name}"
     assert torch.equal(decodes(engine, batch=1), want)
+
+
+@needs_cc
+def test_the_c_matmul_keeps_batch_1_in_one_c_call_without_torchs_sgemv(monkeypatch) -> None:
+    """Layers on the C matmul need no sgemv_ from torch: batch 1 still runs in one C call,
+    with the tokens of F.linear's step. A mix of the two kernels needs it, and says so."""
+    want = decodes(TorchEngine.load("tiny", kernel="F.linear", threads=1), batch=1)
+    monkeypatch.setattr(blas_sgemv, "torch_cpu_library", lambda: Path("/nowhere.so"))
+    monkeypatch.setattr(blas_sgemv, "PROBED", {})
+    engine = TorchEngine.load("tiny", kernel="C matmul", threads=1)
+    assert engine.decode_ops.endswith("; at batch 1 its layers in one C call"), engine.decode_ops
+    assert torch.equal(decodes(engine, batch=1), want)
+    assert engine.model.fused is not None and engine.model.fused.plan is not None
+    assert engine.model.fused.plan.one_row is not None
+    cpu, f32 = torch.device("cpu"), torch.float32
+    mixed = {p: "F.linear" if p in ("o", "down") else "C matmul" for p in PROJECTIONS}
+    engine.model.use_kernels({p: kernel_named(k, cpu, f32) for p, k in mixed.items()})
+    assert engine.decode_ops.endswith("; at batch 1 op by op (no sgemv_ in nowhere.so)")
 
 
 @needs_cc
@@ -217,10 +243,11 @@ def test_a_damaged_library_in_the_cache_is_named(tmp_path, monkeypatch) -> None:
 
 
 @needs_cc
-def test_a_capture_shows_the_fused_ops() -> None:
+@pytest.mark.parametrize("kernel", ["F.linear", "C matmul"])
+def test_a_capture_shows_the_fused_ops(kernel) -> None:
     """The real torch profiler around fused decode steps: each C call is a named range, at
-    batch 1 too, where outside a capture the layers run in one C call."""
-    engine = TorchEngine.load("tiny", kernel="F.linear", threads=1)
+    batch 1 too, where outside a capture the layers run in one C call; so is each C matmul."""
+    engine = TorchEngine.load("tiny", kernel=kernel, threads=1)
     assert engine.decode_ops.endswith("at batch 1 its layers in one C call")
     engine.prepare(1, 16)
     token = engine.prefill(torch.tensor([[1, 2, 3]])).view(1, 1)
@@ -231,6 +258,8 @@ def test_a_capture_shows_the_fused_ops() -> None:
     assert names.get("infertop::decode_attention") == layers, names
     assert names.get("infertop::add_rms_norm") == 2 * layers
     assert names.get("infertop::rms_norm") == 1 and names.get("infertop::silu_mul") == layers
+    matmuls = 4 * layers + 1 if kernel == "C matmul" else None  # and the lm_head
+    assert names.get("infertop::matmul") == matmuls
 
 
 def test_bench_says_how_the_ops_run_and_why() -> None:

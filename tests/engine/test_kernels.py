@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from infertop.engine.backends.torch import fused_build
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.kernels import (
+    MAX_TIMED_BATCH,
     MAX_TIMED_BYTES,
     ONEDNN,
     ONEDNN_PLAIN,
@@ -20,12 +21,15 @@ from infertop.engine.backends.torch.kernels import (
     Kernel,
     candidates,
     choose_kernels,
+    own_matmul_here,
     summary_of,
     timing_samples,
 )
 from infertop.engine.backends.torch.model import TorchLlama
 from infertop.engine.presets import PRESETS
 from tests.engine.test_bench_cli import infertop
+
+needs_cc = pytest.mark.skipif(fused_build.compiler() is None, reason="no C compiler here")
 
 CPU, F32 = torch.device("cpu"), torch.float32
 
@@ -98,7 +102,7 @@ def test_kernels_of_one_layout_split_the_batches_each_wins() -> None:
     weights = {"gate_up": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
     one_row = slowed_at(PLAIN, 8, 0.003, "fast at one row")
     more_rows = slowed_at(
-        ONEDNN_PLAIN if len(candidates(CPU, F32)) > 1 else PLAIN, 1, 0.001, "fast above"
+        ONEDNN_PLAIN if ONEDNN_PLAIN in candidates(CPU, F32) else PLAIN, 1, 0.001, "fast above"
     )
     (choice,) = choose_kernels(weights, [1, 8], [one_row, more_rows]).values()
     assert choice.chosen == "fast at one row at B=1, fast above above", choice.describe()
@@ -114,9 +118,47 @@ def test_kernels_of_one_layout_split_the_batches_each_wins() -> None:
     assert kernel.in_graph is more_rows.run  # 1 ms more at B=1 loses less than 3 ms at B=8
 
 
+def test_a_kernel_a_graph_cannot_call_leaves_the_graph_the_one_that_loses_least() -> None:
+    """The C matmul is a ctypes call, which a compiled step cannot make: chosen, it runs
+    eagerly, and the graph runs the kernel of its layout that loses least over the batches."""
+    weights = {"down": [torch.randn(64, 96, generator=torch.Generator().manual_seed(0))]}
+    ctypes_like = Kernel("fastest, ungraphable", PLAIN.pack, PLAIN.run, F.linear, False)
+    slow_above = slowed_at(PLAIN, 8, 0.004, "slow above")
+    slow_at_one = slowed_at(PLAIN, 1, 0.001, "slow at one row")
+    kernels = [slow_above, ctypes_like, slow_at_one]
+    (choice,) = choose_kernels(weights, [1, 8], kernels).values()
+    assert choice.chosen == ctypes_like.name, choice.describe()
+    assert choice.kernel.run is PLAIN.run and choice.kernel.graph_run is slow_at_one.run
+    split = Kernel("ungraphable, slow above", PLAIN.pack, slowed_at(PLAIN, 8, 0.004, "x").run)
+    split = Kernel(split.name, split.pack, split.run, F.linear, False)
+    (choice,) = choose_kernels(weights, [1, 8], [split, slow_at_one]).values()
+    assert choice.chosen == "ungraphable, slow above at B=1, slow at one row above"
+    assert choice.kernel.graph_run is slow_at_one.run
+
+
+@needs_cc
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_c_matmul_gives_f_linears_answer_on_any_shape(threads) -> None:
+    """fused_ops.c's own_matmul: one row in four-row blocks, more in pairs of weight rows
+    against eight rows at a time, each with tails; split over threads from 128 KB; more
+    rows than the choice times run F.linear."""
+    own = own_matmul_here(CPU, F32)
+    assert own is not None and own in candidates(CPU, F32) and not own.graphable
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    for n, k in ((1, 1), (3, 15), (5, 16), (101, 67), (4099, 33), (2050, 512)):
+        w, b = torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
+        for rows in (1, 2, 7, 8, 9, 17, MAX_TIMED_BATCH, MAX_TIMED_BATCH + 1):
+            x = torch.randn(rows, 1, k, generator=gen)
+            for bias in (None, b):
+                got = own.run(x, w, bias)
+                assert got.shape == (rows, 1, n)
+                torch.testing.assert_close(got, F.linear(x, w, bias), atol=1e-4, rtol=1e-5)
+
+
 def test_kernels_of_two_layouts_do_not_split_the_batches() -> None:
     """A weight is stored once: F.linear's plain weight cannot serve oneDNN packed's rows."""
-    if len(candidates(CPU, F32)) == 1:
+    if ONEDNN not in candidates(CPU, F32):
         pytest.skip("oneDNN does not run here")
     weights = {"o": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
     plain = slowed_at(PLAIN, 8, 0.010, "plain, fast at one row")  # 10x: sleeps overshoot
@@ -208,6 +250,7 @@ def test_a_half_precision_model_times_onednn_where_the_cpu_runs_it(dtype, suppor
     model.choose_kernels((1, 8))
     timed = {k for c in model.kernel_choices.values() for t in c.seconds.values() for k in t}
     assert timed == ({PLAIN.name, ONEDNN.name, ONEDNN_PLAIN.name} if supported() else set())
+    assert own_matmul_here(CPU, dtype) is None  # the C matmul is float32's
     x = torch.randn(2, PRESETS["tiny"].hidden_size).to(dtype)
     out = model.linears.gate_up(x, model.layers[0].w13)
     assert out.dtype == dtype and out.shape == (2, 2 * PRESETS["tiny"].intermediate_size)

@@ -93,18 +93,21 @@ def test_compiled_steps_match_transformers(hf_models, compiled, kind: str, batch
     assert torch.equal(torch.cat(tokens, dim=1), ref_tokens)
 
 
-def slowed(step, seconds: float):
-    def call(*args, **kw):
-        time.sleep(seconds)
-        return step(*args, **kw)
+def slowed_at(step, rows: int, seconds: float):
+    """`step`, slower by a sleep on a batch of `rows` rows."""
+
+    def call(tokens, *args, **kw):
+        time.sleep(seconds if tokens.shape[0] == rows else 0.0)
+        return step(tokens, *args, **kw)
 
     return call
 
 
 @needs_compiler
-def test_batch_one_runs_the_faster_of_the_compiled_and_the_eager_step(compiled) -> None:
-    """Timed at load, in turns: whichever is made 20 ms slower loses batch 1, and decode
-    runs the other there; batch 4 always runs the compiled step."""
+def test_each_batch_runs_the_faster_of_the_compiled_and_the_eager_step(compiled) -> None:
+    """Timed at load, in turns, at batch 1 and at the largest batch: whichever is made 20 ms
+    slower at a batch loses it, and decode runs the other there (batch 1 for one row, the
+    largest for more)."""
     engine = compiled["qwen3"]
     real_compiled, real_forward = engine.compiled, engine.model.forward
     calls: list[str] = []
@@ -117,19 +120,23 @@ def test_batch_one_runs_the_faster_of_the_compiled_and_the_eager_step(compiled) 
         return call
 
     try:
-        for slow, kept in (("compiled", "eager"), ("eager", "compiled")):
-            engine.compiled = counted("compiled", real_compiled)
-            engine.model.forward = counted("eager", real_forward)  # type: ignore[method-assign]
-            if slow == "compiled":
-                engine.compiled = slowed(engine.compiled, 0.02)
-            else:
-                engine.model.forward = slowed(engine.model.forward, 0.02)  # type: ignore[method-assign]
-            engine.choose_one_row_step(reps=3)
-            assert engine.eager_one_row == (kept == "eager")
-            assert engine.decode_ops.startswith("compiled with the step (AOTInductor)")
-            assert ("at batch 1 the eager step's, fused in C" in engine.decode_ops) == (
-                kept == "eager"
-            ), engine.decode_ops
+        for slow_compiled_at, kept in ((1, ["eager", "compiled"]), (4, ["compiled", "eager"])):
+            slow_eager_at = 5 - slow_compiled_at
+            engine.compiled = slowed_at(counted("compiled", real_compiled), slow_compiled_at, 0.02)
+            engine.model.forward = slowed_at(  # type: ignore[method-assign]
+                counted("eager", real_forward), slow_eager_at, 0.02
+            )
+            engine.choose_eager_or_compiled(batches=(1, 4), reps=3)
+            assert [engine.runs_eager(b) for b in (1, 4, 3)] == [
+                k == "eager" for k in (*kept, kept[1])
+            ]
+            ops = engine.decode_ops
+            assert ops.startswith("compiled with the step (AOTInductor); at batch 1 the "), ops
+            assert (
+                f"at batch 1 the {kept[0]}" in ops
+                and f"above (timed at batch 4) the {kept[1]}" in ops
+            )
+            assert ops.endswith(f"; eager: {engine.model.ops}")
             ran = []
             for batch in (1, 4):
                 engine.prepare(batch, 20)
@@ -137,10 +144,10 @@ def test_batch_one_runs_the_faster_of_the_compiled_and_the_eager_step(compiled) 
                 calls.clear()
                 engine.decode(torch.ones(batch, 1, dtype=torch.long), 8)
                 ran += calls
-            assert ran == [kept, "compiled"]
+            assert ran == kept
     finally:
         engine.compiled, engine.model.forward = real_compiled, real_forward  # type: ignore[method-assign]
-        engine.choose_one_row_step()
+        engine.choose_eager_or_compiled(batches=(1, 8))
 
 
 @needs_compiler
@@ -161,7 +168,7 @@ def test_batch_one_is_timed_on_the_runs_cache_not_the_thread_timings(compiled) -
     try:
         engine.compiled = recorded("compiled", real_compiled)
         engine.model.forward = recorded("eager", real_forward)  # type: ignore[method-assign]
-        engine.choose_one_row_step((40, 12), reps=3)
+        engine.choose_eager_or_compiled((40, 12), reps=3)
     finally:
         engine.compiled, engine.model.forward = real_compiled, real_forward  # type: ignore[method-assign]
     assert seen == {("compiled", 46, 52), ("eager", 46, 52)}
@@ -323,7 +330,8 @@ async def test_the_live_screen_runs_compiled(tmp_path: Path) -> None:
     queue = StageQueue()
     session = Session(cfg, queue)
     app = InfertopApp(session, refresh_hz=10)
-    async with app.run_test(size=(120, 40)) as pilot:
+    # 160 columns: a narrower header leaves out the backend's name for a long kernel mix
+    async with app.run_test(size=(160, 48)) as pilot:
         end = time.monotonic() + 120
         while "p99" not in str(app.query_one(DecodePanel).render()):
             assert time.monotonic() < end, "no decode numbers in time"

@@ -47,7 +47,7 @@ def ours_greedy(engine: TorchEngine, prompts: torch.Tensor, steps: int):
     return prefill, logits, torch.cat(tokens, dim=1)
 
 
-@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed", BY_ROWS])
+@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed", BY_ROWS, "C matmul"])
 @pytest.mark.parametrize("kind", ["llama", "llama-tied", "qwen2", "qwen3", "mistral"])
 @pytest.mark.parametrize("batch", [1, 4])
 def test_logits_and_greedy_tokens_match_transformers(
@@ -55,7 +55,8 @@ def test_logits_and_greedy_tokens_match_transformers(
 ) -> None:
     """Each candidate kernel of the load-time choice, forced on every projection. BY_ROWS
     runs F.linear for a decode step at batch 1 and oneDNN on the same plain weight for
-    prefill and for decode at batch 4, so it covers oneDNN on a plain weight too."""
+    prefill and for decode at batch 4, so it covers oneDNN on a plain weight too. The C
+    matvec runs batch 1's decode (F.linear the rest)."""
     hf, directory = hf_models[kind]
     engine = TorchEngine.load(str(directory), device="cpu", dtype="float32", kernel=kernel)
     assert set(engine.model.kernel_names.values()) == {kernel}

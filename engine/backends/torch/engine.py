@@ -45,10 +45,10 @@ class TorchEngine(OnDevice[TorchDevice]):
         # set before every prefill and decode call (0.1 us): the two may differ
         self.prefill_threads = self.decode_threads = torch.get_num_threads()
         self.threads_timed: ThreadChoice | None = None
-        # with --compile: the eager step's decode count, and its batch-1 step against the
-        # compiled one's, timed after the compile (None: not compiled)
+        # with --compile: the eager step's decode count, and per batch timed (1, the sweep's
+        # largest) its step against the compiled one's, timed after the compile
         self.eager_threads: int | None = None
-        self.one_row_seconds: dict[str, float] | None = None
+        self.step_seconds: dict[int, dict[str, float]] = {}
         self.quota: CpuQuota | None = None  # the cgroup's CPU quota, where it capped the count
 
     @classmethod
@@ -85,6 +85,10 @@ class TorchEngine(OnDevice[TorchDevice]):
             quota = None
         cfg, ckpt = resolve_model(spec, dummy)
         tdtype = TORCH_DTYPES[dtype]
+        fusable = FusedDecode.supports(dev.torch_device, tdtype)  # a kernel candidate needs it too
+        if stage and fusable and not fused_build.is_built():
+            stage("compiling the decode step's fused C ops (once per CPU)")
+            fused_build.load_fused_ops()
         forced = None if kernel is None else kernel_named(kernel, dev.torch_device, tdtype)
         if ckpt is None:
             model = TorchLlama.dummy(cfg, tdtype, dev.torch_device, seed=seed, progress=progress)
@@ -96,8 +100,6 @@ class TorchEngine(OnDevice[TorchDevice]):
             if stage:
                 stage("timing the matmul kernels on the weights")
             model.choose_kernels(batches)
-        if stage and FusedDecode.supports(model) and not fused_build.is_built():
-            stage("compiling the decode step's fused C ops (once per CPU)")
         model.fuse_ops()
         engine = cls(model, dev, dtype)
         engine.quota = quota
@@ -152,18 +154,17 @@ class TorchEngine(OnDevice[TorchDevice]):
 
     @property
     def decode_ops(self) -> str:
-        t = self.one_row_seconds
-        if self.compiled is None or t is None:
+        if self.compiled is None or not self.step_seconds:
             return self.model.ops
-        eager, compiled = t["eager"] * 1e3, t["compiled"] * 1e3
-        if self.eager_one_row:
-            return (
-                f"compiled with the step (AOTInductor); at batch 1 the eager step's, "
-                f"{self.model.ops}: timed faster, {eager:.3f} ms against {compiled:.3f} ms"
-            )
-        return (
-            f"compiled with the step (AOTInductor): at batch 1 {compiled:.3f} ms, eager {eager:.3f}"
-        )
+        parts = []
+        for batch, t in self.step_seconds.items():
+            at = "at batch 1" if batch == 1 else f"above (timed at batch {batch})"
+            eager, compiled = t["eager"] * 1e3, t["compiled"] * 1e3
+            if self.runs_eager(batch):
+                parts.append(f"{at} the eager step's, {eager:.3f} ms against {compiled:.3f}")
+            else:
+                parts.append(f"{at} the compiled, {compiled:.3f} ms against eager {eager:.3f}")
+        return f"compiled with the step (AOTInductor); {'; '.join(parts)}; eager: {self.model.ops}"
 
     @property
     def device_name(self) -> str:
@@ -203,28 +204,37 @@ class TorchEngine(OnDevice[TorchDevice]):
             return "loading the compiled decode step (kept from an earlier compile)"
         return "compiling the decode step (AOTInductor, seconds to minutes; kept for next time)"
 
-    def compile_decode(self, lengths: tuple[int, int] = DEFAULT_LENGTHS) -> None:
+    def compile_decode(
+        self, lengths: tuple[int, int] = DEFAULT_LENGTHS, batches: tuple[int, ...] = (1,)
+    ) -> None:
         """From now on decode steps run the AOTInductor-compiled step (CPU only), on the
         thread count that runs it fastest: it fuses the small ops, so it may want another.
-        At batch 1 the eager step may still win: timed against it, at the middle of the
-        decode of `lengths` (the sweep's longest input and output), the faster runs."""
+        At batch 1, and above at the largest of `batches`, the eager step may still win:
+        timed against it, at the middle of the decode of `lengths` (the sweep's longest
+        input and output), the faster runs."""
         self.eager_threads = self.decode_threads
         self.compiled = CompiledDecode.build(self.model)
         self.backend = "torch, compiled"
         if self.threads_timed is not None:  # the same batches and counts as at load
             timed = self.threads_timed
             self.choose_decode_threads(tuple(timed.seconds), thread_counts(timed.default))
-        self.choose_one_row_step(lengths)
+            batches = (*batches, *timed.seconds)
+        self.choose_eager_or_compiled(lengths, batches)
 
-    def choose_one_row_step(
-        self, lengths: tuple[int, int] = DEFAULT_LENGTHS, reps: int = 15
+    def choose_eager_or_compiled(
+        self,
+        lengths: tuple[int, int] = DEFAULT_LENGTHS,
+        batches: tuple[int, ...] = (1,),
+        reps: int = 15,
     ) -> None:
-        """Time the compiled and the eager step at batch 1, each on its thread count, in
-        turns. A compiled graph cannot branch on its batch, so it runs one kernel for every
-        batch (a pair's member that loses least over both); the eager step runs the pair's
-        batch-1 kernel, with its ops fused in C (its layers in one C call where they run
-        F.linear): on a 2-core Intel Xeon @ 2.80GHz it made a 250M step at batch 1 0.91x the
-        compiled step's (bench/RESULTS.md). Every round is timed, slow steps too: with the
+        """Time the compiled and the eager step at batch 1 and at the largest of `batches`
+        (capped like the kernels' timing), each on its thread count, in turns. A compiled
+        graph cannot branch on its batch or make a ctypes call, so it runs one kernel for
+        every batch (of a layout's kernels a graph can call, the one that loses least); the
+        eager step runs the kernels chosen per batch, the C matmul among them, with its ops
+        fused in C (at batch 1 its layers in one C call): on a 2-core Intel Xeon @ 2.80GHz
+        it made a 250M step at batch 1 0.91x the compiled step's and at batch 8 0.68x
+        (bench/RESULTS.md). Every round is timed, slow steps too: with the
         3 rounds the thread timing stops at, a 56M model's compiled step won at load by 2%
         (7.8 against 7.9 ms) and then ran batch 1 1.04x as long as the eager engine's. The
         compile has taken seconds already; 15 rounds of a 250M step take ~1 s. The steps
@@ -237,28 +247,33 @@ class TorchEngine(OnDevice[TorchDevice]):
         pos, cache_len = inp + out // 2, inp + out
         threads = torch.get_num_threads()
         eager_threads = self.eager_threads or self.decode_threads
-        self.model.free_cache()
-        compiled, eager = (self.timing_step(1, c, pos, cache_len) for c in (True, False))
-        steps = [
-            ("compiled", at_threads(self.decode_threads, compiled)),
-            ("eager", at_threads(eager_threads, eager)),
-        ]
+        self.step_seconds = {}
         try:
-            for _, step in steps:
-                warm(step)
-            self.one_row_seconds = fastest_in_turns(steps, reps, slow_rounds=reps)
+            for batch in timed_batches((1, max(batches))):
+                self.model.free_cache()
+                compiled, eager = (
+                    self.timing_step(batch, c, pos, cache_len) for c in (True, False)
+                )
+                steps = [
+                    ("compiled", at_threads(self.decode_threads, compiled)),
+                    ("eager", at_threads(eager_threads, eager)),
+                ]
+                for _, step in steps:
+                    warm(step)
+                self.step_seconds[batch] = fastest_in_turns(steps, reps, slow_rounds=reps)
         finally:
             self.model.free_cache()
             torch.set_num_threads(threads)
 
-    @property
-    def eager_one_row(self) -> bool:
-        """Batch 1 runs the eager step: it was the faster at load."""
-        t = self.one_row_seconds
+    def runs_eager(self, batch: int) -> bool:
+        """A decode step of `batch` runs the eager step: it was the faster at load, at batch
+        1 for one row, at the largest batch timed for more."""
+        timed = [b for b in self.step_seconds if (b == 1) == (batch == 1)]
+        t = self.step_seconds[timed[0]] if timed else None
         return t is not None and t["eager"] < t["compiled"]
 
     def decode(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
-        if self.compiled is not None and not (tokens.shape[0] == 1 and self.eager_one_row):
+        if self.compiled is not None and not self.runs_eager(tokens.shape[0]):
             torch.set_num_threads(self.decode_threads)
             return self.compiled(tokens, pos)[0]
         torch.set_num_threads(self.eager_threads or self.decode_threads)

@@ -105,7 +105,10 @@ class OneRowStep(ctypes.Structure):
         ("gate_up", P),
         ("act", P),
         ("down", P),
-        ("sgemv", P),
+        ("qkv_mv", P),  # each projection's matvec: BLAS's sgemv or own_sgemv
+        ("o_mv", P),
+        ("gate_up_mv", P),
+        ("down_mv", P),
     ]
 
 
@@ -116,6 +119,7 @@ SIGNATURES: dict[str, list[type]] = {
     "decode_attention": [P, P, I64, P],
     "decode_one_row": [P, I64, I64],
     "linear_one_row": [P, P, P, P, P, I64, I64],
+    "own_matmul": [P, P, P, P, I64, I64, I64],
 }
 
 
@@ -130,6 +134,8 @@ class FusedOps:
     decode_attention: CFunc
     decode_one_row: CFunc
     linear_one_row: CFunc
+    own_matmul: CFunc
+    own_sgemv: int  # the library's own matvec, sgemv's signature: its address, for calls from C
 
 
 def torch_runs_on_libgomp() -> bool:
@@ -246,4 +252,6 @@ def opened(path: Path) -> FusedOps:
         func = getattr(lib, name)
         func.argtypes, func.restype = argtypes, None
         funcs[name] = func
-    return FusedOps(library=path, **funcs)
+    own_sgemv = ctypes.cast(lib.own_sgemv, ctypes.c_void_p).value
+    assert own_sgemv is not None
+    return FusedOps(library=path, own_sgemv=own_sgemv, **funcs)

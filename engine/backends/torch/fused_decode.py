@@ -1,8 +1,9 @@
 """The float32 CPU decode step with the ops between its matmuls in C (fused_ops.c): per layer,
 four C calls (attention with the rotary, the head norms and the cache write; residual plus
 norm, twice; silu(gate) * up) around the four projections, which keep their chosen kernels.
-At batch 1, where every layer's projections run F.linear (BLAS's sgemv), all the layers run
-in one C call that calls that sgemv itself (blas_sgemv.py); the lm_head keeps its kernel.
+At batch 1, where every layer's projections run F.linear (BLAS's sgemv) or the library's own
+matvec (kernels.py's C matmul), all the layers run in one C call that calls those itself
+(blas_sgemv.py finds BLAS's); the lm_head keeps its kernel.
 Under the profiler the step keeps its per-op calls, so a trace shows each op and matmul.
 Prefill, other dtypes and other devices keep the ATen ops (model.py).
 
@@ -29,7 +30,7 @@ from infertop.engine.backends.torch.fused_build import (
     OneRowLayer,
     OneRowStep,
 )
-from infertop.engine.backends.torch.kernels import PLAIN, ran_at
+from infertop.engine.backends.torch.kernels import OWN_NAME, PLAIN, ran_at
 from infertop.engine.layer import Layer
 
 if TYPE_CHECKING:
@@ -109,21 +110,34 @@ class FusedDecode:
         self.model = model
         self.plan: Plan | None = None
         self.sgemv = sgemv_address(ops)
+        self.own_sgemv = ops.own_sgemv
+
+    def matvec_addresses(self) -> dict[str, int] | str:
+        """The matvec each layer projection calls from C at batch 1 (BLAS's sgemv for
+        F.linear, own_sgemv for the C matmul); or why batch 1 cannot run in one C call."""
+        names = {p: ran_at(self.model.kernel_names[p], 1) for p in LAYER_PROJECTIONS}
+        other = [p for p, name in names.items() if name not in (PLAIN.name, OWN_NAME)]
+        if other:
+            return f"{', '.join(other)} run {names[other[0]]} at batch 1"
+        addresses = {}
+        for projection, name in names.items():
+            if name == OWN_NAME:
+                addresses[projection] = self.own_sgemv
+            elif isinstance(self.sgemv, str):
+                return self.sgemv
+            else:
+                addresses[projection] = self.sgemv
+        return addresses
 
     @property
     def one_row_reason(self) -> str | None:
         """Why batch 1 cannot run its layers in one C call; None when it can."""
-        if isinstance(self.sgemv, str):
-            return self.sgemv
-        names = self.model.kernel_names
-        other = [p for p in LAYER_PROJECTIONS if ran_at(names[p], 1) != PLAIN.name]
-        if other:
-            return f"{', '.join(other)} run {ran_at(names[other[0]], 1)} at batch 1"
-        return None
+        addresses = self.matvec_addresses()
+        return addresses if isinstance(addresses, str) else None
 
     @staticmethod
-    def supports(model: TorchLlama) -> bool:
-        return model.device.type == "cpu" and model.dtype == torch.float32
+    def supports(device: torch.device, dtype: torch.dtype) -> bool:
+        return device.type == "cpu" and dtype == torch.float32
 
     def plan_for(self, bsz: int) -> Plan:
         m, cfg = self.model, self.model.cfg
@@ -190,7 +204,8 @@ class FusedDecode:
 
     def one_row_plan(self, p: Plan) -> OneRow:
         m, cfg = self.model, self.model.cfg
-        assert isinstance(self.sgemv, int)
+        matvec = self.matvec_addresses()
+        assert not isinstance(matvec, str), matvec
         dim, inter = cfg.hidden_size, cfg.intermediate_size
         attn_dim = cfg.num_attention_heads * cfg.head_dim
         qkv_dim = attn_dim + 2 * cfg.num_key_value_heads * cfg.head_dim
@@ -231,7 +246,7 @@ class FusedDecode:
             gate_up=rows["gate_up"].data_ptr(),
             act=p.act.data_ptr(),
             down=rows["down"].data_ptr(),
-            sgemv=self.sgemv,
+            **{f"{p}_mv": address for p, address in matvec.items()},
         )
         kept = [*(w for ws in plain for w in ws.values()), *rows.values(), m.embed]
         kept += [b for b in biases if b is not None]

@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include <string.h>
 
+/* own_sgemv splits its rows over threads from this size (128 KB of float32): below, the
+   parallel region's wake-up costs about what a second core saves */
+#define PARALLEL_MATVEC_FLOATS (32 * 1024)
+
 /* One layer's attention at decode: the sizes, the caches and the norms it reads. */
 typedef struct {
     int64_t bsz, nh, nkv, hd, max_len; /* max_len: the caches' third dimension */
@@ -200,6 +204,137 @@ typedef void (*Sgemv)(const char *trans, const int *m, const int *n, const float
                       const float *a, const int *lda, const float *x, const int *incx,
                       const float *beta, float *y, const int *incy);
 
+/* Sixteen floats as one value: one AVX-512 register, two AVX ones, four NEON ones. */
+typedef float vf16 __attribute__((vector_size(64)));
+
+static inline vf16 load16(const float *p) {
+    vf16 x;
+    memcpy(&x, p, sizeof x);
+    return x;
+}
+
+static inline float sum16(vf16 x) {
+    vf8 lo, hi;
+    memcpy(&lo, &x, sizeof lo);
+    memcpy(&hi, (const char *)&x + sizeof lo, sizeof hi);
+    return sum8(lo + hi);
+}
+
+/* rows r0..r1 of y = alpha w x + beta y, four rows at a time: x is read once per four rows
+   and stays in L1, while each row streams from memory. Each step asks for the same columns
+   of the next four rows: the hardware prefetcher stops at a 4 KB page, and four streams of
+   2 KB rows cross one every other step (on a Xeon @ 2.80GHz a first version without the
+   prefetch took 1.08-1.15x MKL's time over a step's matrices; bench/matmul.py measures this
+   one at 0.98-1.03x). */
+static void matvec_rows(const float *w, int64_t ldw, const float *x, float *y, int64_t r0,
+                        int64_t r1, int64_t k, float alpha, float beta) {
+    for (int64_t r = r0; r < r1; r += 4) {
+        const int64_t n = r1 - r < 4 ? r1 - r : 4;
+        const float *row[4];
+        for (int j = 0; j < 4; j++) row[j] = w + (r + (j < n ? j : 0)) * ldw;
+        vf16 acc[4] = {{0}};
+        int64_t i = 0;
+        for (; i + 16 <= k; i += 16) {
+            const vf16 xv = load16(x + i);
+            for (int j = 0; j < 4; j++) {
+                __builtin_prefetch(row[j] + i + 4 * ldw);
+                acc[j] += load16(row[j] + i) * xv;
+            }
+        }
+        for (int64_t j = 0; j < n; j++) {
+            float s = sum16(acc[j]);
+            for (int64_t t = i; t < k; t++) s += row[j][t] * x[t];
+            y[r + j] = alpha * s + (beta == 0.0f ? 0.0f : beta * y[r + j]);
+        }
+    }
+}
+
+/* The library's own matvec, with sgemv's signature and arguments so that decode_one_row can
+   take it or BLAS's: y = alpha A^T x + beta y for a column-major (m, n) A, i.e. a row-major
+   (n, m) w; trans "T" and unit strides only, as matvec below calls it. The rows split over
+   torch's OpenMP threads in blocks of four, once the matrix is big enough to pay for a
+   parallel region. Where MKL's sgemv is slow (MKL off Intel's CPUs: F.linear's floor was
+   2.0x oneDNN's on an AMD EPYC) or absent, the load-time choice can keep this one. */
+void own_sgemv(const char *trans, const int *m, const int *n, const float *alpha, const float *a,
+               const int *lda, const float *x, const int *incx, const float *beta, float *y,
+               const int *incy) {
+    (void)trans, (void)incx, (void)incy;
+    const int64_t k = *m, rows = *n, blocks = (rows + 3) / 4;
+#pragma omp parallel for schedule(static) if (rows * k >= PARALLEL_MATVEC_FLOATS)
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t r0 = 4 * b, r1 = r0 + 4 < rows ? r0 + 4 : rows;
+        matvec_rows(a, *lda, x, y, r0, r1, k, *alpha, *beta);
+    }
+}
+
+/* Rows r and r + 1 (r alone where `two` is 0) of w against `nb` (1-8) rows of x: each weight
+   vector is loaded once for every row of x, so the weights stream once per eight rows of x
+   where F.linear's BLAS streams them once per row (at batch 8 a 32000x512 lm_head took
+   4.1 ms on a Xeon @ 2.80GHz, 4.8 in oneDNN's packed layout, 10.8 in F.linear). Inlined with a constant
+   `nb`, so the sixteen sums stay in registers. */
+static inline __attribute__((always_inline)) void two_rows(const float *w, int64_t k,
+                                                          const float *bias, const float *x,
+                                                          float *y, int64_t n, int64_t r,
+                                                          int two, const int nb) {
+    const float *a = w + r * k, *b = w + (r + two) * k;
+    vf16 acc_a[8] = {{0}}, acc_b[8] = {{0}};
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        __builtin_prefetch(a + i + 2 * k); /* the next pair's columns, as matvec_rows does */
+        __builtin_prefetch(b + i + 2 * k);
+        const vf16 wa = load16(a + i), wb = load16(b + i);
+        for (int j = 0; j < nb; j++) {
+            const vf16 xv = load16(x + j * k + i);
+            acc_a[j] += wa * xv;
+            acc_b[j] += wb * xv;
+        }
+    }
+    for (int j = 0; j < nb; j++) {
+        float sa = sum16(acc_a[j]), sb = sum16(acc_b[j]);
+        for (int64_t t = i; t < k; t++) {
+            sa += a[t] * x[j * k + t];
+            sb += b[t] * x[j * k + t];
+        }
+        y[j * n + r] = sa + (bias ? bias[r] : 0.0f);
+        if (two) y[j * n + r + 1] = sb + (bias ? bias[r + 1] : 0.0f);
+    }
+}
+
+/* y = x w^T (+ bias) for `rows` rows of x, (rows, k), and a row-major (n, k) w: the decode
+   step's projections at a small batch (kernels.py's "C matmul"). One row takes own_sgemv's
+   four-row blocks; more, pairs of weight rows split over the threads, each pair against
+   eight rows of x at a time while it sits in L1. */
+void own_matmul(const float *w, const float *bias, const float *x, float *y, int64_t n,
+                int64_t k, int64_t rows) {
+    if (rows == 1) {
+        const int m = (int)k, cols = (int)n, one = 1;
+        const float alpha = 1.0f, beta = bias ? 1.0f : 0.0f;
+        if (bias) memcpy(y, bias, (size_t)n * sizeof(float));
+        own_sgemv("T", &m, &cols, &alpha, w, &m, x, &one, &beta, y, &one);
+        return;
+    }
+    const int64_t pairs = (n + 1) / 2;
+#pragma omp parallel for schedule(static) if (n * k >= PARALLEL_MATVEC_FLOATS)
+    for (int64_t p = 0; p < pairs; p++) {
+        const int64_t r = 2 * p;
+        const int two = r + 1 < n;
+        for (int64_t b0 = 0; b0 < rows; b0 += 8) {
+            const float *xb = x + b0 * k;
+            float *yb = y + b0 * n;
+            switch (rows - b0 < 8 ? (int)(rows - b0) : 8) {
+            case 1: two_rows(w, k, bias, xb, yb, n, r, two, 1); break;
+            case 2: two_rows(w, k, bias, xb, yb, n, r, two, 2); break;
+            case 3: two_rows(w, k, bias, xb, yb, n, r, two, 3); break;
+            case 4: two_rows(w, k, bias, xb, yb, n, r, two, 4); break;
+            case 5: two_rows(w, k, bias, xb, yb, n, r, two, 5); break;
+            case 6: two_rows(w, k, bias, xb, yb, n, r, two, 6); break;
+            case 7: two_rows(w, k, bias, xb, yb, n, r, two, 7); break;
+            default: two_rows(w, k, bias, xb, yb, n, r, two, 8); break;
+            }
+        }
+    }
+}
+
 /* y = w x (+ b) for a row-major (n, k) w, which Fortran reads as the (k, n) column-major w^T */
 static void matvec(Sgemv sgemv, const float *w, const float *bias, const float *x, float *y,
                    int64_t n, int64_t k) {
@@ -229,7 +364,7 @@ typedef struct {
     const Layer *layer;
     const float *embed;
     float *x, *h, *qkv, *attn, *o, *gate_up, *act, *down;
-    Sgemv sgemv;
+    Sgemv qkv_mv, o_mv, gate_up_mv, down_mv; /* each projection's: BLAS's sgemv or own_sgemv */
 } OneRowStep;
 
 /* The embedding of `token` at `pos` through every layer, into s->h (the final norm's output,
@@ -241,13 +376,13 @@ void decode_one_row(const OneRowStep *s, int64_t token, int64_t pos) {
     rms_norm(s->x, s->layer[0].ln1, s->h, 1, d, s->eps);
     for (int64_t i = 0; i < s->layers; i++) {
         const Layer *l = s->layer + i;
-        matvec(s->sgemv, l->wqkv, l->bqkv, s->h, s->qkv, s->qkv_dim, d);
+        matvec(s->qkv_mv, l->wqkv, l->bqkv, s->h, s->qkv, s->qkv_dim, d);
         decode_attention(l->attention, s->qkv, pos, s->attn);
-        matvec(s->sgemv, l->wo, NULL, s->attn, s->o, d, s->attn_dim);
+        matvec(s->o_mv, l->wo, NULL, s->attn, s->o, d, s->attn_dim);
         add_rms_norm(s->x, s->o, l->ln2, s->h, 1, d, s->eps);
-        matvec(s->sgemv, l->w13, NULL, s->h, s->gate_up, 2 * s->inter, d);
+        matvec(s->gate_up_mv, l->w13, NULL, s->h, s->gate_up, 2 * s->inter, d);
         silu_mul(s->gate_up, s->act, 1, s->inter);
-        matvec(s->sgemv, l->w2, NULL, s->act, s->down, d, s->inter);
+        matvec(s->down_mv, l->w2, NULL, s->act, s->down, d, s->inter);
         add_rms_norm(s->x, s->down, l->after, s->h, 1, d, s->eps);
     }
 }

@@ -11,25 +11,32 @@ across layouts the choice says so.
 The candidates: F.linear everywhere; on a CPU in float32, and in bfloat16 or float16 where
 oneDNN runs that type natively (there it made a bfloat16 step 0.64-0.70x as long as
 F.linear's), oneDNN on the weight packed in its blocked layout and oneDNN on the plain
-weight. Two kernels of one layout can share a weight, so where they win different regimes
-the choice may be both: one for a single row (a decode step at batch 1), the other for more
-rows. On a 2-core Intel Xeon @ 2.80GHz one kernel for every batch made a 250M step 1.30x
-the fastest at batch 1 (oneDNN packed) or 1.70x at batch 8 (F.linear); F.linear for one row
-and oneDNN above, 1.05x and 1.08x (bench/kernel_mix.py). Each projection is timed on its layers'
-weights in turn, as the step reads them (timing_samples). MKL's packed GEMM is left out: its
-packed weight serves one batch size and it needs the plain weight beside it for the others
-(bench/kernel_candidates.py).
+weight; and in float32 the fused C library's own (fused_ops.c's own_matmul), on the plain
+weight. On a Xeon @ 2.80GHz that took 0.98-1.03x F.linear's time at batch 1 and 0.72-0.80x
+oneDNN packed's at batch 8 (bench/matmul.py); on an AMD EPYC, MKL's sgemv (F.linear's)
+streamed half as fast as oneDNN packed, which a batch-1 step cannot call from C
+(fused_decode.py), so there it is also the candidate that keeps a batch-1 step's layers in
+one C call. Two kernels of one layout can share a weight, so where they win
+different regimes the choice may be both: one for a single row (a decode step at batch 1),
+the other for more rows. On a 2-core Intel Xeon @ 2.80GHz one kernel for every batch made a
+250M step 1.30x the fastest at batch 1 (oneDNN packed) or 1.70x at batch 8 (F.linear);
+F.linear for one row and oneDNN above, 1.05x and 1.08x (bench/kernel_mix.py). Each
+projection is timed on its layers' weights in turn, as the step reads them
+(timing_samples). MKL's packed GEMM is left out: its packed weight serves one batch size
+and it needs the plain weight beside it for the others (bench/kernel_candidates.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import cycle
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from infertop.engine.backends.torch.fused_build import FusedOps, load_fused_ops
 from infertop.engine.backends.torch.timing import (
     WARM_CALLS,
     fastest_in_turns,
@@ -96,6 +103,9 @@ class Kernel:
     # what a compiled step calls: one kernel for every batch (a graph with a dynamic batch
     # cannot branch on it; None: `run`)
     in_graph: Linear | None = None
+    # False where a compiled graph cannot call `run` (a ctypes call): the graph runs
+    # in_graph, which the choice sets to the kernel of this layout that loses least
+    graphable: bool = True
 
     @property
     def layout(self) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -124,6 +134,49 @@ ONEDNN = Kernel("oneDNN packed", onednn_pack, onednn_linear)
 ONEDNN_PLAIN = Kernel("oneDNN", unchanged, onednn_or_linear, in_graph=onednn_linear)
 
 
+OWN_NAME = "C matmul"
+
+
+def own_matmul(ops: FusedOps) -> Kernel:
+    """fused_ops.c's own_matmul on the plain weight, for up to MAX_TIMED_BATCH contiguous
+    float32 rows (the decode steps the choice times; F.linear runs more, a prefill). From
+    Python a call costs 6.8 us against F.linear's 4.3 (a 16x16 matrix); the batch-1 step
+    that matters calls it from C. Under the profiler each call is a range, infertop::matmul."""
+    call = ops.own_matmul
+
+    def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        n, k = w.shape
+        rows = x.numel() // k
+        if rows > MAX_TIMED_BATCH or not (x.is_contiguous() and w.is_contiguous()):
+            return F.linear(x, w, b)
+        out = torch.empty(rows * n).view(*x.shape[:-1], n)  # 1 us less than empty((..., n))
+        bias = None if b is None else b.contiguous()
+        args = (w.data_ptr(), None if bias is None else bias.data_ptr(), x.data_ptr())
+        if torch.autograd.profiler._is_profiler_enabled:
+            with torch.profiler.record_function("infertop::matmul"):
+                call(*args, out.data_ptr(), n, k, rows)
+        else:
+            call(*args, out.data_ptr(), n, k, rows)
+        return out
+
+    return Kernel(OWN_NAME, unchanged, run, in_graph=F.linear, graphable=False)
+
+
+def own_matmul_here(device: torch.device, dtype: torch.dtype) -> Kernel | None:
+    """The C matmul where the fused library builds: float32 on a CPU."""
+    if device.type != "cpu" or dtype != torch.float32:
+        return None
+    ops = load_fused_ops()
+    if isinstance(ops, str):
+        return None
+    if ops.library not in OWN_MATMULS:  # one Kernel per library: a choice names it again
+        OWN_MATMULS[ops.library] = own_matmul(ops)
+    return OWN_MATMULS[ops.library]
+
+
+OWN_MATMULS: dict[Path, Kernel] = {}
+
+
 def by_rows(one_row: Kernel, more_rows: Kernel, in_graph: Kernel) -> Kernel:
     """`one_row` for an input of one row (a decode step at batch 1), `more_rows` for more:
     two kernels of one layout over one stored weight; `in_graph` for a compiled step."""
@@ -138,7 +191,9 @@ def by_rows(one_row: Kernel, more_rows: Kernel, in_graph: Kernel) -> Kernel:
 
 
 def candidates(device: torch.device, dtype: torch.dtype) -> list[Kernel]:
-    return [PLAIN, ONEDNN, ONEDNN_PLAIN] if onednn_usable(device, dtype) else [PLAIN]
+    found = [PLAIN, ONEDNN, ONEDNN_PLAIN] if onednn_usable(device, dtype) else [PLAIN]
+    own = own_matmul_here(device, dtype)
+    return found if own is None else [*found, own]
 
 
 def kernel_named(name: str, device: torch.device, dtype: torch.dtype) -> Kernel:
@@ -251,7 +306,7 @@ def choose_kernels(
         xs = {b: torch.randn(b, inp, generator=gen).to(first.device, first.dtype) for b in batches}
         calls = {b: [(k.name, in_turn(k.run, x, ws)) for k, ws in packed] for b, x in xs.items()}
         with torch.inference_mode():
-            for at_batch in zip(*calls.values(), strict=True):  # a kernel at every batch
+            for at_batch in calls.values():  # every kernel at every batch
                 for _, call in at_batch:
                     for _ in range(max(WARM_CALLS, len(samples))):  # each sample once
                         call()
@@ -266,7 +321,8 @@ def choose(seconds: Mapping[int, Mapping[str, float]], kernels: Sequence[Kernel]
     """The kernel with the least summed slowdown over the batches, where the kernels of one
     layout may split the batches: the fastest of them at batch 1 for one row and the
     fastest at the largest batch for more rows (by_rows), when they differ. A compiled step
-    takes one of them for every batch: the one with the least summed slowdown."""
+    takes one of them for every batch: of those a graph can call, the one with the least
+    summed slowdown (so does a kernel a graph cannot call, chosen alone)."""
     options = list(kernels)
     if 1 in seconds and len(seconds) > 1:
         largest = max(seconds)
@@ -275,15 +331,25 @@ def choose(seconds: Mapping[int, Mapping[str, float]], kernels: Sequence[Kernel]
             one = min(same, key=lambda k: seconds[1][k.name])
             more = min(same, key=lambda k: seconds[largest][k.name])
             if one is not more:
-                whole = least_summed_slowdown(seconds, same, lambda k: k.name)
-                options.append(by_rows(one, more, whole))
+                options.append(by_rows(one, more, in_graph(seconds, same)))
 
     def at(kernel: Kernel, batch: int) -> float:
         times = seconds[batch]
         return times[ran_at(kernel.name, batch)]
 
     per_batch = {b: {k.name: at(k, b) for k in options} for b in seconds}
-    return least_summed_slowdown(per_batch, options, lambda k: k.name)
+    chosen = least_summed_slowdown(per_batch, options, lambda k: k.name)
+    if chosen.graphable:
+        return chosen
+    same = [k for k in kernels if k.layout is chosen.layout]
+    return replace(chosen, in_graph=in_graph(seconds, same).graph_run, graphable=True)
+
+
+def in_graph(seconds: Mapping[int, Mapping[str, float]], same: Sequence[Kernel]) -> Kernel:
+    """Of kernels of one layout, the one a compiled step runs for every batch: of those a
+    graph can call, the one with the least summed slowdown."""
+    graphable = [k for k in same if k.graphable] or [PLAIN]
+    return least_summed_slowdown(seconds, graphable, lambda k: k.name)
 
 
 def summary_of(kernel_names: Iterable[str]) -> str:

@@ -175,7 +175,7 @@ class TorchLlama:
     def fuse_ops(self) -> None:
         """Run decode steps with the ops between the matmuls in C (fused_decode.py), where
         the library builds and the model is float32 on a CPU; else say why not."""
-        if not FusedDecode.supports(self):
+        if not FusedDecode.supports(self.device, self.dtype):
             self.unfused_reason = "the C ops are float32 on a CPU only"
             return
         ops = load_fused_ops()
