@@ -44,6 +44,7 @@ from infertop.engine.backends.torch.timing import (
     timings_text,
 )
 from infertop.engine.errors import UserError
+from infertop.engine.memory import trim_heap
 
 Linear = Callable[..., torch.Tensor]  # (x, weight, bias=None) -> x @ weight.T + bias
 PROJECTIONS = ("qkv", "o", "gate_up", "down", "lm_head")
@@ -301,20 +302,30 @@ def choose_kernels(
         if len(kernels) == 1:
             choices[name] = KernelChoice(name, (out, inp), {}, kernels[0].name, kernels[0])
             continue
-        samples = timing_samples(layers)
-        packed = [(kernel, [kernel.pack(w) for w in samples]) for kernel in kernels]
         xs = {b: torch.randn(b, inp, generator=gen).to(first.device, first.dtype) for b in batches}
-        calls = {b: [(k.name, in_turn(k.run, x, ws)) for k, ws in packed] for b, x in xs.items()}
-        with torch.inference_mode():
-            for at_batch in calls.values():  # every kernel at every batch
-                for _, call in at_batch:
-                    for _ in range(max(WARM_CALLS, len(samples))):  # each sample once
-                        call()
-            seconds = {b: fastest_in_turns(calls[b], reps) for b in xs}
-        del packed, calls
+        seconds = time_kernels(timing_samples(layers), xs, kernels, reps)
+        trim_heap()  # the packed samples' pages: else each projection's stayed on the heap
         chosen = choose(seconds, kernels)
         choices[name] = KernelChoice(name, (out, inp), seconds, chosen.name, chosen)
     return choices
+
+
+def time_kernels(
+    samples: Sequence[torch.Tensor],
+    xs: Mapping[int, torch.Tensor],
+    kernels: Sequence[Kernel],
+    reps: int,
+) -> dict[int, dict[str, float]]:
+    """Each kernel's fastest call at each batch, on its own packed copy of the samples
+    (freed on return: the loop variables kept the last batch's copies alive)."""
+    packed = [(kernel, [kernel.pack(w) for w in samples]) for kernel in kernels]
+    calls = {b: [(k.name, in_turn(k.run, x, ws)) for k, ws in packed] for b, x in xs.items()}
+    with torch.inference_mode():
+        for at_batch in calls.values():  # every kernel at every batch
+            for _, call in at_batch:
+                for _ in range(max(WARM_CALLS, len(samples))):  # each sample once
+                    call()
+        return {b: fastest_in_turns(calls[b], reps) for b in xs}
 
 
 def choose(seconds: Mapping[int, Mapping[str, float]], kernels: Sequence[Kernel]) -> Kernel:
