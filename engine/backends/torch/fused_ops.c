@@ -8,8 +8,9 @@
    -fopenmp against the libgomp torch loaded (fused_build.py), once its cache is long enough
    to pay for a parallel region: the cache streams from memory, and two cores read it faster
    than one (a 56M step's attention: 0.37 ms on two threads, 0.55 on one). The norms and silu
-   are a few thousand elements, below what pays for a parallel region. Built without -ffast-math: with it, gcc
-   links crtfastmath.o into the library, which flushes denormals for the whole process. */
+   are a few thousand elements, below what pays for a parallel region. Built without
+   -ffast-math: with it, gcc links crtfastmath.o into the library, which flushes denormals
+   for the whole process. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -270,8 +271,8 @@ void own_sgemv(const char *trans, const int *m, const int *n, const float *alpha
 /* Rows r and r + 1 (r alone where `two` is 0) of w against `nb` (1-8) rows of x: each weight
    vector is loaded once for every row of x, so the weights stream once per eight rows of x
    where F.linear's BLAS streams them once per row (at batch 8 a 32000x512 lm_head took
-   4.1 ms on a Xeon @ 2.80GHz, 4.8 in oneDNN's packed layout, 10.8 in F.linear). Inlined with a constant
-   `nb`, so the sixteen sums stay in registers. */
+   4.1 ms on a Xeon @ 2.80GHz, 4.8 in oneDNN's packed layout, 10.8 in F.linear). Inlined
+   with a constant `nb`, so the sixteen sums stay in registers. */
 static inline __attribute__((always_inline)) void two_rows(const float *w, int64_t k,
                                                           const float *bias, const float *x,
                                                           float *y, int64_t n, int64_t r,
