@@ -56,7 +56,10 @@ def tiny_session(tmp_path: Path, queue: EventQueue | None = None, **kw: object) 
         "trace_dir": str(tmp_path / "traces"),
         **kw,
     }
-    return Session(RunConfig(**settings), queue or RecordingQueue())  # type: ignore[arg-type]
+    # not `queue or ...`: an empty EventQueue is falsy (it has a length), and a HeldInCapture
+    # passed in was swapped for a RecordingQueue that holds nothing
+    events = queue if queue is not None else RecordingQueue()
+    return Session(RunConfig(**settings), events)  # type: ignore[arg-type]
 
 
 def panel_text(app: InfertopApp, cls: type) -> str:
@@ -246,6 +249,7 @@ async def test_q_during_a_capture_names_the_files_it_saved(tmp_path: Path) -> No
         await until(pilot, lambda: len(app.stats.results) >= 1)
         session.send(StartProfile(CaptureRequest(name="leaving")))
         await until(pilot, lambda: app.capture == "recording")
+        assert queue.captured == 0, "the engine should wait in the capture, held by the queue"
         await pilot.press("q")
         await until(pilot, lambda: app.state == "stopping")
         queue.release.set()  # the engine goes on, and takes the quit at its next step
