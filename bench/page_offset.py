@@ -6,6 +6,7 @@ call, divided by the fastest offset of that round (bench/RESULTS.md, issue 15: a
 not used by the engine).
 
     python bench/page_offset.py --rounds 8
+    python bench/page_offset.py --kernel "C matmul"     # fused_ops.c's own_matmul instead
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from machine import cpu_summary
+
+from infertop.engine.backends.torch.kernels import kernel_named
 
 PAGE = 4096
 OFFSETS = (0, 64, 1024, 2048, 3072)  # 64: where torch's large allocations start here
@@ -42,9 +44,12 @@ def at_offset(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--kernel", default="F.linear", help="a kernel on the plain weight")
     a = p.parse_args()
+    linear = kernel_named(a.kernel, torch.device("cpu"), torch.float32).run
     gen = torch.Generator().manual_seed(0)
-    print(f"{cpu_summary()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    threads = torch.get_num_threads()
+    print(f"{cpu_summary()}; torch {torch.__version__}, {threads} threads; {a.kernel}")
     default = sorted({torch.empty(s).data_ptr() % PAGE for s in SHAPES})
     print(f"offsets of torch's own allocations of these shapes: {default}")
     print("| shape | row bytes | " + " | ".join(f"offset {o}" for o in OFFSETS) + " |")
@@ -62,7 +67,7 @@ def main() -> None:
                     times = []
                     for i in range(2 * copies):
                         t0 = time.perf_counter()
-                        F.linear(x, weights[o][i % copies])
+                        linear(x, weights[o][i % copies])
                         times.append(time.perf_counter() - t0)
                     per_round[o].append(statistics.median(times))
         best = [min(per_round[o][r] for o in OFFSETS) for r in range(a.rounds)]
