@@ -18,20 +18,12 @@ from pathlib import Path
 import decode_vs_transformers as dvt
 import torch
 from machine import cpu_summary
+from page_offset import PAGE, at_offset
 
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.memory import trim_heap
 
-PAGE = 4096
 PLAIN_WEIGHTS = ("wqkv", "wo", "w13", "w2")
-
-
-def placed(w: torch.Tensor, offset: int) -> torch.Tensor:
-    """A copy of `w` that starts `offset` bytes past a page boundary."""
-    n = w.numel() * w.element_size()
-    buf = torch.empty(n + 2 * PAGE, dtype=torch.uint8)
-    start = -buf.data_ptr() % PAGE + offset
-    return buf[start : start + n].view(w.dtype).view(w.shape).copy_(w)
 
 
 def offset_for(w: torch.Tensor) -> int:
@@ -46,10 +38,10 @@ def place_weights(engine: TorchEngine) -> None:
         for attr in PLAIN_WEIGHTS:
             w = getattr(layer, attr)
             if not w.is_mkldnn and w.layout == torch.strided:
-                setattr(layer, attr, placed(w, offset_for(w)))
+                setattr(layer, attr, at_offset(offset_for(w), tuple(w.shape), w, []))
         trim_heap()
     if m.lm_head is not m.embed and not m.lm_head.is_mkldnn:
-        m.lm_head = placed(m.lm_head, offset_for(m.lm_head))
+        m.lm_head = at_offset(offset_for(m.lm_head), tuple(m.lm_head.shape), m.lm_head, [])
     m.fused = None
     m.fuse_ops()
 
