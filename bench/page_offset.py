@@ -1,6 +1,7 @@
-"""Does where a weight starts within its 4 KB page change F.linear's batch-1 speed? Each shape
-is stored at several offsets from a page boundary (copies of one seeded matrix, as many as
-make 48 MB so each call streams its weight from memory), the offsets take turns in a
+"""Does where a weight starts within its 4 KB page change a kernel's batch-1 speed (F.linear's
+unless --kernel names another that runs on the plain weight)? Each shape is stored at
+several offsets from a page boundary (copies of one seeded matrix, as many as make 48 MB so
+each call streams its weight from memory), the offsets take turns in a
 shuffled order each round, and each figure is the median over rounds of a round's median
 call, divided by the fastest offset of that round (bench/RESULTS.md, issue 15: a finding,
 not used by the engine).
