@@ -4,9 +4,13 @@ tests/parity/test_parity_torch.py."""
 
 from __future__ import annotations
 
+import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -157,6 +161,47 @@ def test_the_c_matmul_gives_f_linears_answer_on_any_shape(threads) -> None:
                 got = own.run(x, w, bias)
                 assert got.shape == (rows, 1, n)
                 torch.testing.assert_close(got, F.linear(x, w, bias), atol=1e-4, rtol=1e-5)
+
+
+CAPPED_C_MATMUL = """
+import torch, torch.nn.functional as F
+from infertop.engine.backends.torch.fused_build import load_fused_ops
+from infertop.engine.backends.torch.kernels import own_matmul_here
+own, fused = own_matmul_here(torch.device("cpu"), torch.float32), load_fused_ops()
+assert own is not None and not isinstance(fused, str), fused
+gen = torch.Generator().manual_seed(0)
+for n, k in ((3, 7), (101, 67), (2050, 512)):
+    w, b = torch.randn(n, k, generator=gen), torch.randn(n, generator=gen)
+    for rows in (1, 5, 8, 9):
+        x = torch.randn(rows, 1, k, generator=gen)
+        torch.testing.assert_close(own.run(x, w, b), F.linear(x, w, b), atol=1e-4, rtol=1e-5)
+print(fused.library)
+"""
+
+
+@needs_cc
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump to read the library")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86's instruction sets")
+@pytest.mark.parametrize(
+    ("capability", "wider", "widest", "left_out"),
+    [("avx2", ("AVX512",), "%ymm", "%zmm"), ("default", ("AVX2", "AVX512"), "%xmm", "%ymm")],
+)
+def test_the_c_library_keeps_to_torchs_instruction_set(
+    capability: str, wider: tuple[str, ...], widest: str, left_out: str, tmp_path: Path
+) -> None:
+    """ATEN_CPU_CAPABILITY caps torch's kernels and the C library's build alike; the C
+    matmul's sums then take that width's registers (fused_ops.c's MM_LANES), and still give
+    F.linear's answer. This CPU stands in for one without AVX-512 (or AVX)."""
+    if torch.backends.cpu.get_cpu_capability() not in wider:
+        pytest.skip(f"this CPU has nothing wider than {capability} to leave out")
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": capability, "INFERTOP_CACHE_DIR": str(tmp_path)}
+    run = [sys.executable, "-c", CAPPED_C_MATMUL]
+    done = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    library = Path(done.stdout.split()[-1])
+    assert library.parent.parent == tmp_path
+    code = subprocess.run(["objdump", "-d", str(library)], capture_output=True, text=True).stdout
+    assert widest in code and left_out not in code
 
 
 def test_kernels_of_two_layouts_do_not_split_the_batches() -> None:

@@ -153,11 +153,17 @@ def openmp_flags() -> tuple[str, ...]:
     return ("-fopenmp",) if torch_runs_on_libgomp() else ()
 
 
+# torch's vector width for its own kernels (ATEN_CPU_CAPABILITY caps it): ours follows
+CAPPED_X86 = {"AVX2": ["-mno-avx512f"], "DEFAULT": ["-mno-avx"]}
+
+
 def native_flags() -> list[str]:
-    """Tune for this CPU (AVX-512 where it has it): the library is cached per CPU."""
+    """Tune for this CPU (AVX-512 where it has it), within the instruction set torch's own
+    kernels use: ATEN_CPU_CAPABILITY=avx2 keeps AVX-512 out of both. The library is cached
+    per CPU and capability (cpu_identity)."""
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64"):
-        return ["-march=native"]
+        return ["-march=native", *CAPPED_X86.get(torch.backends.cpu.get_cpu_capability(), [])]
     if machine in ("arm64", "aarch64"):
         return ["-mcpu=native"]
     return []
