@@ -5,6 +5,7 @@ the ATen step with a one-line reason wherever the library cannot be had."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,15 @@ import torch
 from infertop.engine.backends.torch import blas_sgemv, fused_build, fused_decode
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.fused_build import load_fused_ops
-from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named
+from infertop.engine.backends.torch.fused_decode import LAYER_PROJECTIONS
+from infertop.engine.backends.torch.kernels import (
+    OWN_NAME,
+    PLAIN,
+    PROJECTIONS,
+    kernel_named,
+    ran_at,
+)
+from infertop.engine.backends.torch.one_row_matvec import choose_matvec
 from tests.helpers import infertop_bench
 
 needs_cc = pytest.mark.skipif(fused_build.compiler() is None, reason="no C compiler here")
@@ -95,6 +104,44 @@ def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(
     for step, (got, want) in enumerate(zip(fused, aten, strict=True)):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0, msg=f"decode step {step}")
     for got, want in zip(fused_cache, aten_cache, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_cc
+@pytest.mark.parametrize("slow", [PLAIN.name, OWN_NAME])
+def test_the_batch_1_step_keeps_the_matvec_it_runs_faster_on(hf_models, slow) -> None:
+    """one_row_matvec.py times the batch-1 step with each matvec in every layer projection.
+    Made slower (a sleep) while its layers run `slow`, the step keeps the other: in one C
+    call that calls it, each kernel above batch 1 and the lm_head's as they were, with the
+    ATen step's logits (qwen2: with the q/k/v bias)."""
+    _, directory = hf_models["qwen2"]
+    engine = TorchEngine.load(str(directory), kernel=PLAIN.name, threads=1)
+    model, step = engine.model, engine.timing_step(1, compiled=False)
+
+    def slowed() -> object:
+        if ran_at(model.kernel_names["qkv"], 1) == slow:
+            time.sleep(0.005)
+        return step()
+
+    choice = choose_matvec(model, slowed)
+    fast = OWN_NAME if slow == PLAIN.name else PLAIN.name
+    assert choice is not None and choice.chosen == fast, choice
+    assert choice.seconds[slow] > choice.seconds[fast] and set(choice.seconds) == {slow, fast}
+    assert choice.describe().startswith(
+        f"batch 1, timed on the step: the layers' matvecs on {fast}"
+    )
+    assert {ran_at(model.kernel_names[p], 1) for p in LAYER_PROJECTIONS} == {fast}
+    assert {ran_at(model.kernel_names[p], 8) for p in PROJECTIONS} == {PLAIN.name}
+    assert model.kernel_names["lm_head"] == PLAIN.name
+    model.free_cache()
+    prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(5))
+    (fused, _), (aten, _) = fused_and_aten(engine, prompts, steps=6)
+    assert model.fused is not None and model.fused.plan is not None
+    one_row = model.fused.plan.one_row
+    assert one_row is not None
+    own, blas = model.fused.own_sgemv, model.fused.sgemv
+    assert one_row.step.qkv_mv == one_row.step.down_mv == (own if fast == OWN_NAME else blas)
+    for got, want in zip(fused, aten, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 

@@ -23,12 +23,14 @@ from infertop.engine.backends.torch.kernels import (
     MAX_TIMED_BYTES,
     ONEDNN,
     ONEDNN_PLAIN,
+    OWN_NAME,
     PLAIN,
     Kernel,
     candidates,
     choose_kernels,
     onednn_usable,
     own_matmul_here,
+    ran_at,
     summary_of,
     timing_samples,
 )
@@ -312,8 +314,15 @@ def test_bench_prints_the_choices_and_a_forced_kernel_is_one_line() -> None:
         assert "\nDecode ops between the matmuls: fused in C (fused-ops-" in p.stdout, p.stdout
     lines = [line.strip() for line in p.stdout.splitlines()]
     timed = "B=1 " if len(candidates(CPU, F32)) > 1 else ""
+    chosen = {}
     for proj in ("qkv", "o", "gate_up", "down", "lm_head"):
-        assert any(line.startswith(f"{proj} ") and timed in line for line in lines), p.stdout
+        (line,) = [line for line in lines if line.startswith(f"{proj} ") and timed in line]
+        chosen[proj] = line.split(": ", 1)[1].split("  ")[0]
+    # the batch-1 step, timed with each matvec where its layers can run either in one C call
+    matvecs = {ran_at(chosen[p], 1) for p in ("qkv", "o", "gate_up", "down")}
+    step_timed = own_matmul_here(CPU, F32) is not None and matvecs <= {PLAIN.name, OWN_NAME}
+    step_line = "batch 1, timed on the step: the layers' matvecs on "
+    assert any(line.startswith(step_line) for line in lines) == step_timed, p.stdout
     engine = TorchEngine.load("tiny", device="cpu", kernel=PLAIN.name)
     assert engine.kernel == "F.linear" and engine.kernel_choices == ()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -13,14 +14,14 @@ from infertop.engine.backends.torch.devices import TorchDevice, select_device
 from infertop.engine.backends.torch.fused_decode import FusedDecode
 from infertop.engine.backends.torch.kernels import PROJECTIONS, kernel_named, timed_batches
 from infertop.engine.backends.torch.model import TorchLlama
+from infertop.engine.backends.torch.one_row_matvec import MatvecChoice, choose_matvec
 from infertop.engine.backends.torch.threads import (
     ThreadChoice,
     at_threads,
     choose_threads,
     thread_counts,
-    warm,
 )
-from infertop.engine.backends.torch.timing import fastest_in_turns
+from infertop.engine.backends.torch.timing import fastest_in_turns, warm
 from infertop.engine.config import DeviceKind
 from infertop.engine.cpu_quota import CpuQuota, cpu_quota
 from infertop.engine.dummy import random_prompt_ids
@@ -45,6 +46,7 @@ class TorchEngine(OnDevice[TorchDevice]):
         # set before every prefill and decode call (0.1 us): the two may differ
         self.prefill_threads = self.decode_threads = torch.get_num_threads()
         self.threads_timed: ThreadChoice | None = None
+        self.matvec_timed: MatvecChoice | None = None
         # with --compile: the eager step's decode count, and per batch timed (1, the sweep's
         # largest) its step against the compiled one's, timed after the compile
         self.eager_threads: int | None = None
@@ -103,6 +105,9 @@ class TorchEngine(OnDevice[TorchDevice]):
         model.fuse_ops()
         engine = cls(model, dev, dtype)
         engine.quota = quota
+        if forced is None:
+            announce = partial(stage, "timing the batch-1 step on each matvec") if stage else None
+            engine.choose_matvec(announce)
         counts = thread_counts(torch.get_num_threads())
         if threads is None and dev.kind == "cpu" and len(counts) > 1:
             if stage:
@@ -110,6 +115,15 @@ class TorchEngine(OnDevice[TorchDevice]):
                 stage(f"timing the decode step on {listed} CPU threads")
             engine.choose_decode_threads(batches, counts)
         return engine
+
+    def choose_matvec(self, announce: Callable[[], None] | None = None) -> None:
+        """At batch 1, the matvec the layers call from C, timed on the step (one_row_matvec.py)
+        on a cache of 16 positions."""
+        self.model.free_cache()
+        try:
+            self.matvec_timed = choose_matvec(self.model, self.timing_step(1, False), announce)
+        finally:
+            self.model.free_cache()
 
     def choose_decode_threads(self, batches: tuple[int, ...], counts: list[int]) -> None:
         """Time a decode step (the compiled one once there is one) at each count, at batch 1
@@ -179,7 +193,10 @@ class TorchEngine(OnDevice[TorchDevice]):
 
     @property
     def kernel_choices(self) -> tuple[str, ...]:
-        return tuple(c.describe() for c in self.model.kernel_choices.values())
+        lines = [c.describe() for c in self.model.kernel_choices.values()]
+        if self.matvec_timed is not None:
+            lines.append(self.matvec_timed.describe())
+        return tuple(lines)
 
     @property
     def cpu_threads(self) -> int:

@@ -93,9 +93,16 @@ LAYER_PROJECTIONS = ("qkv", "o", "gate_up", "down")
 PARALLEL_ATTENTION_BYTES = 128 << 10
 
 
-def plan_key(model: TorchLlama, bsz: int) -> tuple[object, ...]:
+def cache_key(model: TorchLlama) -> tuple[object, ...]:
+    """What a plan's pointers point into: a plan made for other caches must not run."""
     kc = model.k_cache[0]
-    return (bsz, tuple(kc.shape), kc.data_ptr(), model.rope_cos.data_ptr())
+    return (tuple(kc.shape), kc.data_ptr(), model.rope_cos.data_ptr())
+
+
+def plan_key(model: TorchLlama, bsz: int) -> tuple[object, ...]:
+    """A plan serves one batch size and one set of kernels (the batch-1 call's matvecs differ
+    between them) on the caches it was made for."""
+    return (*cache_key(model), bsz, *model.kernel_names.values())
 
 
 class FusedDecode:
@@ -108,7 +115,8 @@ class FusedDecode:
         self.profiled_calls = Calls(*(in_range(n, getattr(ops, n)) for n in names))
         self.decode_one_row = ops.decode_one_row
         self.model = model
-        self.plan: Plan | None = None
+        self.plans: dict[tuple[object, ...], Plan] = {}  # kept while the caches stay
+        self.plan: Plan | None = None  # the last step's
         self.sgemv = sgemv_address(ops)
         self.own_sgemv = ops.own_sgemv
 
@@ -142,8 +150,14 @@ class FusedDecode:
     def plan_for(self, bsz: int) -> Plan:
         m, cfg = self.model, self.model.cfg
         key = plan_key(m, bsz)
-        if self.plan is not None and self.plan.key == key:
-            return self.plan
+        plan = self.plans.get(key)
+        if plan is not None:
+            self.plan = plan
+            return plan
+        # one batch size's plans are kept (their scratch grows with it), on these caches:
+        # a plan for freed caches would keep them
+        same = (*cache_key(m), bsz)
+        self.plans = {k: p for k, p in self.plans.items() if k[: len(same)] == same}
         nh, nkv, hd = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         cache_batch, max_len = m.k_cache[0].shape[0], m.k_cache[0].shape[2]
         if bsz > cache_batch:  # C writes where the pointers say: no shape check catches it
@@ -200,6 +214,7 @@ class FusedDecode:
         )
         if bsz == 1 and self.one_row_reason is None:
             self.plan.one_row = self.one_row_plan(self.plan)
+        self.plans[key] = self.plan
         return self.plan
 
     def one_row_plan(self, p: Plan) -> OneRow:

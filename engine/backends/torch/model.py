@@ -132,6 +132,7 @@ class TorchLlama:
         self.linears = Linears()  # F.linear on plain weights until choose_kernels
         self.graph_linears = Linears()  # what a compiled step calls: one kernel for every batch
         self.kernel_choices: dict[str, KernelChoice] = {}
+        self.kernels = dict.fromkeys(PROJECTIONS, PLAIN)
         self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
         self.fused: FusedDecode | None = None  # the decode step's ops in C, once fused
         self.unfused_reason = "not fused"  # why they are not, shown where the ops are named
@@ -168,6 +169,14 @@ class TorchLlama:
             layer.w2 = kernels["down"].pack(layer.w2)
             trim_heap()
         self.lm_head = kernels["lm_head"].pack(self.lm_head)
+        self.run_kernels(kernels, repacked=True)
+
+    def run_kernels(self, kernels: dict[str, Kernel], repacked: bool = False) -> None:
+        """Run these kernels on the weights as they are stored: each of the layout of the one
+        it replaces (the batch-1 step's matvec choice swaps F.linear and the C matmul), unless
+        use_kernels has just put the weights in theirs."""
+        assert repacked or all(k.layout is self.kernels[p].layout for p, k in kernels.items())
+        self.kernels = dict(kernels)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
         self.graph_linears = Linears(**{p: k.graph_run for p, k in kernels.items()})
         self.kernel_names = {p: k.name for p, k in kernels.items()}

@@ -12,18 +12,16 @@ slowdown; prefill keeps the default. `--threads N` sets both, untimed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from infertop.engine.backends.torch.timing import (
-    SLOW_CALL_S,
-    WARM_CALLS,
     fastest_in_turns,
     least_summed_slowdown,
     timings_text,
+    warm,
 )
 from infertop.engine.text import plural
 
@@ -57,18 +55,6 @@ def at_threads(n: int, step: Callable[[], object]) -> Callable[[], object]:
         return step()
 
     return call
-
-
-def warm(call: Callable[[], object]) -> float:
-    """WARM_CALLS calls, or two where a call is slow (a big model's step is steady from its
-    second call, and each costs the load a good part of a second); the fastest, so that one
-    slow spell of the machine does not count against it."""
-    times: list[float] = []
-    while len(times) < WARM_CALLS and (len(times) < 2 or min(times) < SLOW_CALL_S):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def choose_threads(

@@ -38,6 +38,18 @@ def fastest_in_turns(
     return {key: min(t) for key, t in times.items()}
 
 
+def warm(call: Callable[[], object]) -> float:
+    """WARM_CALLS calls, or two where a call is slow (a big model's step is steady from its
+    second call, and each costs the load a good part of a second); the fastest, so that one
+    slow spell of the machine does not count against it."""
+    times: list[float] = []
+    while len(times) < WARM_CALLS and (len(times) < 2 or min(times) < SLOW_CALL_S):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def least_summed_slowdown(
     seconds: Mapping[int, Mapping[K, float]],
     contestants: Sequence[C],
