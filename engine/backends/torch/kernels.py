@@ -22,7 +22,9 @@ the other for more rows. On a 2-core Intel Xeon @ 2.80GHz one kernel for every b
 250M step 1.30x the fastest at batch 1 (oneDNN packed) or 1.70x at batch 8 (F.linear);
 F.linear for one row and oneDNN above, 1.05x and 1.08x (bench/kernel_mix.py). Each
 projection is timed on its layers' weights in turn, as the step reads them
-(timing_samples). MKL's packed GEMM is left out: its packed weight serves one batch size
+(timing_samples); where its layers fit in the L3 cache they are read from there, so at
+batch 1 the matvec the layers call from C is then chosen on the step itself
+(one_row_matvec.py). MKL's packed GEMM is left out: its packed weight serves one batch size
 and it needs the plain weight beside it for the others (bench/kernel_candidates.py).
 """
 
