@@ -87,7 +87,9 @@ async def test_numbers_appear_then_pause_resume_reset_and_quit(tmp_path: Path) -
         assert app.query_one(DecodePanel).border_title == "Decode step (ms)"
         assert "tok/s" in panel_text(app, PrefillPanel)
 
-        assert "Pause" in footer_labels(app) and "Resume" not in footer_labels(app)
+        # the footer rebuilds its keys after a bindings change (KeyFooter), a refresh later
+        await until(pilot, lambda: "Pause" in footer_labels(app))
+        assert "Resume" not in footer_labels(app)
         await pilot.press("space")
         await until(pilot, lambda: app.state == "paused")
         # the footer said "space Pause" while paused
