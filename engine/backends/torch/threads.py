@@ -62,10 +62,10 @@ def choose_threads(
 ) -> ThreadChoice:
     """Time `steps` (batch -> one decode step; batch 1 first) at every count, the counts
     taking turns, and keep the count with the least summed slowdown over the batches. A
-    count whose warm-up at the first batch took over PRUNE_RATIO x the best is not timed
-    further: on many cores a big model's step on 1 thread would cost the load seconds, and
-    it cannot win. Call it in the thread that runs the model (OpenMP keeps the count per
-    thread); it leaves the count it found set."""
+    count other than the first (torch's) whose warm-up at the first batch took over
+    PRUNE_RATIO x the best is not timed further: on many cores a big model's step on 1
+    thread would cost the load seconds, and it cannot win. Call it in the thread that runs
+    the model (OpenMP keeps the count per thread); it leaves the count it found set."""
     default = torch.get_num_threads()
     seconds: dict[int, dict[int, float]] = {}
     kept = list(counts)
@@ -74,7 +74,9 @@ def choose_threads(
             warmed = {n: warm(at_threads(n, step)) for n in kept}
             if not seconds:
                 best = min(warmed.values())
-                kept = [n for n in kept if warmed[n] <= PRUNE_RATIO * best]
+                # torch's own count stays: a slow spell in its warm-up alone (one loaded
+                # run read it at over twice 1 thread's time there) must not settle it
+                kept = [n for n in kept if n == counts[0] or warmed[n] <= PRUNE_RATIO * best]
             seconds[batch] = fastest_in_turns([(n, at_threads(n, step)) for n in kept], reps)
     finally:
         torch.set_num_threads(default)
