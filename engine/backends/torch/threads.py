@@ -74,8 +74,8 @@ def choose_threads(
             warmed = {n: warm(at_threads(n, step)) for n in kept}
             if not seconds:
                 best = min(warmed.values())
-                # torch's own count stays: a slow spell in its warm-up alone (one loaded
-                # run read it at over twice 1 thread's time there) must not settle it
+                # torch's own count stays: a slow spell of the machine during its warm-up
+                # (one run read it at over twice 1 thread's time there) must not settle it
                 kept = [n for n in kept if n == counts[0] or warmed[n] <= PRUNE_RATIO * best]
             seconds[batch] = fastest_in_turns([(n, at_threads(n, step)) for n in kept], reps)
     finally:
