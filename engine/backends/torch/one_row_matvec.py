@@ -26,7 +26,7 @@ from infertop.engine.backends.torch.kernels import (
     candidates,
     ran_at,
 )
-from infertop.engine.backends.torch.timing import fastest_in_turns, timings_text, warm
+from infertop.engine.backends.torch.timing import fastest_in_turns, timings_text
 
 if TYPE_CHECKING:
     from infertop.engine.backends.torch.model import TorchLlama
@@ -101,8 +101,8 @@ def choose_matvec(
         return call
 
     calls = [(m, under(kernels)) for m, kernels in options.items()]
-    for _, call in calls:
-        warm(call)
+    for _, call in calls:  # the first call makes its plan; the rounds keep the fastest call
+        call()
     seconds = fastest_in_turns(calls, reps)
     chosen = min(seconds, key=seconds.__getitem__)
     model.run_kernels(options[chosen])
