@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -214,12 +215,10 @@ def test_the_compiled_step_is_kept_and_loaded_by_the_next_build(
         logits.append(out)
     torch.testing.assert_close(logits[0], logits[1], atol=0, rtol=0)
 
-    other = {
-        **model.kernel_names,
-        "o": "F.linear" if model.kernel_names["o"] != "F.linear" else "x",
-    }
+    o = model.kernels["o"]
+    other = {**model.kernels, "o": replace(o, name="F.linear" if o.name != "F.linear" else "x")}
     key = package_path(model)
-    monkeypatch.setattr(model, "kernel_names", other)
+    monkeypatch.setattr(model, "kernels", other)
     assert package_path(model) != key
     monkeypatch.undo()
 

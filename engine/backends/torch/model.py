@@ -133,7 +133,6 @@ class TorchLlama:
         self.graph_linears = Linears()  # what a compiled step calls: one kernel for every batch
         self.kernel_choices: dict[str, KernelChoice] = {}
         self.kernels = dict.fromkeys(PROJECTIONS, PLAIN)
-        self.kernel_names = dict.fromkeys(PROJECTIONS, PLAIN.name)
         self.fused: FusedDecode | None = None  # the decode step's ops in C, once fused
         self.unfused_reason = "not fused"  # why they are not, shown where the ops are named
 
@@ -179,7 +178,10 @@ class TorchLlama:
         self.kernels = dict(kernels)
         self.linears = Linears(**{p: k.run for p, k in kernels.items()})
         self.graph_linears = Linears(**{p: k.graph_run for p, k in kernels.items()})
-        self.kernel_names = {p: k.name for p, k in kernels.items()}
+
+    @property
+    def kernel_names(self) -> dict[str, str]:
+        return {p: k.name for p, k in self.kernels.items()}
 
     def fuse_ops(self) -> None:
         """Run decode steps with the ops between the matmuls in C (fused_decode.py), where
