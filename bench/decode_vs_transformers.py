@@ -8,13 +8,15 @@ save_pretrained and infertop loads that directory.
 
 infertop runs as the engine builds itself: at load it times each projection's candidate
 kernels (F.linear, oneDNN packed, oneDNN on the plain weight, the C matmul at batch 1) on the
-real weights and keeps
-the fastest, per batch regime where two share a weight (engine/backends/torch/kernels.py;
-the choices are printed and written with the figures). The floor is the time of just the
-weight matrix-vector products at B=1, over the same weights, with each kernel: the engine's
-own choice, every matrix on F.linear, on oneDNN packed, on oneDNN plain, on the C matmul; the
-targets compare against the fastest of them (the least median over rounds). For
-information, a second engine is loaded from the same directory with the kernel forced to
+real weights and keeps the fastest, per batch regime where two share a weight
+(engine/backends/torch/kernels.py; the choices are printed and written with the figures).
+The floor is the time of just the weight matrix-vector products at B=1, over the engine's
+own weights, with each kernel: the engine's own choice, every matrix on F.linear, on oneDNN
+packed (packed from them), on oneDNN plain, on the C matmul; each engine's target compares
+against the fastest of its floors (the least median over rounds). The default engine and
+the `--compile` one are two loads, so two copies of the weights: each gets its own floors,
+as two copies of one matrix time up to 8% apart by where each starts in its page. For
+information, a further engine is loaded from the same directory with the kernel forced to
 F.linear, so the table shows what the choice buys.
 
     python bench/decode_vs_transformers.py             # ~4-5 minutes on 2 quiet cores
@@ -55,6 +57,7 @@ from transformers import (
 from transformers import __version__ as transformers_version
 
 from infertop.engine.backends.torch.engine import TorchEngine
+from infertop.engine.backends.torch.fused_decode import LAYER_PROJECTIONS
 from infertop.engine.backends.torch.kernels import (
     ONEDNN,
     ONEDNN_PLAIN,
@@ -82,6 +85,7 @@ TARGET_COMPILED_VS_FLOOR = 1.05
 TARGET_TINY_MS = 0.3  # infertop's decode step on the tiny preset, B=1
 
 FORCED = "[F.linear]"  # label suffix of the engine whose kernel is forced to F.linear
+PLAIN_FLOOR = "floor[F.linear]"
 ONEDNN_FLOOR = "floor[oneDNN packed]"
 ONEDNN_PLAIN_FLOOR = "floor[oneDNN]"  # oneDNN on the plain weights
 OWN_FLOOR = "floor[C matmul]"  # fused_ops.c's own_sgemv on the plain weights
@@ -287,32 +291,64 @@ def matvec_steps(pairs: list[tuple[Linear, torch.Tensor]], batch: int, reps: int
     return times
 
 
+def own_plain_matrices(c: Contestants, f: Contestants) -> list[torch.Tensor]:
+    """c's matrices where it keeps them plain, else the forced engine's (plain throughout):
+    the kernels that run on plain weights are timed over c's own copy, so a floor and the
+    engine it is compared with read the same pages (two copies of one matrix time up to 8%
+    apart by where each starts in its page: RESULTS.md, "Where a weight starts in its page")."""
+    m = c.engine.model
+    names = [*(p for _ in m.layers for p in LAYER_PROJECTIONS), "lm_head"]
+    own, plain = m.weight_matrices(), f.engine.model.weight_matrices()
+    assert len(names) == len(own) == len(plain)
+    return [
+        w if m.kernels[name].pack is PLAIN.pack else fw
+        for name, (_, w), (_, fw) in zip(names, own, plain, strict=True)
+    ]
+
+
 def floors(c: Contestants, f: Contestants) -> dict[str, list[tuple[Linear, torch.Tensor]]]:
-    """The decode step's matrices under each kernel: the engine's choice, all F.linear (the
-    forced engine's plain weights) and, where they run, all oneDNN packed, all oneDNN on
-    the plain weights and all the C matmul on them."""
-    plain = f.engine.model.weight_matrices()
-    out = {"floor": c.engine.model.weight_matrices(), "floor" + FORCED: plain}
+    """The decode step's matrices under each kernel, over c's own weights: c's choice, and
+    all F.linear, all oneDNN packed (packed from them), all oneDNN and all the C matmul
+    where they run. Each kind is named for c (`kind of <label>`) but for the default engine."""
+    plain = own_plain_matrices(c, f)
+    out = {"floor": c.engine.model.weight_matrices(), PLAIN_FLOOR: [(PLAIN.run, w) for w in plain]}
     cpu, f32 = torch.device("cpu"), torch.float32
     if ONEDNN in candidates(cpu, f32):
-        out[ONEDNN_FLOOR] = [(ONEDNN.run, ONEDNN.pack(w)) for _, w in plain]
-        out[ONEDNN_PLAIN_FLOOR] = [(ONEDNN_PLAIN.run, w) for _, w in plain]
+        out[ONEDNN_FLOOR] = [(ONEDNN.run, ONEDNN.pack(w)) for w in plain]
+        out[ONEDNN_PLAIN_FLOOR] = [(ONEDNN_PLAIN.run, w) for w in plain]
     own = own_matmul_here(cpu, f32)
     if own is not None:
-        out[OWN_FLOOR] = [(own.run, w) for _, w in plain]
-    return out
+        out[OWN_FLOOR] = [(own.run, w) for w in plain]
+    return {of(kind, c.label): pairs for kind, pairs in out.items()}
+
+
+def of(kind: str, label: str) -> str:
+    """A floor's key for one engine, named by its label (`56M[--compile]` or
+    `infertop[--compile]`): the default engine's floors keep their bare names."""
+    _, bracket, suffix = label.partition("[")
+    return kind if not bracket else f"{kind} of infertop[{suffix}"
+
+
+def floors_of(who: str, kinds: list[str]) -> list[str]:
+    """The floors timed over `who`'s weights ("infertop": the default engine's, bare names)."""
+    mine = [k for k in kinds if k.startswith("floor")]
+    if who == "infertop":
+        return [k for k in mine if " of " not in k]
+    return [k for k in mine if k.endswith(" of " + who)]
 
 
 def add_fastest_floor(series: dict[Key, Series]) -> None:
-    """Per shape, the floor with the least median over rounds (the targets' floor). Not each
-    round's least floor: two floors of one kernel on two copies of the weights (the engine's
-    choice and that kernel's) differ by noise and placement, and the least of five noisy
-    readings sits below any one kernel's median (56M, one run: 7.435 ms, against 7.686 for
-    the fastest kernel's median)."""
+    """Per shape and engine, its floor with the least median over rounds (the targets'
+    floor). Not each round's least floor: the least of five noisy readings sits below any
+    one kernel's median (56M, one run: 7.435 ms, against 7.686 for the fastest kernel's)."""
     for s in SHAPES:
-        kinds = [k for k in series if k[0] == s.name and k[2].startswith("floor")]
-        fastest = min(kinds, key=lambda k: series[k].median)
-        series[s.name, 1, FASTEST] = Series(list(series[fastest].per_round))
+        for who in ("infertop", "infertop" + COMPILED):
+            kinds = floors_of(who, [k[2] for k in series if k[:2] == (s.name, 1)])
+            if kinds:
+                fastest = min(kinds, key=lambda k: series[s.name, 1, k].median)
+                series[s.name, 1, of(FASTEST, who)] = Series(
+                    list(series[s.name, 1, fastest].per_round)
+                )
 
 
 # -- rounds ----------------------------------------------------------------------------------
@@ -353,7 +389,9 @@ def main_groups(
             if k is not None:
                 g[n, b, "infertop" + COMPILED] = lambda k=k, b=b: infertop_steps(k, b)
             if b == 1:
-                for kind, pairs in floors(c, f).items():
+                forced_floor = {of("floor", f.label): f.engine.model.weight_matrices()}
+                each = [floors(c, f), forced_floor, floors(k, f) if k is not None else {}]
+                for kind, pairs in (kv for d in each for kv in d.items()):
                     g[n, b, kind] = lambda pairs=pairs: matvec_steps(pairs, 1, reps)
             groups.append(g)
     tiny_group: Group = {
@@ -402,9 +440,10 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
             for b in BATCHES:
                 hf = (n, b, "transformers")
                 rows.append(Row(n, b, f"{who} / transformers", (n, b, who), hf, TARGET_VS_HF))
-            floor = (n, 1, FASTEST)
+            floor = (n, 1, of(FASTEST, who))
             target = TARGET_VS_FLOOR if who == "infertop" else TARGET_COMPILED_VS_FLOOR
-            rows.append(Row(n, 1, f"{who} / fastest matvec floor", (n, 1, who), floor, target))
+            what = f"{who} / its fastest matvec floor"
+            rows.append(Row(n, 1, what, (n, 1, who), floor, target))
     for who in ("infertop", "infertop" + COMPILED):
         rows.append(Row("tiny", 1, f"{who} fixed cost", ("tiny", 1, who), None, TARGET_TINY_MS))
     tiny_hf = ("tiny", 1, "transformers")
@@ -412,14 +451,17 @@ def rows_for(series: dict[Key, Series]) -> list[Row]:
     forced = "infertop" + FORCED
     for s in SHAPES:  # the information rows: the floors, and what the choice buys
         n = s.name
-        for kind in ("floor", "floor" + FORCED, ONEDNN_FLOOR, ONEDNN_PLAIN_FLOOR, OWN_FLOOR):
-            if (n, 1, kind) in series:
-                what = f"{kind} / fastest floor"
-                rows.append(Row(n, 1, what, (n, 1, kind), (n, 1, FASTEST), None))
+        kinds = [k[2] for k in series if k[:2] == (n, 1)]
+        for who in ("infertop", "infertop" + COMPILED):
+            fastest = (n, 1, of(FASTEST, who))
+            for kind in floors_of(who, kinds):
+                rows.append(Row(n, 1, f"{kind} / {fastest[2]}", (n, 1, kind), fastest, None))
+        theirs, ours = (n, 1, of("floor", "infertop" + COMPILED)), (n, 1, "floor")
+        rows.append(Row(n, 1, f"{theirs[2]} / {ours[2]}", theirs, ours, None))  # two copies
         for b in BATCHES:
             hf = (n, b, "transformers")
             rows.append(Row(n, b, forced + " / transformers", (n, b, forced), hf, None))
-        floor = (n, 1, "floor" + FORCED)
+        floor = (n, 1, of("floor", forced))
         rows.append(Row(n, 1, forced + " / its matvec floor", (n, 1, forced), floor, None))
     return [r for r in rows if r.a in series and (r.b is None or r.b in series)]
 
@@ -533,9 +575,10 @@ def choices_lines(cs: list[Contestants], compiled: list[Contestants]) -> list[st
     """Each engine's per-projection choice with its load-time timings (seconds -> ms), its
     thread count, and how its decode step runs the ops between the matmuls (with --compile:
     which step runs batch 1)."""
-    kernels = [f"- {c.label}: `{line}`" for c in cs for line in c.engine.kernel_choices]
-    threads = [f"- {c.label}: `{c.engine.thread_choice}`" for c in cs if c.engine.thread_choice]
-    ops = [f"- {c.label}: decode ops `{c.engine.decode_ops}`" for c in [*cs, *compiled]]
+    both = [*cs, *compiled]  # each load chooses for itself, on its own copy of the weights
+    kernels = [f"- {c.label}: `{line}`" for c in both for line in c.engine.kernel_choices]
+    threads = [f"- {c.label}: `{c.engine.thread_choice}`" for c in both if c.engine.thread_choice]
+    ops = [f"- {c.label}: decode ops `{c.engine.decode_ops}`" for c in both]
     return [*kernels, *threads, *ops]
 
 
@@ -654,11 +697,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "transformers: greedy generate() with use_cache on the same prompt ids and "
                 "weights, step = difference of consecutive StoppingCriteria perf_counter() stamps "
                 "(31 per run); matvec floors: linear(x, w) of a (1, K) fp32 activation over "
-                "every matrix of the decode step in sequence, with the engine's chosen kernels "
-                f"(floor), all F.linear (floor{FORCED}), all oneDNN packed ({ONEDNN_FLOOR}) "
-                f"all oneDNN on the plain weights ({ONEDNN_PLAIN_FLOOR}) and all the C matmul "
-                f"on them ({OWN_FLOOR}); "
-                f"the targets' floor is the one of them with the least median ({FASTEST}). Rows "
+                "every matrix of the decode step in sequence, over the engine's own weights "
+                "(the forced engine's plain copy where the engine keeps a matrix packed), with "
+                f"its chosen kernels (floor), all F.linear ({PLAIN_FLOOR}), all oneDNN packed "
+                f"({ONEDNN_FLOOR}), all oneDNN on the plain weights ({ONEDNN_PLAIN_FLOOR}) and "
+                f"all the C matmul on them ({OWN_FLOOR}); the `--compile` engine's the same over "
+                f"its weights (`... of infertop{COMPILED}`); each engine's target floor is the "
+                f"one of its floors with the least median ({FASTEST}). Rows "
                 f"without a target: information; infertop{FORCED} is a second TorchEngine.load "
                 "of the same directory with kernel='F.linear' (no timing, plain weights). "
                 f"infertop{COMPILED} is a third load with engine.compile_decode() (what "
