@@ -232,6 +232,31 @@ def test_the_library_is_built_once_into_the_cache(tmp_path, monkeypatch) -> None
     assert list((tmp_path / "fused-ops").iterdir()) == built
 
 
+def test_each_mac_cpu_gets_its_own_library(tmp_path, monkeypatch) -> None:
+    """Without /proc/cpuinfo (macOS), sysctl's brand string and feature flags key the build:
+    a cache copied from an M3 to an M1 must not hand the M1 a library built with -mcpu=native
+    for instructions it lacks. The sysctl here is a script printing what macOS's
+    `sysctl machdep.cpu.brand_string hw.optional` prints."""
+    monkeypatch.setattr(fused_build, "CPUINFO", tmp_path / "no-cpuinfo")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    sysctl = bin_dir / "sysctl"
+    paths = {}
+    for chip, bf16 in (("Apple M3 Pro", 1), ("Apple M1", 0)):
+        sysctl.write_text(
+            "#!/bin/sh\n"
+            f"echo 'machdep.cpu.brand_string: {chip}'\n"
+            f"echo 'hw.optional.arm.FEAT_BF16: {bf16}'\n"
+        )
+        sysctl.chmod(0o755)
+        fused_build.cpu_description.cache_clear()
+        assert chip in fused_build.cpu_identity()
+        paths[chip] = fused_build.library_path("cc")
+    fused_build.cpu_description.cache_clear()
+    assert paths["Apple M3 Pro"] != paths["Apple M1"]
+
+
 def decodes(engine: TorchEngine, batch: int = 2) -> torch.Tensor:
     engine.prepare(batch, 16)
     prompts = torch.randint(0, 512, (batch, 8), generator=torch.Generator().manual_seed(0))

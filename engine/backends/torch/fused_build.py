@@ -169,18 +169,38 @@ def native_flags() -> list[str]:
     return []
 
 
+CPUINFO = Path("/proc/cpuinfo")
+# macOS has no /proc: the CPU's name and its feature flags (hw.optional.*: 1 or 0)
+SYSCTL = ("sysctl", "machdep.cpu.brand_string", "hw.optional")
+
+
 def cpu_identity() -> str:
-    """What -march=native depends on: the CPU's model and its instruction set."""
-    model = platform.processor()
+    """What -march=native (-mcpu=native) depends on: the CPU's model and its instruction set.
+    A library built for one CPU may not run on another (a cache copied to an older Mac):
+    each gets its own build."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"{platform.machine()} {capability} {platform.processor()}{cpu_description()}"
+
+
+@cache
+def cpu_description() -> str:
+    """Linux: /proc/cpuinfo's model name and flags (Features on ARM); elsewhere sysctl's.
+    Once per process: every load keys on it."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "flags", "Features")):
-                model += line
-                if line.startswith(("flags", "Features")):
-                    break
+        lines = CPUINFO.read_text().splitlines()
     except OSError:
-        pass
-    return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()} {model}"
+        try:
+            done = subprocess.run(SYSCTL, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout
+    model = ""
+    for line in lines:
+        if line.startswith(("model name", "flags", "Features")):
+            model += line
+            if line.startswith(("flags", "Features")):
+                break
+    return model
 
 
 def compiler() -> str | None:
