@@ -5,8 +5,6 @@ the ATen step with a one-line reason wherever the library cannot be had."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -107,33 +105,6 @@ def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0, msg=f"decode step {step}")
     for got, want in zip(fused_cache, aten_cache, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
-
-
-@needs_cc
-@pytest.mark.skipif(shutil.which("clang") is None, reason="no clang here")
-@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump to read the library")
-def test_clang_builds_it_on_torchs_openmp(hf_models, tmp_path, monkeypatch) -> None:
-    """With CC=clang the library links GNU's OpenMP, the runtime torch runs on
-    (-fopenmp=libgomp): clang's plain -fopenmp links LLVM's libomp, a second pool of threads
-    on the same cores, or fails to link where libomp is not installed, and the library was
-    then built serial. Its step, on two threads, gives the ATen step's logits."""
-    if not fused_build.torch_runs_on_libgomp():
-        pytest.skip("torch runs on another OpenMP runtime here")
-    monkeypatch.setenv("CC", str(shutil.which("clang")))
-    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(fused_decode, "PARALLEL_ATTENTION_BYTES", 0)
-    _, directory = hf_models["qwen2"]
-    engine = TorchEngine.load(str(directory), kernel=OWN_NAME, threads=2)
-    (library,) = (tmp_path / "fused-ops").iterdir()
-    assert engine.decode_ops.startswith(f"fused in C ({library.name}); "), engine.decode_ops
-    header = subprocess.run(["objdump", "-p", str(library)], capture_output=True, text=True)
-    needed = [line.split()[-1] for line in header.stdout.splitlines() if "NEEDED" in line]
-    assert "libgomp.so.1" in needed and not any("libomp" in n for n in needed), needed
-    for batch in (1, 3):
-        prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(5))
-        (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=6)
-        for got, want in zip(fused + fused_cache, aten + aten_cache, strict=True):
-            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
 @needs_cc

@@ -2,10 +2,9 @@
 (~/.cache/infertop/fused-ops, or $INFERTOP_CACHE_DIR), and loads it through ctypes.
 
 Where torch runs on GNU OpenMP (its Linux wheels: libgomp.so.1 in torch/lib), the library is
-built with -fopenmp (clang: -fopenmp=libgomp): its libgomp.so.1 is then the one torch loaded
-(the loader matches the name), so its parallel regions share torch's threads. Another
-runtime (Intel's, LLVM's) would add a second pool to the same cores, so there it is built
-without.
+built with -fopenmp: its libgomp.so.1 is then the one torch loaded (the loader matches the
+name), so its parallel regions share torch's threads. Another runtime (Intel's, LLVM's) would
+add a second pool to the same cores, so there it is built without.
 
 Without a compiler, or with INFERTOP_FUSED_OPS=0, there is no library and the decode step
 keeps its ATen ops; `load_fused_ops` then says why in one line."""
@@ -149,22 +148,9 @@ def torch_runs_on_libgomp() -> bool:
 
 
 @cache
-def openmp_flags(cc: str) -> tuple[str, ...]:
-    """The flag that links GNU's OpenMP, where torch runs on it: GCC's -fopenmp, clang's
-    -fopenmp=libgomp (its plain -fopenmp links LLVM's libomp, a second pool, or fails to
-    link where libomp is not installed). Once per process and compiler: every load keys on
-    it."""
-    if not torch_runs_on_libgomp():
-        return ()
-    return ("-fopenmp=libgomp",) if is_clang(cc) else ("-fopenmp",)
-
-
-def is_clang(cc: str) -> bool:
-    try:
-        done = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "clang" in done.stdout.lower()
+def openmp_flags() -> tuple[str, ...]:
+    """Once per process: torch's runtime does not change, and every load keys on it."""
+    return ("-fopenmp",) if torch_runs_on_libgomp() else ()
 
 
 # torch's vector width for its own kernels (ATEN_CPU_CAPABILITY caps it): ours follows
@@ -224,7 +210,7 @@ def compiler() -> str | None:
 
 def library_path(cc: str) -> Path:
     key = hashlib.sha256()
-    flags = " ".join([*FLAGS, *openmp_flags(cc)]).encode()
+    flags = " ".join([*FLAGS, *openmp_flags()]).encode()
     for part in (SOURCE.read_bytes(), cc.encode(), flags, cpu_identity()):
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
@@ -245,7 +231,7 @@ def build(cc: str, out: Path) -> str | None:
     error = ""
     try:
         # an older clang may not know -mcpu=native; a compiler without OpenMP builds it serial
-        tries = [(tuple(n), o) for o in (openmp_flags(cc), ()) for n in (native_flags(), [])]
+        tries = [(tuple(n), o) for o in (openmp_flags(), ()) for n in (native_flags(), [])]
         for native, omp in dict.fromkeys(tries):
             cmd = [cc, *FLAGS, *omp, *native, str(SOURCE), "-o", tmp, "-lm"]
             try:
