@@ -5,6 +5,7 @@ the ATen step with a one-line reason wherever the library cannot be had."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -105,6 +106,53 @@ def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0, msg=f"decode step {step}")
     for got, want in zip(fused_cache, aten_cache, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+needs_clang = pytest.mark.skipif(shutil.which("clang") is None, reason="no clang here")
+on_libgomp = pytest.mark.skipif(
+    not fused_build.torch_runs_on_libgomp(), reason="torch runs on another OpenMP runtime here"
+)
+
+
+@needs_clang
+@on_libgomp
+def test_a_clang_build_gives_the_aten_logits_and_says_it_runs_on_one_thread(
+    hf_models, tmp_path, monkeypatch
+) -> None:
+    """clang cannot build the library for torch's GNU OpenMP (its -fopenmp links LLVM's
+    libomp; -fopenmp=libgomp emits no parallel code): its C ops then run on one thread
+    (bench/compilers.py). The ops line says so and names the fix; the answers are the ATen
+    step's all the same."""
+    monkeypatch.setenv("CC", str(shutil.which("clang")))
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fused_decode, "PARALLEL_ATTENTION_BYTES", 0)
+    _, directory = hf_models["qwen2"]
+    engine = TorchEngine.load(str(directory), kernel=OWN_NAME, threads=2)
+    (library,) = (tmp_path / "fused-ops").iterdir()
+    assert engine.decode_ops == (
+        f"fused in C ({library.name}); at batch 1 its layers in one C call; on one thread "
+        "(clang builds them without OpenMP: set CC=gcc to run them on torch's threads)"
+    )
+    for batch in (1, 3):
+        prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(5))
+        (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=6)
+        for got, want in zip(fused + fused_cache, aten + aten_cache, strict=True):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_clang
+@on_libgomp
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc here")
+def test_a_gcc_is_found_before_a_clang_named_cc(tmp_path, monkeypatch) -> None:
+    """With CC unset, a `cc` that is clang gives way to a gcc: only a GCC builds the library
+    for torch's threads. $CC, where set, is taken as it is."""
+    for name, target in (("cc", "clang"), ("gcc", "gcc")):
+        (tmp_path / name).symlink_to(str(shutil.which(target)))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert fused_build.compiler() == str(tmp_path / "gcc")
+    monkeypatch.setenv("CC", str(tmp_path / "cc"))
+    assert fused_build.compiler() == str(tmp_path / "cc")
 
 
 @needs_cc
@@ -226,6 +274,9 @@ def test_the_library_is_built_once_into_the_cache(tmp_path, monkeypatch) -> None
     assert any("fused C ops" in s for s in stages), stages
     built = list((tmp_path / "fused-ops").iterdir())
     assert len(built) == 1 and engine.decode_ops.startswith(f"fused in C ({built[0].name}); ")
+    if fused_build.torch_runs_on_libgomp():  # GCC's build: its C ops on torch's threads
+        assert engine.model.fused is not None and engine.model.fused.serial is None
+        assert "on one thread" not in engine.decode_ops
     stages.clear()
     TorchEngine.load("tiny", threads=1, stage=stages.append)
     assert not any("fused C ops" in s for s in stages), stages

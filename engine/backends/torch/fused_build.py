@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -136,6 +136,8 @@ class FusedOps:
     linear_one_row: CFunc
     own_matmul: CFunc
     own_sgemv: int  # the library's own matvec, sgemv's signature: its address, for calls from C
+    threaded: bool  # built with OpenMP: its parallel regions run on torch's threads
+    serial: str | None = None  # why not, where torch runs on several (serial_reason)
 
 
 def torch_runs_on_libgomp() -> bool:
@@ -148,9 +150,21 @@ def torch_runs_on_libgomp() -> bool:
 
 
 @cache
-def openmp_flags() -> tuple[str, ...]:
-    """Once per process: torch's runtime does not change, and every load keys on it."""
-    return ("-fopenmp",) if torch_runs_on_libgomp() else ()
+def openmp_flags(cc: str) -> tuple[str, ...]:
+    """Once per process and compiler: torch's runtime does not change, and every load keys on
+    it. None from clang: its -fopenmp links LLVM's libomp (a second pool of threads on the
+    same cores, or no link where it is not installed), and with -fopenmp=libgomp it links
+    torch's runtime but emits no parallel code."""
+    return ("-fopenmp",) if torch_runs_on_libgomp() and not is_clang(cc) else ()
+
+
+@cache
+def is_clang(cc: str) -> bool:
+    try:
+        done = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "clang" in done.stdout.lower()
 
 
 # torch's vector width for its own kernels (ATEN_CPU_CAPABILITY caps it): ours follows
@@ -204,13 +218,29 @@ def cpu_description() -> str:
 
 
 def compiler() -> str | None:
-    found = [os.environ.get("CC"), shutil.which("cc"), shutil.which("gcc"), shutil.which("clang")]
-    return next((c for c in found if c), None)
+    """$CC, else the first of cc, gcc and clang; where torch runs on GNU OpenMP, a GCC before
+    a clang, which cannot build the library for torch's threads (openmp_flags)."""
+    if os.environ.get("CC"):
+        return os.environ["CC"]
+    found = [c for c in (shutil.which("cc"), shutil.which("gcc"), shutil.which("clang")) if c]
+    if torch_runs_on_libgomp():
+        found.sort(key=is_clang)  # stable: the GCCs first, in their order
+    return next(iter(found), None)
+
+
+def serial_reason(cc: str, ops: FusedOps) -> str | None:
+    """Why the library runs its C ops on one thread where torch runs on several; None where
+    it runs them on torch's threads, or torch's runtime is not one it can build for."""
+    if ops.threaded or not torch_runs_on_libgomp():
+        return None
+    if is_clang(cc):
+        return "clang builds them without OpenMP: set CC=gcc to run them on torch's threads"
+    return f"{cc} could not build them with -fopenmp: install GCC's OpenMP (libgomp)"
 
 
 def library_path(cc: str) -> Path:
     key = hashlib.sha256()
-    flags = " ".join([*FLAGS, *openmp_flags()]).encode()
+    flags = " ".join([*FLAGS, *openmp_flags(cc)]).encode()
     for part in (SOURCE.read_bytes(), cc.encode(), flags, cpu_identity()):
         key.update(part if isinstance(part, bytes) else part.encode())
         key.update(b"\0")
@@ -231,7 +261,7 @@ def build(cc: str, out: Path) -> str | None:
     error = ""
     try:
         # an older clang may not know -mcpu=native; a compiler without OpenMP builds it serial
-        tries = [(tuple(n), o) for o in (openmp_flags(), ()) for n in (native_flags(), [])]
+        tries = [(tuple(n), o) for o in (openmp_flags(cc), ()) for n in (native_flags(), [])]
         for native, omp in dict.fromkeys(tries):
             cmd = [cc, *FLAGS, *omp, *native, str(SOURCE), "-o", tmp, "-lm"]
             try:
@@ -264,9 +294,10 @@ def load_fused_ops() -> FusedOps | str:
         if error:
             return error
     try:
-        return opened(path)
+        ops = opened(path)
     except OSError as exc:  # a damaged file in the cache
         return f"cannot load {path} ({exc}); delete it to rebuild"
+    return replace(ops, serial=serial_reason(cc, ops))
 
 
 @cache
@@ -280,4 +311,6 @@ def opened(path: Path) -> FusedOps:
         funcs[name] = func
     own_sgemv = ctypes.cast(lib.own_sgemv, ctypes.c_void_p).value
     assert own_sgemv is not None
-    return FusedOps(library=path, own_sgemv=own_sgemv, **funcs)
+    lib.built_with_openmp.restype = ctypes.c_int64
+    threaded = bool(lib.built_with_openmp())
+    return FusedOps(library=path, own_sgemv=own_sgemv, threaded=threaded, **funcs)

@@ -110,6 +110,7 @@ class FusedDecode:
 
     def __init__(self, ops: FusedOps, model: TorchLlama) -> None:
         self.library = ops.library
+        self.serial = ops.serial  # why its C ops run on one thread; None: on torch's
         names = ("rms_norm", "add_rms_norm", "silu_mul", "decode_attention")
         self.calls = Calls(*(getattr(ops, n) for n in names))
         self.profiled_calls = Calls(*(in_range(n, getattr(ops, n)) for n in names))

@@ -15,6 +15,16 @@
 #include <stdint.h>
 #include <string.h>
 
+/* 1 where this build runs its parallel regions on OpenMP threads, 0 where it runs them on
+   one (a compiler without OpenMP for torch's runtime: fused_build.py says so at load). */
+int64_t built_with_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* own_sgemv splits its rows over threads from this size (128 KB of float32): below, the
    parallel region's wake-up costs about what a second core saves */
 #define PARALLEL_MATVEC_FLOATS (32 * 1024)

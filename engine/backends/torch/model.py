@@ -201,7 +201,8 @@ class TorchLlama:
         if self.fused is not None:
             reason = self.fused.one_row_reason
             one_row = "its layers in one C call" if reason is None else f"op by op ({reason})"
-            return f"fused in C ({self.fused.library.name}); at batch 1 {one_row}"
+            serial = "" if self.fused.serial is None else f"; on one thread ({self.fused.serial})"
+            return f"fused in C ({self.fused.library.name}); at batch 1 {one_row}{serial}"
         return f"ATen ({self.unfused_reason})"
 
     @property
