@@ -229,8 +229,8 @@ def compiler() -> str | None:
 
 
 def serial_reason(cc: str, ops: FusedOps) -> str | None:
-    """Why the library runs its C ops on one thread where torch runs on several; None where
-    it runs them on torch's threads, or torch's runtime is not one it can build for."""
+    """Why the library runs its C ops on one thread where torch runs on GNU OpenMP, with the
+    fix; None where it runs them on torch's threads, or torch's runtime is another."""
     if ops.threaded or not torch_runs_on_libgomp():
         return None
     if is_clang(cc):
