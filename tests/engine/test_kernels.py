@@ -140,15 +140,18 @@ def test_a_kernel_a_graph_cannot_call_leaves_the_graph_the_one_that_loses_least(
     """The C matmul is a ctypes call, which a compiled step cannot make: chosen, it runs
     eagerly, and the graph runs the kernel of its layout that loses least over the batches."""
     weights = {"down": [torch.randn(64, 96, generator=torch.Generator().manual_seed(0))]}
-    ctypes_like = Kernel("fastest, ungraphable", PLAIN.pack, PLAIN.run, F.linear, False)
-    slow_above = slowed_at(PLAIN, 8, 0.004, "slow above")
-    slow_at_one = slowed_at(PLAIN, 1, 0.001, "slow at one row")
+    # sleeps on every call, so the slowdowns are the sleeps', not the tiny matmuls': the
+    # fastest 1 ms at each batch; the others 2 and 6 ms, 4 and 2 ms
+    fastest = slowed_at(PLAIN, 0, 0.0, "fastest", every_call=0.001).run
+    ctypes_like = Kernel("fastest, ungraphable", PLAIN.pack, fastest, F.linear, False)
+    slow_above = slowed_at(PLAIN, 8, 0.004, "slow above", every_call=0.002)
+    slow_at_one = slowed_at(PLAIN, 1, 0.002, "slow at one row", every_call=0.002)
     kernels = [slow_above, ctypes_like, slow_at_one]
     (choice,) = choose_kernels(weights, [1, 8], kernels).values()
     assert choice.chosen == ctypes_like.name, choice.describe()
-    assert choice.kernel.run is PLAIN.run and choice.kernel.graph_run is slow_at_one.run
-    split = Kernel("ungraphable, slow above", PLAIN.pack, slowed_at(PLAIN, 8, 0.004, "x").run)
-    split = Kernel(split.name, split.pack, split.run, F.linear, False)
+    assert choice.kernel.run is fastest and choice.kernel.graph_run is slow_at_one.run
+    split_run = slowed_at(PLAIN, 8, 0.004, "x", every_call=0.002).run
+    split = Kernel("ungraphable, slow above", PLAIN.pack, split_run, F.linear, False)
     (choice,) = choose_kernels(weights, [1, 8], [split, slow_at_one]).values()
     assert choice.chosen == "ungraphable, slow above at B=1, slow at one row above"
     assert choice.kernel.graph_run is slow_at_one.run
@@ -220,8 +223,9 @@ def test_kernels_of_two_layouts_do_not_split_the_batches() -> None:
     if ONEDNN not in candidates(CPU, F32):
         pytest.skip("oneDNN does not run here")
     weights = {"o": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
-    plain = slowed_at(PLAIN, 8, 0.010, "plain, fast at one row")  # 10x: sleeps overshoot
-    packed = slowed_at(ONEDNN, 1, 0.001, "packed, fast above")
+    # 1 ms on every call: the slowdowns are the sleeps' (12x and 2x), not the tiny matmuls'
+    plain = slowed_at(PLAIN, 8, 0.010, "plain, fast at one row", every_call=0.001)
+    packed = slowed_at(ONEDNN, 1, 0.001, "packed, fast above", every_call=0.001)
     (choice,) = choose_kernels(weights, [1, 8], [plain, packed]).values()
     assert choice.chosen == packed.name and choice.kernel is packed
 
