@@ -79,6 +79,9 @@ def test_a_count_far_slower_at_batch_1_is_not_timed_further() -> None:
     assert choice.chosen == 2
     assert [set(t) for t in choice.seconds.values()] == [{2}, {2}]
     assert calls[1] == 2  # two warm-up calls over 2 ms each: no third, and no timing
+    text = choice.describe()  # what `infertop bench` prints says which count was left out
+    assert "()" not in text and " ms in the warm-up, over 2x the best: not timed)" in text
+    assert text.startswith("decode on 2 threads (prefill on 2)  B=1 ") and "(1 thread 1" in text
 
 
 @TWO_OR_MORE

@@ -13,7 +13,7 @@ slowdown; prefill keeps the default. `--threads N` sets both, untimed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -41,12 +41,20 @@ class ThreadChoice:
     default: int  # torch's count at load: prefill's
     seconds: Mapping[int, Mapping[int, float]]  # batch -> threads -> fastest decode step
     chosen: int
+    # count -> its fastest warm-up call at the first batch, where over PRUNE_RATIO x the best
+    left_out: Mapping[int, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         """`decode on 1 thread (prefill on 2)  B=1 0.210 ms (2 threads 0.250)  B=8 ...`:
-        the count kept and, per batch, its step time and the others'."""
+        the count kept and, per batch, its step time and the others'; then the counts left
+        out after their warm-up, `(8 threads 1.920 ms in the warm-up, over 2x the best: not
+        timed)`."""
         head = f"decode on {plural(self.chosen, 'thread')} (prefill on {self.default})"
-        return f"{head}  {timings_text(self.seconds, self.chosen, lambda n: plural(n, 'thread'))}"
+        text = f"{head}  {timings_text(self.seconds, self.chosen, lambda n: plural(n, 'thread'))}"
+        if not self.left_out:
+            return text
+        out = ", ".join(f"{plural(n, 'thread')} {t * 1e3:.3f}" for n, t in self.left_out.items())
+        return f"{text}  ({out} ms in the warm-up, over {PRUNE_RATIO:g}x the best: not timed)"
 
 
 def at_threads(n: int, step: Callable[[], object]) -> Callable[[], object]:
@@ -69,6 +77,7 @@ def choose_threads(
     default = torch.get_num_threads()
     seconds: dict[int, dict[int, float]] = {}
     kept = list(counts)
+    left_out: dict[int, float] = {}
     try:
         for batch, step in steps.items():
             warmed = {n: warm(at_threads(n, step)) for n in kept}
@@ -77,7 +86,8 @@ def choose_threads(
                 # torch's own count stays: a slow spell of the machine during its warm-up
                 # (one run read it at over twice 1 thread's time there) must not settle it
                 kept = [n for n in kept if n == counts[0] or warmed[n] <= PRUNE_RATIO * best]
+                left_out = {n: t for n, t in warmed.items() if n not in kept}
             seconds[batch] = fastest_in_turns([(n, at_threads(n, step)) for n in kept], reps)
     finally:
         torch.set_num_threads(default)
-    return ThreadChoice(default, seconds, least_summed_slowdown(seconds, kept))
+    return ThreadChoice(default, seconds, least_summed_slowdown(seconds, kept), left_out)

@@ -76,5 +76,5 @@ def timings_text(
     parts = []
     for batch, times in seconds.items():
         others = ", ".join(f"{name(k)} {t * 1e3:.3f}" for k, t in times.items() if k != chosen)
-        parts.append(f"B={batch} {times[chosen] * 1e3:.3f} ms ({others})")
+        parts.append(f"B={batch} {times[chosen] * 1e3:.3f} ms" + (f" ({others})" if others else ""))
     return "  ".join(parts)
