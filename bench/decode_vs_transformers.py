@@ -19,7 +19,7 @@ as two copies of one matrix time up to 8% apart by where each starts in its page
 information, a further engine is loaded from the same directory with the kernel forced to
 F.linear, so the table shows what the choice buys.
 
-    python bench/decode_vs_transformers.py             # ~4-5 minutes on 2 quiet cores
+    python bench/decode_vs_transformers.py             # ~5-6 minutes on 2 quiet cores
     python bench/decode_vs_transformers.py --quick     # 2 rounds, ~1.5 minutes
     python bench/decode_vs_transformers.py --profile   # plus torch.profiler op tables
 
