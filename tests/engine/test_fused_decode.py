@@ -52,6 +52,15 @@ def fused_and_aten(engine: TorchEngine, prompts: torch.Tensor, steps: int):
     return out["fused"], out["aten"]
 
 
+def assert_fused_is_aten(engine: TorchEngine, seed: int) -> None:
+    """At batch 1 and 3, six steps: the fused step's logits and cache are the ATen step's."""
+    for batch in (1, 3):
+        prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(seed))
+        (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=6)
+        for got, want in zip(fused + fused_cache, aten + aten_cache, strict=True):
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
 @needs_cc
 @pytest.mark.parametrize("kind", ["llama", "qwen2", "qwen3"])  # GQA; q/k/v bias; head norms
 @pytest.mark.parametrize("batch", [1, 3])
@@ -77,11 +86,7 @@ def test_the_attention_splits_its_heads_over_two_threads_with_the_same_answer(
     monkeypatch.setattr(fused_decode, "PARALLEL_ATTENTION_BYTES", 0)
     _, directory = hf_models["qwen3"]
     engine = TorchEngine.load(str(directory), kernel=kernel, threads=2)
-    for batch in (1, 3):
-        prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(3))
-        (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=6)
-        for got, want in zip(fused + fused_cache, aten + aten_cache, strict=True):
-            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert_fused_is_aten(engine, seed=3)
 
 
 @needs_cc
@@ -133,11 +138,7 @@ def test_a_clang_build_gives_the_aten_logits_and_says_it_runs_on_one_thread(
         f"fused in C ({library.name}); at batch 1 its layers in one C call; on one thread "
         "(clang builds them without OpenMP: set CC=gcc to run them on torch's threads)"
     )
-    for batch in (1, 3):
-        prompts = torch.randint(0, 256, (batch, 20), generator=torch.Generator().manual_seed(5))
-        (fused, fused_cache), (aten, aten_cache) = fused_and_aten(engine, prompts, steps=6)
-        for got, want in zip(fused + fused_cache, aten + aten_cache, strict=True):
-            torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    assert_fused_is_aten(engine, seed=5)
 
 
 @needs_clang
