@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from machine import cpu_summary
-from matmul import CHAINS_PER_ROUND, SHAPES, chain, weights
+from matmul import CHAINS_PER_ROUND, SHAPES, chain, in_turns, weights
 
 from infertop.engine.backends.torch.fused_build import (
     FLAGS,
@@ -75,15 +75,7 @@ def main() -> None:
         print("|---|---|" + "---|" * len(names))
         for (model, dims), batch in ((s, b) for s in SHAPES.items() for b in a.batches):
             ws = weights(*dims)
-            calls = {n: chain(k.run, ws, batch) for n, k in kernels.items()}
-            per_round: dict[str, list[float]] = {n: [] for n in calls}
-            with torch.inference_mode():
-                for call in calls.values():
-                    call()
-                for r in range(a.rounds):
-                    for n in names[r % len(names) :] + names[: r % len(names)]:
-                        times = [calls[n]() for _ in range(CHAINS_PER_ROUND)]
-                        per_round[n].append(statistics.median(times))
+            per_round = in_turns({n: chain(k.run, ws, batch) for n, k in kernels.items()}, a.rounds)
             cells = []
             for n in names:
                 ratios = [x / b for x, b in zip(per_round[n], per_round[base], strict=True)]

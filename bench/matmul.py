@@ -55,6 +55,21 @@ def chain(
     return once
 
 
+def in_turns(calls: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Per call, its median of CHAINS_PER_ROUND chains in each round, after one call each to
+    warm; the calls in an order that rotates from round to round."""
+    per_round: dict[str, list[float]] = {n: [] for n in calls}
+    names = list(calls)
+    with torch.inference_mode():
+        for call in calls.values():
+            call()
+        for r in range(rounds):
+            for n in names[r % len(names) :] + names[: r % len(names)]:
+                times = [calls[n]() for _ in range(CHAINS_PER_ROUND)]
+                per_round[n].append(statistics.median(times))
+    return per_round
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=10)
@@ -76,15 +91,7 @@ def main() -> None:
     for (name, dims), batch in ((s, b) for s in SHAPES.items() for b in a.batches):
         plain = weights(*dims)
         calls = {k.name: chain(k.run, [k.pack(w) for w in plain], batch) for k in kernels}
-        per_round: dict[str, list[float]] = {n: [] for n in calls}
-        with torch.inference_mode():
-            for call in calls.values():
-                call()
-            for r in range(a.rounds):
-                order = list(calls)[r % len(calls) :] + list(calls)[: r % len(calls)]
-                for n in order:
-                    times = [calls[n]() for _ in range(CHAINS_PER_ROUND)]
-                    per_round[n].append(statistics.median(times))
+        per_round = in_turns(calls, a.rounds)
         mb = sum(w.numel() for w in plain) * 4 / 1e6
         cells = [f"{statistics.median(per_round[k.name]) * 1e3:.3f}" for k in kernels]
         for other in others:
