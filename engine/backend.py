@@ -47,6 +47,12 @@ class Engine(Protocol):
         """How a decode step runs the ops between its matmuls, and why ("": not ours to say)."""
         ...
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What slows it that the user can mend, each a line naming the fix: a warning once
+        loaded (the live screen and `infertop bench` show it)."""
+        ...
+
     config: ModelConfig
     dtype_name: str
 
@@ -127,6 +133,10 @@ class OnDevice(Generic[D]):
     @property
     def decode_ops(self) -> str:
         return ""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return ()
 
     @property
     def device_name(self) -> str:

@@ -160,6 +160,8 @@ def run_bench(cfg: RunConfig) -> int:
             print(f"Loading {cfg.model} ...", file=sys.stderr)
             engine = load_engine(cfg, stage=lambda name: print(f"{name} ...", file=sys.stderr))
             _print_event(ready_event(engine))
+            for line in engine.warnings:
+                _print_event(Notice(line, "warning"))
             runner = Runner(engine, cfg, sink)
     except UserError as e:
         print(f"infertop bench: error: {e}", file=sys.stderr)

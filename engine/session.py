@@ -25,6 +25,7 @@ from infertop.engine.errors import UserError
 from infertop.engine.events import (
     EngineError,
     LoadProgress,
+    Notice,
     StateChanged,
 )
 from infertop.engine.loader import load_engine
@@ -153,6 +154,8 @@ class Session:
         gc.collect()  # free what loading left unreachable (the compile's graphs) first
         gc.freeze()
         emit(ready_event(self.engine))
+        for line in self.engine.warnings:
+            emit(Notice(line, "warning"))
         self.runner = Runner(
             self.engine, self.cfg, emit, self.commands, repeat=True, pause_on_oom=True
         )

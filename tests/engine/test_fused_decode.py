@@ -113,6 +113,7 @@ def test_batch_1_runs_its_layers_in_one_c_call_with_the_aten_step_logits(
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
+SERIAL_CLANG = "clang builds them without OpenMP: set CC=gcc to run them on torch's threads"
 needs_clang = pytest.mark.skipif(shutil.which("clang") is None, reason="no clang here")
 on_libgomp = pytest.mark.skipif(
     not fused_build.torch_runs_on_libgomp(), reason="torch runs on another OpenMP runtime here"
@@ -138,7 +139,19 @@ def test_a_clang_build_gives_the_aten_logits_and_says_it_runs_on_one_thread(
         f"fused in C ({library.name}); at batch 1 its layers in one C call; on one thread "
         "(clang builds them without OpenMP: set CC=gcc to run them on torch's threads)"
     )
+    assert engine.warnings == (f"the decode step's C ops run on one thread; {SERIAL_CLANG}",)
     assert_fused_is_aten(engine, seed=5)
+
+
+@needs_clang
+@on_libgomp
+def test_bench_warns_that_the_c_ops_run_on_one_thread(tmp_path) -> None:
+    """`infertop bench` in a CI job: the warning goes to stderr, with the fix."""
+    env = {**os.environ, "CC": str(shutil.which("clang")), "INFERTOP_CACHE_DIR": str(tmp_path)}
+    done = infertop_bench("--model", "tiny", "--input-len", "8", "--output-len", "2", env=env)
+    assert done.returncode == 0, done.stderr
+    line = f"warning: the decode step's C ops run on one thread; {SERIAL_CLANG}\n"
+    assert line in done.stderr, done.stderr
 
 
 @needs_clang

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Tab, Tabs
 
+from infertop.engine.backends.torch import fused_build
 from infertop.engine.channel import EventQueue
 from infertop.engine.commands import Pause, Resume, SetSweep, StartProfile
 from infertop.engine.config import RunConfig
@@ -302,6 +304,27 @@ async def test_threads_flag_sets_the_engines_threads_and_the_header_says_so(
         assert app.ready is not None and app.ready.kernel
         header = app.query_one(HeaderBar).text
         assert f"CPU (1 thread) [torch · {app.ready.kernel}]" in header
+        cc = fused_build.compiler()
+        if fused_build.torch_runs_on_libgomp() and cc and not fused_build.is_clang(cc):
+            await pilot.pause()  # a GCC build: its C ops on torch's threads, and no warning
+            assert not any("one thread" in str(n.message) for n in app._notifications)
+        await pilot.press("q")
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="no clang here")
+async def test_c_ops_on_one_thread_are_a_warning_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With CC=clang the decode step's C ops run on one thread (clang cannot build for
+    torch's GNU OpenMP, engine/backends/torch/fused_build.py): once loaded, the live screen
+    says so and names the fix, as `infertop bench` does in its ops line."""
+    if not fused_build.torch_runs_on_libgomp():
+        pytest.skip("torch runs on another OpenMP runtime here")
+    monkeypatch.setenv("CC", str(shutil.which("clang")))
+    monkeypatch.setenv("INFERTOP_CACHE_DIR", str(tmp_path / "cache"))
+    app = InfertopApp(tiny_session(tmp_path), refresh_hz=10)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: any("set CC=gcc" in str(n.message) for n in app._notifications))
         await pilot.press("q")
 
 

@@ -167,6 +167,13 @@ class TorchEngine(OnDevice[TorchDevice]):
         return "; ".join(parts)
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        fused = self.model.fused
+        if fused is None or fused.serial is None:
+            return ()
+        return (f"the decode step's C ops run on one thread; {fused.serial}",)
+
+    @property
     def decode_ops(self) -> str:
         if self.compiled is None or not self.step_seconds:
             return self.model.ops
