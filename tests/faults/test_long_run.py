@@ -3,6 +3,7 @@ captures without leaking files or threads."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -54,6 +55,18 @@ async def test_30k_decode_steps_in_the_tui(tmp_path: Path) -> None:
     assert (rss_end - rss_start) / 2**20 < 20, f"RSS grew {(rss_end - rss_start) / 2**20:.1f} MiB"
 
 
+def open_fds() -> dict[str, str]:
+    """This process's file descriptors and what each is open on (Linux: /proc/self/fd)."""
+    fd_dir = Path("/proc/self/fd")
+    out = {}
+    for fd in os.listdir(fd_dir) if fd_dir.exists() else []:
+        try:
+            out[fd] = os.readlink(fd_dir / fd)
+        except OSError:  # closed since the listing (the listing's own fd, say)
+            continue
+    return out
+
+
 @pytest.mark.slow
 def test_100_captures_in_a_row_leak_nothing(tmp_path: Path) -> None:
     engine = TorchEngine.load("tiny", device="cpu")
@@ -86,10 +99,12 @@ def test_100_captures_in_a_row_leak_nothing(tmp_path: Path) -> None:
             time.sleep(0.005)
 
     capture("warm")  # the first capture initialises the profiler machinery
-    fds, threads = proc.num_fds(), proc.num_threads()
+    fds, threads, before = proc.num_fds(), proc.num_threads(), open_fds()
     for k in range(100):
         capture(f"cycle{k}")
-    assert proc.num_fds() <= fds and proc.num_threads() <= threads
+    # what the new ones are, should there be any: one extra fd once failed a full run here
+    new = {fd: target for fd, target in open_fds().items() if before.get(fd) != target}
+    assert proc.num_fds() <= fds and proc.num_threads() <= threads, (new, threading.enumerate())
     runner.send(Stop())
     thread.join(5)
     torch_traces = [s for s in saved if s.kind == "torch"]
