@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from machine import cpu_model, cpu_summary
+from machine import cpu_heading, cpu_summary
 from quantiles import paired
 from transformers import (
     GenerationConfig,
@@ -674,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         cmd = " ".join(["python bench/decode_vs_transformers.py", *sys.argv[1:]])
         date = datetime.date.today().isoformat()
-        heading = f"{HEADING}: {cpu_model()}"
+        heading = f"{HEADING}: {cpu_heading()}"
         section = "\n".join(
             [
                 heading,
