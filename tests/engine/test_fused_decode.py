@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from infertop.engine.backends.torch import blas_sgemv, fused_build, fused_decode
+from infertop.engine.backends.torch import blas_sgemv, fused_build, fused_decode, one_row_matvec
 from infertop.engine.backends.torch.engine import TorchEngine
 from infertop.engine.backends.torch.fused_build import load_fused_ops
 from infertop.engine.backends.torch.fused_decode import LAYER_PROJECTIONS
@@ -20,6 +21,7 @@ from infertop.engine.backends.torch.kernels import (
     OWN_NAME,
     PLAIN,
     PROJECTIONS,
+    Kernel,
     kernel_named,
     ran_at,
 )
@@ -174,8 +176,9 @@ def test_a_gcc_is_found_before_a_clang_named_cc(tmp_path, monkeypatch) -> None:
 def test_the_batch_1_step_keeps_the_matvec_it_runs_faster_on(hf_models, slow) -> None:
     """one_row_matvec.py times the batch-1 step with each matvec in every layer projection.
     Made slower (a sleep) while its layers run `slow`, the step keeps the other: in one C
-    call that calls it, each kernel above batch 1 and the lm_head's as they were, with the
-    ATen step's logits (qwen2: with the q/k/v bias)."""
+    call that calls it, each kernel above batch 1 as it was, with the ATen step's logits
+    (qwen2: with the q/k/v bias). The sleep falls outside the lm_head's call, so it does
+    not move the lm_head's choice."""
     _, directory = hf_models["qwen2"]
     engine = TorchEngine.load(str(directory), kernel=PLAIN.name, threads=1)
     model, step = engine.model, engine.timing_step(1, compiled=False)
@@ -194,7 +197,10 @@ def test_the_batch_1_step_keeps_the_matvec_it_runs_faster_on(hf_models, slow) ->
     )
     assert {ran_at(model.kernel_names[p], 1) for p in LAYER_PROJECTIONS} == {fast}
     assert {ran_at(model.kernel_names[p], 8) for p in PROJECTIONS} == {PLAIN.name}
-    assert model.kernel_names["lm_head"] == PLAIN.name
+    head = model.kernel_names["lm_head"]
+    assert ran_at(head, 1) == choice.head_chosen and ran_at(head, 8) == PLAIN.name
+    assert set(choice.head_seconds) == {PLAIN.name, OWN_NAME}
+    assert max(choice.head_seconds.values()) < 0.005, choice  # the sleep is not the head's
     model.free_cache()
     prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(5))
     (fused, _), (aten, _) = fused_and_aten(engine, prompts, steps=6)
@@ -203,6 +209,49 @@ def test_the_batch_1_step_keeps_the_matvec_it_runs_faster_on(hf_models, slow) ->
     assert one_row is not None
     own, blas = model.fused.own_sgemv, model.fused.sgemv
     assert one_row.step.qkv_mv == one_row.step.down_mv == (own if fast == OWN_NAME else blas)
+    for got, want in zip(fused, aten, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_cc
+@pytest.mark.parametrize("slow", [PLAIN.name, OWN_NAME])
+def test_the_batch_1_step_keeps_the_lm_heads_matvec_it_runs_faster_on(
+    hf_models, slow, monkeypatch
+) -> None:
+    """The lm_head's matvec is timed within the step: made slower (a sleep in its call)
+    when the lm_head runs `slow`, the step keeps the other for it, names both times, and
+    the layers' choice is made on the step less the lm_head, so the sleep does not reach
+    it. The logits stay the ATen step's."""
+    _, directory = hf_models["qwen2"]
+    engine = TorchEngine.load(str(directory), kernel=PLAIN.name, threads=1)
+    model = engine.model
+    vocab = model.cfg.vocab_size
+    real = one_row_matvec.candidates
+
+    def slowed(k: Kernel) -> Kernel:
+        if k.name != slow:
+            return k
+
+        def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None):
+            if w.shape[0] == vocab:  # the lm_head, called from Python
+                time.sleep(0.005)
+            return k.run(x, w, b)
+
+        return replace(k, run=run)
+
+    # the kernel the model runs and the ones the choice swaps in
+    model.run_kernels({p: slowed(k) for p, k in model.kernels.items()})
+    monkeypatch.setattr(one_row_matvec, "candidates", lambda *a: list(map(slowed, real(*a))))
+    choice = choose_matvec(model, engine.timing_step(1, compiled=False))
+    fast = OWN_NAME if slow == PLAIN.name else PLAIN.name
+    assert choice is not None and choice.head_chosen == fast, choice
+    assert choice.head_seconds[slow] > 0.005 > choice.head_seconds[fast], choice
+    assert max(choice.seconds.values()) < 0.005, choice  # the layers' part has no sleep
+    assert f"; the lm_head's on {fast}  B=1 " in choice.describe(), choice.describe()
+    assert ran_at(model.kernel_names["lm_head"], 1) == fast
+    model.free_cache()  # the logits: the slowed kernel only sleeps
+    prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(6))
+    (fused, _), (aten, _) = fused_and_aten(engine, prompts, steps=6)
     for got, want in zip(fused, aten, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 

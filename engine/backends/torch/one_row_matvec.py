@@ -1,5 +1,6 @@
-"""The matvec the batch-1 step's layers call from C, BLAS's sgemv (F.linear's) or the fused
-library's own (the C matmul's), chosen by timing that step at load.
+"""The matvecs of the batch-1 step, BLAS's sgemv (F.linear's) or the fused library's own (the
+C matmul's): the layers' (called from C) and the lm_head's, chosen by timing that step at
+load.
 
 kernels.py times each projection on its own layers' weights in turn. Where they fit in the
 L3 cache (a 56M model's q/k/v: 25 MB) its calls read them from there, and kernels of one
@@ -7,12 +8,17 @@ layout read the samples the kernel before them just read; the step reads every o
 between two calls of a projection, from memory. Two matvecs within ~10% can then rank the
 other way in the step: on a Xeon @ 2.80GHz capped to AVX2 the choice gave 56M's layer
 projections F.linear at batch 1, and the step ran 1.10x the C matmul's chain of matvecs
-(bench/RESULTS.md). So where the layers run in one C call, the batch-1 step is timed with
-each matvec in every layer projection, in turns, and the faster is kept. Above batch 1 each
-projection keeps its kernel; the lm_head, called from Python, keeps its own."""
+(bench/RESULTS.md). The lm_head is one weight, timed alone on its own hot copy: on a 2-core
+Xeon (model 207) a 56M lm_head's two matvecs timed 1.51 and 1.52 ms at load, and the step
+with F.linear's took 1.07x as long as with the C matmul's. So where the layers run in one C
+call, the batch-1 step is timed with each matvec in every layer projection, in turns, with
+the lm_head's two matvecs taking turns within them; the step less its lm_head ranks the
+layers' matvecs and the lm_head's call within the step ranks its own. Above batch 1 each
+projection keeps its kernel."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -26,24 +32,40 @@ from infertop.engine.backends.torch.kernels import (
     candidates,
     ran_at,
 )
-from infertop.engine.backends.torch.timing import fastest_in_turns, timings_text
+from infertop.engine.backends.torch.timing import SLOW_CALL_S, timings_text
 
 if TYPE_CHECKING:
+    import torch
+
     from infertop.engine.backends.torch.model import TorchLlama
 
 MATVECS = (PLAIN.name, OWN_NAME)
+HEAD = "lm_head"
+SLOW_ROUNDS = 3  # as timing.fastest_in_turns: where every step takes over SLOW_CALL_S
 
 
 @dataclass(frozen=True)
 class MatvecChoice:
-    seconds: Mapping[str, float]  # the layers' kernel at batch 1 -> the fastest step
+    # the layers' matvec at batch 1 -> the fastest step less its lm_head; one entry (the
+    # kernels' own) where the layers' cannot be swapped
+    seconds: Mapping[str, float]
     chosen: str
+    # the lm_head's matvec at batch 1 -> its fastest call within the step; likewise
+    head_seconds: Mapping[str, float]
+    head_chosen: str
 
     def describe(self) -> str:
-        """`batch 1, timed on the step: the layers' matvecs on C matmul  B=1 7.210 ms
-        (F.linear 7.930)`."""
-        timings = timings_text({1: self.seconds}, self.chosen)
-        return f"batch 1, timed on the step: the layers' matvecs on {self.chosen}  {timings}"
+        """`batch 1, timed on the step: the layers' matvecs on C matmul  B=1 5.710 ms
+        (F.linear 6.430); the lm_head's on C matmul  B=1 1.500 ms (F.linear 1.730)`: each
+        part that was timed with both."""
+        parts = []
+        if len(self.seconds) > 1:
+            timings = timings_text({1: self.seconds}, self.chosen)
+            parts.append(f"the layers' matvecs on {self.chosen}  {timings}")
+        if len(self.head_seconds) > 1:
+            timings = timings_text({1: self.head_seconds}, self.head_chosen)
+            parts.append(f"the {HEAD}'s on {self.head_chosen}  {timings}")
+        return "batch 1, timed on the step: " + "; ".join(parts)
 
 
 def with_one_row(kernel: Kernel, one_row: Kernel, usable: Mapping[str, Kernel]) -> Kernel:
@@ -59,18 +81,48 @@ def with_one_row(kernel: Kernel, one_row: Kernel, usable: Mapping[str, Kernel]) 
 def matvec_options(
     kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel]
 ) -> dict[str, dict[str, Kernel]]:
-    """Per matvec, the model's kernels with it at batch 1 in every layer projection; none
-    where a layer projection runs another kernel at batch 1 (oneDNN's layout) or the C
-    matmul is not here."""
-    if OWN_NAME not in usable:
+    """Per matvec, the layer projections' kernels with it at batch 1; none where a layer
+    projection runs another kernel at batch 1 (oneDNN's layout) or the C matmul is not here."""
+    return swaps(kernels, usable, LAYER_PROJECTIONS)
+
+
+def head_options(
+    kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel]
+) -> dict[str, dict[str, Kernel]]:
+    """Per matvec, the lm_head's kernel with it at batch 1; likewise none."""
+    return swaps(kernels, usable, (HEAD,))
+
+
+def swaps(
+    kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel], projections: tuple[str, ...]
+) -> dict[str, dict[str, Kernel]]:
+    if OWN_NAME not in usable or any(
+        ran_at(kernels[p].name, 1) not in MATVECS for p in projections
+    ):
         return {}
-    if any(ran_at(kernels[p].name, 1) not in MATVECS for p in LAYER_PROJECTIONS):
-        return {}
-    options = {}
-    for m in MATVECS:
-        layers = {p: with_one_row(kernels[p], usable[m], usable) for p in LAYER_PROJECTIONS}
-        options[m] = {**kernels, **layers}
-    return options
+    return {
+        m: {p: with_one_row(kernels[p], usable[m], usable) for p in projections} for m in MATVECS
+    }
+
+
+class HeadClock:
+    """The lm_head's kernel with its calls timed: a step calls it once."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def timed(self, kernel: Kernel) -> Kernel:
+        run = kernel.run
+
+        def timed_run(
+            x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None
+        ) -> torch.Tensor:
+            t0 = time.perf_counter()
+            out = run(x, w, b)
+            self.seconds = time.perf_counter() - t0
+            return out
+
+        return replace(kernel, run=timed_run)
 
 
 def choose_matvec(
@@ -80,34 +132,56 @@ def choose_matvec(
     reps: int = 5,
 ) -> MatvecChoice | None:
     """Time `step` (a batch-1 decode step of `model`) with each matvec in every layer
-    projection, the two taking turns, and run the faster; None (and the kernels as they
-    were) where the layers cannot run in one C call with either. `announce` is called
-    once there is something to time."""
+    projection, the two taking turns and the lm_head's two matvecs taking turns within
+    them, and run the faster of each; None (and the kernels as they were) where the layers
+    cannot run in one C call or neither part can swap. `announce` is called once there is
+    something to time."""
     fused = model.fused
     if fused is None or fused.one_row_reason is not None or isinstance(fused.sgemv, str):
         return None
+    kept = model.kernels
     usable = {k.name: k for k in candidates(model.device, model.dtype)}
-    options = matvec_options(model.kernels, usable)
-    if not options:
+    layers, heads = matvec_options(kept, usable), head_options(kept, usable)
+    if not layers and not heads:
         return None
+    layers = layers or {ran_at(kept[LAYER_PROJECTIONS[0]].name, 1): {}}
+    heads = heads or {ran_at(kept[HEAD].name, 1): {}}
     if announce:
         announce()
+    clock = HeadClock()
 
-    def under(kernels: dict[str, Kernel]) -> Callable[[], object]:
-        def call() -> object:
-            model.run_kernels(kernels)  # the step's plan for these kernels is kept (its key)
-            return step()
+    def run(m: str, h: str) -> tuple[float, float]:
+        """One step with the layers on `m` and the lm_head on `h` (each combination's plan
+        is kept: its key): (the step less its lm_head, the lm_head) in seconds."""
+        head = heads[h].get(HEAD, kept[HEAD])
+        model.run_kernels({**kept, **layers[m], HEAD: clock.timed(head)})
+        clock.seconds = 0.0
+        t0 = time.perf_counter()
+        step()
+        total = time.perf_counter() - t0
+        return total - clock.seconds, clock.seconds
 
-        return call
-
-    calls = [(m, under(kernels)) for m, kernels in options.items()]
-    for _, call in calls:  # the first call makes its plan; the rounds keep the fastest call
-        call()
-    seconds = fastest_in_turns(calls, reps)
+    for m in layers:  # the first call of each makes its plan
+        for h in heads:
+            run(m, h)
+    layer_times: dict[str, list[float]] = {m: [] for m in layers}
+    head_times: dict[str, list[float]] = {h: [] for h in heads}
+    order, head_names = list(layers), list(heads)
+    for r in range(reps):
+        for i, m in enumerate([*order[r % len(order) :], *order[: r % len(order)]]):
+            h = head_names[(r + i) % len(head_names)]
+            rest, head = run(m, h)
+            layer_times[m].append(rest)
+            head_times[h].append(head)
+        if r + 1 == SLOW_ROUNDS and min(min(t) for t in layer_times.values()) > SLOW_CALL_S:
+            break
+    seconds = {m: min(t) for m, t in layer_times.items()}
+    head_seconds = {h: min(t) for h, t in head_times.items()}
     chosen = min(seconds, key=seconds.__getitem__)
-    model.run_kernels(options[chosen])
+    head_chosen = min(head_seconds, key=head_seconds.__getitem__)
+    model.run_kernels({**kept, **layers[chosen], **heads[head_chosen]})
     model.kernel_choices = {  # each projection's line names the kernel it runs
         p: replace(c, chosen=model.kernel_names[p], kernel=model.kernels[p])
         for p, c in model.kernel_choices.items()
     }
-    return MatvecChoice(seconds, chosen)
+    return MatvecChoice(seconds, chosen, head_seconds, head_chosen)
