@@ -18,6 +18,7 @@ projection keeps its kernel."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ from infertop.engine.backends.torch.kernels import (
     candidates,
     ran_at,
 )
-from infertop.engine.backends.torch.timing import SLOW_CALL_S, timings_text
+from infertop.engine.backends.torch.timing import fastest_in_turns, timings_text
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 MATVECS = (PLAIN.name, OWN_NAME)
 HEAD = "lm_head"
-SLOW_ROUNDS = 3  # as timing.fastest_in_turns: where every step takes over SLOW_CALL_S
 
 
 @dataclass(frozen=True)
@@ -149,32 +149,33 @@ def choose_matvec(
     if announce:
         announce()
     clock = HeadClock()
+    layer_times: dict[str, list[float]] = {m: [] for m in layers}
+    head_times: dict[str, list[float]] = {h: [] for h in heads}
 
-    def run(m: str, h: str) -> tuple[float, float]:
+    def run(m: str, h: str) -> None:
         """One step with the layers on `m` and the lm_head on `h` (each combination's plan
-        is kept: its key): (the step less its lm_head, the lm_head) in seconds."""
+        is kept: its key), its time less the lm_head's and the lm_head's recorded."""
         head = heads[h].get(HEAD, kept[HEAD])
         model.run_kernels({**kept, **layers[m], HEAD: clock.timed(head)})
         clock.seconds = 0.0
         t0 = time.perf_counter()
         step()
-        total = time.perf_counter() - t0
-        return total - clock.seconds, clock.seconds
+        layer_times[m].append(time.perf_counter() - t0 - clock.seconds)
+        head_times[h].append(clock.seconds)
 
+    def in_turn(first: int, m: str) -> Callable[[], object]:
+        """`m`'s calls, the lm_head's matvecs taking turns from the `first`th: in one round
+        the layers' options run with different ones."""
+        turn = itertools.count(first)
+        return lambda: run(m, head_names[next(turn) % len(head_names)])
+
+    head_names = list(heads)
     for m in layers:  # the first call of each makes its plan
         for h in heads:
             run(m, h)
-    layer_times: dict[str, list[float]] = {m: [] for m in layers}
-    head_times: dict[str, list[float]] = {h: [] for h in heads}
-    order, head_names = list(layers), list(heads)
-    for r in range(reps):
-        for i, m in enumerate([*order[r % len(order) :], *order[: r % len(order)]]):
-            h = head_names[(r + i) % len(head_names)]
-            rest, head = run(m, h)
-            layer_times[m].append(rest)
-            head_times[h].append(head)
-        if r + 1 == SLOW_ROUNDS and min(min(t) for t in layer_times.values()) > SLOW_CALL_S:
-            break
+    for times in (*layer_times.values(), *head_times.values()):
+        times.clear()
+    fastest_in_turns([(m, in_turn(i, m)) for i, m in enumerate(layers)], reps)
     seconds = {m: min(t) for m, t in layer_times.items()}
     head_seconds = {h: min(t) for h, t in head_times.items()}
     chosen = min(seconds, key=seconds.__getitem__)
