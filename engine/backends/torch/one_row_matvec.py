@@ -79,23 +79,10 @@ def with_one_row(kernel: Kernel, one_row: Kernel, usable: Mapping[str, Kernel]) 
 
 
 def matvec_options(
-    kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel]
-) -> dict[str, dict[str, Kernel]]:
-    """Per matvec, the layer projections' kernels with it at batch 1; none where a layer
-    projection runs another kernel at batch 1 (oneDNN's layout) or the C matmul is not here."""
-    return swaps(kernels, usable, LAYER_PROJECTIONS)
-
-
-def head_options(
-    kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel]
-) -> dict[str, dict[str, Kernel]]:
-    """Per matvec, the lm_head's kernel with it at batch 1; likewise none."""
-    return swaps(kernels, usable, (HEAD,))
-
-
-def swaps(
     kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel], projections: tuple[str, ...]
 ) -> dict[str, dict[str, Kernel]]:
+    """Per matvec, these projections' kernels with it at batch 1; none where one of them runs
+    another kernel at batch 1 (oneDNN's layout) or the C matmul is not here."""
     if OWN_NAME not in usable or any(
         ran_at(kernels[p].name, 1) not in MATVECS for p in projections
     ):
@@ -141,7 +128,8 @@ def choose_matvec(
         return None
     kept = model.kernels
     usable = {k.name: k for k in candidates(model.device, model.dtype)}
-    layers, heads = matvec_options(kept, usable), head_options(kept, usable)
+    layers = matvec_options(kept, usable, LAYER_PROJECTIONS)
+    heads = matvec_options(kept, usable, (HEAD,))
     if not layers and not heads:
         return None
     layers = layers or {ran_at(kept[LAYER_PROJECTIONS[0]].name, 1): {}}
