@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from functools import cache
+
+
+@cache
+def lscpu() -> str:
+    """`lscpu`'s output, once per process: every line below reads it."""
+    try:
+        return subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return ""
 
 
 def cpu_model() -> str:
     """`lscpu`'s model name (CPUs differ between sessions of these machines)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(
-            line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line
-        )
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
+    return lscpu_field("Model name") or platform.processor() or "unknown CPU"
 
 
 def lscpu_field(name: str) -> str | None:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    except OSError:
-        return None
-    for line in out.splitlines():
+    for line in lscpu().splitlines():
         if line.split(":", 1)[0].strip() == name:
             return line.split(":", 1)[1].strip()
     return None
