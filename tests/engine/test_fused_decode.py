@@ -185,7 +185,7 @@ def test_the_batch_1_step_keeps_the_matvec_it_runs_faster_on(hf_models, slow) ->
 
     def slowed() -> object:
         if ran_at(model.kernel_names["qkv"], 1) == slow:
-            time.sleep(0.005)
+            time.sleep(0.010)  # a whole 10 ms: beside the other test worker, sleeps wake late
         return step()
 
     choice = choose_matvec(model, slowed)
@@ -200,7 +200,7 @@ def test_the_batch_1_step_keeps_the_matvec_it_runs_faster_on(hf_models, slow) ->
     head = model.kernel_names["lm_head"]
     assert ran_at(head, 1) == choice.head_chosen and ran_at(head, 8) == PLAIN.name
     assert set(choice.head_seconds) == {PLAIN.name, OWN_NAME}
-    assert max(choice.head_seconds.values()) < 0.005, choice  # the sleep is not the head's
+    assert max(choice.head_seconds.values()) < 0.010, choice  # the sleep is not the head's
     model.free_cache()
     prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(5))
     (fused, _), (aten, _) = fused_and_aten(engine, prompts, steps=6)
@@ -230,8 +230,9 @@ def test_the_batch_1_step_keeps_the_lm_heads_matvec_it_runs_faster_on(
 
     def slowed(k: Kernel) -> Kernel:
         # every lm_head call sleeps, `slow`'s longer: only the step less its lm_head keeps
-        # the sleeps out of the layers' times
-        pause = 0.005 if k.name == slow else 0.0025
+        # the sleeps out of the layers' times; 10 ms apart, more than a sleep wakes late on
+        # CI's 2-core guest beside the other test worker (up to 2 ms at best of 3)
+        pause = 0.020 if k.name == slow else 0.010
 
         def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None):
             if w.shape[0] == vocab:  # the lm_head, called from Python
@@ -246,8 +247,8 @@ def test_the_batch_1_step_keeps_the_lm_heads_matvec_it_runs_faster_on(
     choice = choose_matvec(model, engine.timing_step(1, compiled=False))
     fast = OWN_NAME if slow == PLAIN.name else PLAIN.name
     assert choice is not None and choice.head_chosen == fast, choice
-    assert choice.head_seconds[slow] > 0.005 > choice.head_seconds[fast] > 0.0025, choice
-    assert max(choice.seconds.values()) < 0.0025, choice  # the layers' part has no sleep
+    assert choice.head_seconds[slow] > 0.020 > choice.head_seconds[fast] > 0.010, choice
+    assert max(choice.seconds.values()) < 0.010, choice  # the layers' part has no sleep
     assert f"; the lm_head's on {fast}  B=1 " in choice.describe(), choice.describe()
     assert ran_at(model.kernel_names["lm_head"], 1) == fast
     model.free_cache()  # the logits: the slowed kernel only sleeps

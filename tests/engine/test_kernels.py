@@ -106,21 +106,26 @@ def slowed_at(
 
 
 CALLS: dict[str, list[int]] = {}
+# The sleep that sets the slowdowns where two kernels each win one batch. On CI's 2-core
+# guest, beside the other test worker, a 1 ms sleep read 3.0 ms at best of 3 rounds (every
+# call over SLOW_CALL_S, so 3) and 2 ms one read 2.4: the choice swapped. A kernel wins here
+# by a whole UNIT, which no wakeup that late can take from it.
+UNIT = 0.010
 
 
 def test_kernels_of_one_layout_split_the_batches_each_wins() -> None:
     """Two kernels over the same plain weight, each slow in one regime: the choice is both,
     by rows; a compiled step gets the one that loses less over both batches. Every call
-    sleeps 1 ms, so the slowdowns are the sleeps' (2x and 10x): measured against the tiny
+    sleeps a UNIT, so the slowdowns are the sleeps' (2x and 10x): measured against the tiny
     matmuls' own microseconds, they swapped in one CI dry run."""
     weights = {"gate_up": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
-    one_row = slowed_at(PLAIN, 8, 0.009, "fast at one row", every_call=0.001)
+    one_row = slowed_at(PLAIN, 8, 9 * UNIT, "fast at one row", every_call=UNIT)
     more_rows = slowed_at(
         ONEDNN_PLAIN if ONEDNN_PLAIN in candidates(CPU, F32) else PLAIN,
         1,
-        0.001,
+        UNIT,
         "fast above",
-        every_call=0.001,
+        every_call=UNIT,
     )
     (choice,) = choose_kernels(weights, [1, 8], [one_row, more_rows]).values()
     assert choice.chosen == "fast at one row at B=1, fast above above", choice.describe()
@@ -141,16 +146,16 @@ def test_a_kernel_a_graph_cannot_call_leaves_the_graph_the_one_that_loses_least(
     eagerly, and the graph runs the kernel of its layout that loses least over the batches."""
     weights = {"down": [torch.randn(64, 96, generator=torch.Generator().manual_seed(0))]}
     # sleeps on every call, so the slowdowns are the sleeps', not the tiny matmuls': the
-    # fastest 1 ms at each batch; the others 2 and 6 ms, 4 and 2 ms
-    fastest = slowed_at(PLAIN, 0, 0.0, "fastest", every_call=0.001).run
+    # fastest 1 UNIT at each batch; the others 2 and 6, 4 and 2
+    fastest = slowed_at(PLAIN, 0, 0.0, "fastest", every_call=UNIT).run
     ctypes_like = Kernel("fastest, ungraphable", PLAIN.pack, fastest, F.linear, False)
-    slow_above = slowed_at(PLAIN, 8, 0.004, "slow above", every_call=0.002)
-    slow_at_one = slowed_at(PLAIN, 1, 0.002, "slow at one row", every_call=0.002)
+    slow_above = slowed_at(PLAIN, 8, 4 * UNIT, "slow above", every_call=2 * UNIT)
+    slow_at_one = slowed_at(PLAIN, 1, 2 * UNIT, "slow at one row", every_call=2 * UNIT)
     kernels = [slow_above, ctypes_like, slow_at_one]
     (choice,) = choose_kernels(weights, [1, 8], kernels).values()
     assert choice.chosen == ctypes_like.name, choice.describe()
     assert choice.kernel.run is fastest and choice.kernel.graph_run is slow_at_one.run
-    split_run = slowed_at(PLAIN, 8, 0.004, "x", every_call=0.002).run
+    split_run = slowed_at(PLAIN, 8, 4 * UNIT, "x", every_call=2 * UNIT).run
     split = Kernel("ungraphable, slow above", PLAIN.pack, split_run, F.linear, False)
     (choice,) = choose_kernels(weights, [1, 8], [split, slow_at_one]).values()
     assert choice.chosen == "ungraphable, slow above at B=1, slow at one row above"
@@ -223,9 +228,9 @@ def test_kernels_of_two_layouts_do_not_split_the_batches() -> None:
     if ONEDNN not in candidates(CPU, F32):
         pytest.skip("oneDNN does not run here")
     weights = {"o": [torch.randn(96, 64, generator=torch.Generator().manual_seed(0))]}
-    # 1 ms on every call: the slowdowns are the sleeps' (12x and 2x), not the tiny matmuls'
-    plain = slowed_at(PLAIN, 8, 0.010, "plain, fast at one row", every_call=0.001)
-    packed = slowed_at(ONEDNN, 1, 0.001, "packed, fast above", every_call=0.001)
+    # a UNIT on every call: the slowdowns are the sleeps' (11x and 2x), not the matmuls'
+    plain = slowed_at(PLAIN, 8, 10 * UNIT, "plain, fast at one row", every_call=UNIT)
+    packed = slowed_at(ONEDNN, 1, UNIT, "packed, fast above", every_call=UNIT)
     (choice,) = choose_kernels(weights, [1, 8], [plain, packed]).values()
     assert choice.chosen == packed.name and choice.kernel is packed
 
