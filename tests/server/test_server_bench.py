@@ -25,7 +25,9 @@ def ttft_count(url: str) -> float:
 def test_sweep_writes_rows_and_the_server_saw_each_request(
     sglang: SglangFactory, tmp_path: Path
 ) -> None:
-    server = sglang("--enable-metrics")
+    # a token every 20 ms: at the double's default 2 ms, a client starved for longer (CI's
+    # busy guest, beside the other test worker) read the tokens bunched, its gaps near 0
+    server = sglang("--enable-metrics", "--token-interval", "0.02")
     before = ttft_count(server.url)
     out = tmp_path / "r.jsonl"
     r = bench(
@@ -51,8 +53,8 @@ def test_sweep_writes_rows_and_the_server_saw_each_request(
         (4, 32, 8),
     ]
     assert all(list(row) == list(RESULT_KEYS) for row in rows)
-    for row in rows:  # the double streams a token every 2 ms
-        assert 0.001 < row["median_decode_latency"] < 0.05
+    for row in rows:
+        assert 0.01 < row["median_decode_latency"] < 0.2
         assert row["total_latency"] >= row["prefill_latency"]
     # warmup (batch 1) + the two runs: each request reached the server once
     assert ttft_count(server.url) - before == 1 + 1 + 4
