@@ -34,8 +34,9 @@ def lines(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def wide_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One wide layer: steps of a few ms with few profiler events each, so a capture is
-    still recording when the signal lands and its save stays well under 5 s."""
+    """One wide layer: steps of ~25 ms (800 MB of weights, a 2-core Xeon) with few profiler
+    events each, so a capture is still recording when the signal lands and its save stays
+    well under 5 s."""
     import torch
     from safetensors.torch import save_file
 
@@ -75,8 +76,8 @@ def test_bench_signal_keeps_results_and_the_active_capture(
     results = tmp_path / "runs.jsonl"
     args = (
         f"bench --model {wide_model} --no-warmup --batch-size 1 --input-len 8 "
-        f"--output-len 200 --result-filename {results} --trace-dir {tmp_path / 'traces'} "
-        "--profile --profile-stage decode --profile-start-step 10 --profile-steps 120 "
+        f"--output-len 60 --result-filename {results} --trace-dir {tmp_path / 'traces'} "
+        "--profile --profile-stage decode --profile-start-step 10 --profile-steps 45 "
         "--profile-activities cpu"
     )
     p = subprocess.Popen(
@@ -87,7 +88,7 @@ def test_bench_signal_keeps_results_and_the_active_capture(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     # the capture starts at decode step 10 of the extra run after the timed one: signal
-    # while it records
+    # while it records (45 steps of ~25 ms, 50 under the other test worker)
     assert p.stdout is not None
     for line in p.stdout:
         if line.startswith("Profiling"):
