@@ -271,6 +271,33 @@ def test_a_package_that_kills_its_loader_is_one_line_and_never_kept(
     assert CompiledDecode.build(model).cached
 
 
+@needs_compiler
+def test_the_load_probe_loads_through_aoti_load_package_where_the_native_loader_differs(
+    compiled,
+) -> None:
+    """The probe calls torch 2.13's native package loader; where another torch's takes other
+    arguments (a TypeError, stood in for here) it loads the package the documented way."""
+    real = package_path(compiled["llama"].model)
+    other_torch = """
+import torch
+native, calls = torch._C._aoti.AOTIModelPackageLoader, []
+def loader(*args):  # the probe's own call fails; aoti_load_package's gets the real one
+    calls.append(args)
+    if len(calls) == 1:
+        raise TypeError(f"takes 2 positional arguments but {len(args)} were given")
+    return native(*args)
+loader.load_metadata_from_package = native.load_metadata_from_package
+torch._C._aoti.AOTIModelPackageLoader = loader
+import atexit
+atexit.register(lambda: print(len(calls)))
+"""
+    probe = [sys.executable, "-c", other_torch + compiled_decode.LOAD_PROBE_CODE]
+    done = subprocess.run([*probe, str(real)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) >= 2  # the native call, then the long way's
+    assert compiled_decode.LOAD_PROBE[-1] == compiled_decode.LOAD_PROBE_CODE
+
+
 def test_compile_is_for_torch_on_the_cpu() -> None:
     with pytest.raises(UserError, match="--compile is for the torch backend"):
         load_engine(RunConfig(model="tiny", backend="mlx", compile=True))

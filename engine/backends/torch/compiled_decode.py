@@ -52,12 +52,12 @@ EXAMPLE_BATCH, EXAMPLE_LEN = 2, 16  # export traces these; both dims stay symbol
 # Loads the package named by argv[1]: a crash here costs a child process, not the app. It
 # calls the native loader that aoti_load_package ends in: importing torch._inductor as well
 # took the probe from 2.3 to 6.7 s (2-core Intel Xeon, model 207). Another torch's loader
-# may take other arguments: that one goes the long way.
+# may take other arguments, or live elsewhere: that torch goes the long way.
 LOAD_PROBE_CODE = """
 import sys, torch
 try:
     torch._C._aoti.AOTIModelPackageLoader(sys.argv[1], "model", False, 1, -1)
-except TypeError:
+except (TypeError, AttributeError):
     torch._inductor.aoti_load_package(sys.argv[1])
 """
 LOAD_PROBE = [sys.executable, "-c", LOAD_PROBE_CODE]
