@@ -182,6 +182,40 @@ def test_the_c_matmul_gives_f_linears_answer_on_any_shape(threads) -> None:
                 torch.testing.assert_close(got, F.linear(x, w, bias), atol=1e-4, rtol=1e-5)
 
 
+@needs_cc
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_bfloat16_c_matmul_rounds_the_float32_sums_on_any_shape(threads) -> None:
+    """own_matmul_bf16: bfloat16 weights widened to float32, the sums in float32 and the
+    result rounded once, to nearest even, as .to(torch.bfloat16) rounds: within a rounding of
+    the float32 product of the same bfloat16 values (F.linear's answer is that too), split
+    over threads from 32K weights; another dtype, or more rows than the choice times, runs
+    F.linear."""
+    bf16 = torch.bfloat16
+    own = own_matmul_here(CPU, bf16)
+    assert own is not None and own in candidates(CPU, bf16) and not own.graphable
+    assert own is not own_matmul_here(CPU, F32) and own_matmul_here(CPU, torch.float16) is None
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    same, values = 0, 0
+    for n, k in ((1, 1), (3, 15), (5, 16), (101, 67), (4099, 33), (2050, 512)):
+        w, b = torch.randn(n, k, generator=gen).to(bf16), torch.randn(n, generator=gen).to(bf16)
+        for rows in (1, 2, 7, 8, 9, 17, MAX_TIMED_BATCH, MAX_TIMED_BATCH + 1):
+            x = torch.randn(rows, 1, k, generator=gen).to(bf16)
+            for bias in (None, b):
+                got = own.run(x, w, bias)
+                assert got.shape == (rows, 1, n) and got.dtype == bf16
+                exact = F.linear(x.float(), w.float(), None if bias is None else bias.float())
+                # one rounding of a float32 sum: at most half a bfloat16 step, 2^-8 of it
+                torch.testing.assert_close(got.float(), exact, atol=1e-4, rtol=2**-8)
+                same += int((got == exact.to(bf16)).sum())
+                values += got.numel()
+    # rounded to nearest as .to() rounds, not cut (which would miss about half); the sums'
+    # order differs from F.linear's, which moves a few across a rounding boundary
+    assert same > 0.98 * values, (same, values)
+    x, w = torch.randn(2, 64).to(bf16), torch.randn(8, 64)  # float32 weights: not its own
+    torch.testing.assert_close(own.run(x.float(), w), F.linear(x.float(), w))
+
+
 CAPPED_C_MATMUL = """
 import torch, torch.nn.functional as F
 from infertop.engine.backends.torch.fused_build import load_fused_ops
@@ -313,12 +347,16 @@ def test_the_model_runs_the_chosen_kernels_and_records_them() -> None:
 )
 def test_a_half_precision_model_times_onednn_where_the_cpu_runs_it(dtype, supported) -> None:
     """bfloat16 and float16 get oneDNN packed as a candidate where oneDNN runs that type
-    natively (AVX512-BF16 or AMX; AVX512-FP16), else F.linear alone, untimed."""
+    natively (AVX512-BF16 or AMX; AVX512-FP16), bfloat16 the C matmul where the library
+    builds; a type with F.linear alone is not timed."""
     model = TorchLlama.dummy(PRESETS["tiny"], dtype, CPU)
     model.choose_kernels((1, 8))
     timed = {k for c in model.kernel_choices.values() for t in c.seconds.values() for k in t}
-    assert timed == ({PLAIN.name, ONEDNN.name, ONEDNN_PLAIN.name} if supported() else set())
-    assert own_matmul_here(CPU, dtype) is None  # the C matmul is float32's
+    onednn = {ONEDNN.name, ONEDNN_PLAIN.name} if supported() else set()
+    own = own_matmul_here(CPU, dtype)  # the C matmul: float32's and bfloat16's
+    assert (own is not None) == (dtype == torch.bfloat16 and fused_build.compiler() is not None)
+    ours = {PLAIN.name, *onednn, *([] if own is None else [own.name])}
+    assert timed == (ours if len(ours) > 1 else set())
     x = torch.randn(2, PRESETS["tiny"].hidden_size).to(dtype)
     out = model.linears.gate_up(x, model.layers[0].w13)
     assert out.dtype == dtype and out.shape == (2, 2 * PRESETS["tiny"].intermediate_size)

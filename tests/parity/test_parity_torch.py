@@ -94,7 +94,7 @@ def test_bfloat16_runs_close_to_float32(hf_models) -> None:
     assert (a - b.float()).abs().max() < 0.1
 
 
-@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed"])
+@pytest.mark.parametrize("kernel", ["F.linear", "oneDNN packed", "C matmul"])
 @pytest.mark.parametrize("kind", ["llama", "qwen3"])
 def test_each_bfloat16_kernel_runs_close_to_transformers_in_float32(
     hf_models, kind: str, kernel: str
@@ -102,7 +102,7 @@ def test_each_bfloat16_kernel_runs_close_to_transformers_in_float32(
     """Each candidate of a bfloat16 model's load-time choice, forced on every projection:
     prefill logits at every position and decode logits fed transformers' tokens."""
     if kernel not in [k.name for k in candidates(torch.device("cpu"), torch.bfloat16)]:
-        pytest.skip(f"{kernel} does not run bfloat16 on this CPU (it needs AVX512-BF16 or AMX)")
+        pytest.skip(f"{kernel} does not run bfloat16 here (oneDNN: AVX512-BF16 or AMX; C: cc)")
     hf, directory = hf_models[kind]
     engine = TorchEngine.load(str(directory), device="cpu", dtype="bfloat16", kernel=kernel)
     assert set(engine.model.kernel_names.values()) == {kernel}

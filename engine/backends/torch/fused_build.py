@@ -120,6 +120,7 @@ SIGNATURES: dict[str, list[type]] = {
     "decode_one_row": [P, I64, I64],
     "linear_one_row": [P, P, P, P, P, I64, I64],
     "own_matmul": [P, P, P, P, I64, I64, I64],
+    "own_matmul_bf16": [P, P, P, P, P, I64, I64, I64],
 }
 
 
@@ -135,6 +136,7 @@ class FusedOps:
     decode_one_row: CFunc
     linear_one_row: CFunc
     own_matmul: CFunc
+    own_matmul_bf16: CFunc
     own_sgemv: int  # the library's own matvec, sgemv's signature: its address, for calls from C
     threaded: bool  # built with OpenMP: its parallel regions run on torch's threads
     serial: str | None = None  # why not, where torch runs on several (serial_reason)

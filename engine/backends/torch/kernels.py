@@ -11,12 +11,12 @@ across layouts the choice says so.
 The candidates: F.linear everywhere; on a CPU in float32, and in bfloat16 or float16 where
 oneDNN runs that type natively (there it made a bfloat16 step 0.64-0.70x as long as
 F.linear's), oneDNN on the weight packed in its blocked layout and oneDNN on the plain
-weight; and in float32 the fused C library's own (fused_ops.c's own_matmul), on the plain
-weight. On a Xeon @ 2.80GHz that took 0.98-1.03x F.linear's time at batch 1 and 0.72-0.80x
-oneDNN packed's at batch 8 (bench/matmul.py); on an AMD EPYC, MKL's sgemv (F.linear's)
-streamed half as fast as oneDNN packed, which a batch-1 step cannot call from C
-(fused_decode.py), so there it is also the candidate that keeps a batch-1 step's layers in
-one C call. Two kernels of one layout can share a weight, so where they win
+weight; and in float32 and bfloat16 the fused C library's own (fused_ops.c's own_matmul and
+own_matmul_bf16), on the plain weight. On a Xeon @ 2.80GHz that took 0.98-1.03x F.linear's
+time at batch 1 and 0.72-0.80x oneDNN packed's at batch 8 (bench/matmul.py); on an AMD
+EPYC, MKL's sgemv (F.linear's) streamed half as fast as oneDNN packed, which a batch-1 step
+cannot call from C (fused_decode.py), so there it is also the candidate that keeps a
+batch-1 step's layers in one C call. Two kernels of one layout can share a weight, so where they win
 different regimes the choice may be both: one for a single row (a decode step at batch 1),
 the other for more rows. On a 2-core Intel Xeon @ 2.80GHz one kernel for every batch made a
 250M step 1.30x the fastest at batch 1 (oneDNN packed) or 1.70x at batch 8 (F.linear);
@@ -140,19 +140,28 @@ ONEDNN_PLAIN = Kernel("oneDNN", unchanged, onednn_or_linear, in_graph=onednn_lin
 OWN_NAME = "C matmul"
 
 
-def own_matmul(ops: FusedOps) -> Kernel:
-    """fused_ops.c's own_matmul on the plain weight, for up to MAX_TIMED_BATCH contiguous
-    float32 rows (the decode steps the choice times; F.linear runs more, a prefill). From
-    Python a call costs 6.8 us against F.linear's 4.3 (a 16x16 matrix); the batch-1 step
-    that matters calls it from C. Under the profiler each call is a range, infertop::matmul."""
-    call = ops.own_matmul
+def own_matmul(ops: FusedOps, dtype: torch.dtype = torch.float32) -> Kernel:
+    """fused_ops.c's own_matmul (own_matmul_bf16 for bfloat16) on the plain weight, for up to
+    MAX_TIMED_BATCH contiguous rows of `dtype` (the decode steps the choice times; F.linear
+    runs more, a prefill). From Python a call costs 6.8 us against F.linear's 4.3 (a 16x16
+    matrix); the batch-1 float32 step that matters calls it from C. Under the profiler each
+    call is a range, infertop::matmul."""
+    bf16 = dtype == torch.bfloat16
+
+    def call(w: int, bias: int | None, x: int, out: int, n: int, k: int, rows: int) -> None:
+        if bf16:  # x widened to float32 in a scratch row per row of x
+            widened = torch.empty(rows * k)
+            ops.own_matmul_bf16(w, bias, x, out, widened.data_ptr(), n, k, rows)
+        else:
+            ops.own_matmul(w, bias, x, out, n, k, rows)
 
     def run(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
         n, k = w.shape
         rows = x.numel() // k
-        if rows > MAX_TIMED_BATCH or not (x.is_contiguous() and w.is_contiguous()):
+        ours = x.dtype == w.dtype == dtype and (b is None or b.dtype == dtype)
+        if rows > MAX_TIMED_BATCH or not (ours and x.is_contiguous() and w.is_contiguous()):
             return F.linear(x, w, b)
-        out = torch.empty(rows * n).view(*x.shape[:-1], n)  # 1 us less than empty((..., n))
+        out = torch.empty(rows * n, dtype=dtype).view(*x.shape[:-1], n)
         bias = None if b is None else b.contiguous()
         args = (w.data_ptr(), None if bias is None else bias.data_ptr(), x.data_ptr())
         if torch.autograd.profiler._is_profiler_enabled:
@@ -165,19 +174,22 @@ def own_matmul(ops: FusedOps) -> Kernel:
     return Kernel(OWN_NAME, unchanged, run, in_graph=F.linear, graphable=False)
 
 
+OWN_DTYPES = (torch.float32, torch.bfloat16)
+
+
 def own_matmul_here(device: torch.device, dtype: torch.dtype) -> Kernel | None:
-    """The C matmul where the fused library builds: float32 on a CPU."""
-    if device.type != "cpu" or dtype != torch.float32:
+    """The C matmul where the fused library builds: float32 or bfloat16 on a CPU."""
+    if device.type != "cpu" or dtype not in OWN_DTYPES:
         return None
     ops = load_fused_ops()
     if isinstance(ops, str):
         return None
-    if ops.library not in OWN_MATMULS:  # one Kernel per library: a choice names it again
-        OWN_MATMULS[ops.library] = own_matmul(ops)
-    return OWN_MATMULS[ops.library]
+    if (ops.library, dtype) not in OWN_MATMULS:  # one Kernel each: a choice names it again
+        OWN_MATMULS[ops.library, dtype] = own_matmul(ops, dtype)
+    return OWN_MATMULS[ops.library, dtype]
 
 
-OWN_MATMULS: dict[Path, Kernel] = {}
+OWN_MATMULS: dict[tuple[Path, torch.dtype], Kernel] = {}
 
 
 def by_rows(one_row: Kernel, more_rows: Kernel, in_graph: Kernel) -> Kernel:
