@@ -372,13 +372,11 @@ void own_matmul(const float *w, const float *bias, const float *x, float *y, int
 }
 
 /* bfloat16 is the top half of a float32: widened by a shift, it multiplies in float32. */
-typedef uint16_t vbf __attribute__((vector_size(MM_LANES * sizeof(uint16_t))));
 typedef uint32_t vu32 __attribute__((vector_size(MM_LANES * sizeof(uint32_t))));
 
 static inline vmm load_bf16(const uint16_t *p) {
-    vbf half;
-    memcpy(&half, p, sizeof half);
-    const vu32 wide = __builtin_convertvector(half, vu32) << 16;
+    vu32 wide;
+    for (int l = 0; l < MM_LANES; l++) wide[l] = (uint32_t)p[l] << 16;
     vmm x;
     memcpy(&x, &wide, sizeof x);
     return x;
