@@ -161,7 +161,7 @@ def own_matmul(ops: FusedOps, dtype: torch.dtype = torch.float32) -> Kernel:
         ours = x.dtype == w.dtype == dtype and (b is None or b.dtype == dtype)
         if rows > MAX_TIMED_BATCH or not (ours and x.is_contiguous() and w.is_contiguous()):
             return F.linear(x, w, b)
-        out = torch.empty(rows * n, dtype=dtype).view(*x.shape[:-1], n)
+        out = torch.empty(rows * n, dtype=dtype).view(*x.shape[:-1], n)  # 1 us < empty((.., n))
         bias = None if b is None else b.contiguous()
         args = (w.data_ptr(), None if bias is None else bias.data_ptr(), x.data_ptr())
         if torch.autograd.profiler._is_profiler_enabled:
