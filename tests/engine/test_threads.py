@@ -108,6 +108,33 @@ def test_the_starting_count_is_timed_after_a_slow_warm_up() -> None:
 
 
 @TWO_OR_MORE
+def test_a_slow_spell_over_the_whole_timing_of_the_starting_count_is_timed_again() -> None:
+    """A busy host's stall over the starting count's warm-ups and rounds at both batches
+    (its first 10 calls) made 1 thread win; the two are timed again, and 2 threads, the
+    faster once the stall is over, win. Without the stall the second timing is not run."""
+    torch.set_num_threads(2)
+    calls = {1: 0, 2: 0}
+    stalled = [10]  # calls of 2 threads still to stall: each batch's 2 warm-ups and 3 rounds
+    x = torch.randn(1, 256)
+
+    def step() -> object:
+        n = torch.get_num_threads()
+        calls[n] += 1
+        spell = 0.04 if n == 2 and stalled[0] > 0 else 0.0
+        stalled[0] -= n == 2
+        time.sleep((0.012 if n == 2 else 0.02) + spell)
+        return torch.softmax(x, -1)
+
+    choice = choose_threads({1: step, 8: step}, [2, 1])
+    assert choice.chosen == 2, choice.describe()
+    assert calls[2] == calls[1] == 2 * (2 + 3) + 2 * 3, calls  # and 3 rounds each again
+    assert all(t[2] < 0.02 for t in choice.seconds.values()), choice
+    calls.update({1: 0, 2: 0})
+    steady = choose_threads({1: step, 8: step}, [2, 1])
+    assert steady.chosen == 2 and calls[2] == calls[1] == 2 * (2 + 3), calls
+
+
+@TWO_OR_MORE
 def test_decode_runs_on_the_count_chosen_and_prefill_on_the_default() -> None:
     engine = TorchEngine.load("tiny", device="cpu", batches=(1, 4))
     timed = engine.threads_timed
