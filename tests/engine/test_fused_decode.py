@@ -23,12 +23,14 @@ from infertop.engine.backends.torch.kernels import (
     PROJECTIONS,
     Kernel,
     kernel_named,
+    onednn_usable,
     ran_at,
 )
-from infertop.engine.backends.torch.one_row_matvec import choose_matvec
+from infertop.engine.backends.torch.one_row_matvec import KEPT, choose_matvec
 from tests.helpers import infertop_bench
 
 needs_cc = pytest.mark.skipif(fused_build.compiler() is None, reason="no C compiler here")
+CPU = torch.device("cpu")
 
 
 def fused_and_aten(engine: TorchEngine, prompts: torch.Tensor, steps: int):
@@ -254,6 +256,52 @@ def test_the_batch_1_step_keeps_the_lm_heads_matvec_it_runs_faster_on(
     model.free_cache()  # the logits: the slowed kernel only sleeps
     prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(6))
     (fused, _), (aten, _) = fused_and_aten(engine, prompts, steps=6)
+    for got, want in zip(fused, aten, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@needs_cc
+@pytest.mark.skipif(not onednn_usable(CPU, torch.float32), reason="this torch has no oneDNN")
+@pytest.mark.parametrize("slow", ["oneDNN", "the matvecs"])
+def test_a_batch_1_step_on_onednn_is_timed_against_the_matvecs_in_one_c_call(
+    hf_models, slow
+) -> None:
+    """Where a projection's choice runs oneDNN on the plain weight at batch 1 (an AMD EPYC's
+    choice), the layers go op by op; the step is also timed with each matvec in one C call
+    and keeps the fastest. Made slower (a sleep) on `slow`, it keeps the other: the matvec
+    in one C call, or oneDNN op by op with every kernel as chosen. The logits stay the ATen
+    step's."""
+    _, directory = hf_models["qwen2"]
+    chosen = "oneDNN at B=1, C matmul above"
+    engine = TorchEngine.load(str(directory), kernel=chosen, threads=1)
+    model, step = engine.model, engine.timing_step(1, compiled=False)
+    assert model.fused is not None and model.fused.one_row_reason is not None
+
+    def slowed() -> object:
+        on_onednn = ran_at(model.kernel_names["qkv"], 1) == "oneDNN"
+        if on_onednn == (slow == "oneDNN"):
+            time.sleep(0.010)
+        return step()
+
+    choice = choose_matvec(model, slowed)
+    assert choice is not None, model.ops
+    assert set(choice.seconds) == set(choice.head_seconds) == {KEPT, PLAIN.name, OWN_NAME}
+    layers_at_1 = {ran_at(model.kernel_names[p], 1) for p in LAYER_PROJECTIONS}
+    if slow == "oneDNN":
+        assert choice.chosen in (PLAIN.name, OWN_NAME), choice
+        assert choice.seconds[KEPT] > max(choice.seconds[m] for m in (PLAIN.name, OWN_NAME))
+        assert layers_at_1 == {choice.chosen} and model.fused.one_row_reason is None
+    else:
+        assert choice.chosen == KEPT, choice
+        assert choice.seconds[KEPT] < min(choice.seconds[m] for m in (PLAIN.name, OWN_NAME))
+        assert layers_at_1 == {"oneDNN"} and model.fused.one_row_reason is not None
+        assert f"the layers' matvecs on {KEPT}  B=1 " in choice.describe(), choice.describe()
+    assert {ran_at(model.kernel_names[p], 8) for p in PROJECTIONS} == {OWN_NAME}
+    model.free_cache()
+    prompts = torch.randint(0, 256, (1, 20), generator=torch.Generator().manual_seed(7))
+    (fused, _), (aten, _) = fused_and_aten(engine, prompts, steps=6)
+    assert model.fused.plan is not None
+    assert (model.fused.plan.one_row is None) == (choice.chosen == KEPT)
     for got, want in zip(fused, aten, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 

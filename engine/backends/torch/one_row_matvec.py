@@ -14,7 +14,13 @@ with F.linear's took 1.07x as long as with the C matmul's. So where the layers r
 call, the batch-1 step is timed with each matvec in every layer projection, in turns, with
 the lm_head's two matvecs taking turns within them; the step less its lm_head ranks the
 layers' matvecs and the lm_head's call within the step ranks its own. Above batch 1 each
-projection keeps its kernel."""
+projection keeps its kernel.
+
+Where a projection's choice runs oneDNN on its plain weight at batch 1, the layers go op by
+op: a C call cannot call oneDNN. On a 2-core AMD EPYC (Zen 3) oneDNN won 56M's gate_up and
+250M's q/k/v, gate_up and down alone, and the op-by-op step took 1.27x (56M) the fastest
+chain of matvecs. oneDNN shares the plain weight with both matvecs, so there the step is
+also timed as each projection chose it (KEPT), beside the two matvecs in one C call."""
 
 from __future__ import annotations
 
@@ -42,12 +48,13 @@ if TYPE_CHECKING:
 
 MATVECS = (PLAIN.name, OWN_NAME)
 HEAD = "lm_head"
+# the option of the kernels as each projection chose them, where one runs oneDNN at batch 1
+KEPT = "each projection's choice"
 
 
 @dataclass(frozen=True)
 class MatvecChoice:
-    # the layers' matvec at batch 1 -> the fastest step less its lm_head; one entry (the
-    # kernels' own) where the layers' cannot be swapped
+    # the layers' matvec at batch 1 (or KEPT) -> the fastest step less its lm_head
     seconds: Mapping[str, float]
     chosen: str
     # the lm_head's matvec at batch 1 -> its fastest call within the step; likewise
@@ -81,15 +88,17 @@ def with_one_row(kernel: Kernel, one_row: Kernel, usable: Mapping[str, Kernel]) 
 def matvec_options(
     kernels: Mapping[str, Kernel], usable: Mapping[str, Kernel], projections: tuple[str, ...]
 ) -> dict[str, dict[str, Kernel]]:
-    """Per matvec, these projections' kernels with it at batch 1; none where one of them runs
-    another kernel at batch 1 (oneDNN's layout) or the C matmul is not here."""
-    if OWN_NAME not in usable or any(
-        ran_at(kernels[p].name, 1) not in MATVECS for p in projections
-    ):
+    """Per matvec, these projections' kernels with it at batch 1, and KEPT (none swapped)
+    where one of them runs another kernel there (oneDNN on the plain weight); none where one
+    is stored in another layout (oneDNN packed) or the C matmul is not here."""
+    if OWN_NAME not in usable or any(kernels[p].layout is not PLAIN.layout for p in projections):
         return {}
-    return {
+    options = {
         m: {p: with_one_row(kernels[p], usable[m], usable) for p in projections} for m in MATVECS
     }
+    if any(ran_at(kernels[p].name, 1) not in MATVECS for p in projections):
+        options[KEPT] = {}
+    return options
 
 
 class HeadClock:
@@ -120,20 +129,19 @@ def choose_matvec(
 ) -> MatvecChoice | None:
     """Time `step` (a batch-1 decode step of `model`) with each matvec in every layer
     projection, the two taking turns and the lm_head's two matvecs taking turns within
-    them, and run the faster of each; None (and the kernels as they were) where the layers
-    cannot run in one C call or neither part can swap. `announce` is called once there is
-    something to time."""
+    them (each part also as chosen per projection, KEPT, where that runs oneDNN at batch 1),
+    and run the faster of each; None (and the kernels as they were) where the layers cannot
+    run in one C call on either matvec. `announce` is called once there is something to
+    time."""
     fused = model.fused
-    if fused is None or fused.one_row_reason is not None or isinstance(fused.sgemv, str):
+    if fused is None or isinstance(fused.sgemv, str):
         return None
     kept = model.kernels
     usable = {k.name: k for k in candidates(model.device, model.dtype)}
     layers = matvec_options(kept, usable, LAYER_PROJECTIONS)
-    heads = matvec_options(kept, usable, (HEAD,))
-    if not layers and not heads:
+    if not layers:
         return None
-    layers = layers or {ran_at(kept[LAYER_PROJECTIONS[0]].name, 1): {}}
-    heads = heads or {ran_at(kept[HEAD].name, 1): {}}
+    heads = matvec_options(kept, usable, (HEAD,)) or {ran_at(kept[HEAD].name, 1): {}}
     if announce:
         announce()
     clock = HeadClock()
