@@ -237,7 +237,11 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     traces.mkdir()
     port = free_port()
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
-    profiler = json.dumps({"profiler": "torch", "torch_profiler_dir": str(traces)})
+    # without Python stacks: vLLM's trace export (under test: its routes, its files) took
+    # 18 s alone and 2.5 min beside the other test worker on a 2-core AMD EPYC with them
+    profiler = json.dumps(
+        {"profiler": "torch", "torch_profiler_dir": str(traces), "torch_profiler_with_stack": False}
+    )
     cmd = [
         str(VLLM_PYTHON),
         "-m",
