@@ -100,9 +100,11 @@ def cache_key(model: TorchLlama) -> tuple[object, ...]:
 
 
 def plan_key(model: TorchLlama, bsz: int) -> tuple[object, ...]:
-    """A plan serves one batch size and one set of kernels (the batch-1 call's matvecs differ
-    between them) on the caches it was made for."""
-    return (*cache_key(model), bsz, *model.kernel_names.values())
+    """A plan serves one batch size and one set of the layers' kernels (the batch-1 call's
+    matvecs differ between them; the lm_head's, called from Python, are not in it) on the
+    caches it was made for."""
+    layers = (model.kernel_names[p] for p in LAYER_PROJECTIONS)
+    return (*cache_key(model), bsz, *layers)
 
 
 class FusedDecode:

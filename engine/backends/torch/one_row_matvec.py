@@ -149,8 +149,8 @@ def choose_matvec(
     head_times: dict[str, list[float]] = {h: [] for h in heads}
 
     def run(m: str, h: str) -> None:
-        """One step with the layers on `m` and the lm_head on `h` (each combination's plan
-        is kept: its key), its time less the lm_head's and the lm_head's recorded."""
+        """One step with the layers on `m` and the lm_head on `h` (each layers' option's
+        plan is kept: its key), its time less the lm_head's and the lm_head's recorded."""
         head = heads[h].get(HEAD, kept[HEAD])
         model.run_kernels({**kept, **layers[m], HEAD: clock.timed(head)})
         clock.seconds = 0.0
@@ -165,10 +165,11 @@ def choose_matvec(
         turn = itertools.count(first)
         return lambda: run(m, head_names[next(turn) % len(head_names)])
 
-    head_names = list(heads)
-    for m in layers:  # the first call of each makes its plan
-        for h in heads:
-            run(m, h)
+    head_names, layer_names = list(heads), list(layers)
+    # the first call of each layers' option makes its plan, and of each lm_head option its
+    # first call (a oneDNN primitive); a plan does not hold the lm_head's kernel
+    for i in range(max(len(layers), len(heads))):
+        run(layer_names[i % len(layers)], head_names[i % len(heads)])
     for times in (*layer_times.values(), *head_times.values()):
         times.clear()
     fastest_in_turns([(m, in_turn(i, m)) for i, m in enumerate(layers)], reps)
