@@ -303,39 +303,6 @@ void own_sgemv(const char *trans, const int *m, const int *n, const float *alpha
     }
 }
 
-/* Rows r and r + 1 (r alone where `two` is 0) of w against `nb` (1-8) rows of x: each weight
-   vector is loaded once for every row of x, so the weights stream once per eight rows of x
-   where F.linear's BLAS streams them once per row (at batch 8 a 32000x512 lm_head took
-   4.1 ms on a Xeon @ 2.80GHz, 4.8 in oneDNN's packed layout, 10.8 in F.linear). Inlined
-   with a constant `nb`, so the sixteen sums stay in registers. */
-static inline __attribute__((always_inline)) void two_rows(const float *w, int64_t k,
-                                                          const float *bias, const float *x,
-                                                          float *y, int64_t n, int64_t r,
-                                                          int two, const int nb) {
-    const float *a = w + r * k, *b = w + (r + two) * k;
-    vmm acc_a[8] = {{0}}, acc_b[8] = {{0}};
-    int64_t i = 0;
-    for (; i + MM_LANES <= k; i += MM_LANES) {
-        __builtin_prefetch(a + i + 2 * k); /* the next pair's columns, as matvec_rows does */
-        __builtin_prefetch(b + i + 2 * k);
-        const vmm wa = load_vmm(a + i), wb = load_vmm(b + i);
-        for (int j = 0; j < nb; j++) {
-            const vmm xv = load_vmm(x + j * k + i);
-            acc_a[j] += wa * xv;
-            acc_b[j] += wb * xv;
-        }
-    }
-    for (int j = 0; j < nb; j++) {
-        float sa = sum_vmm(acc_a[j]), sb = sum_vmm(acc_b[j]);
-        for (int64_t t = i; t < k; t++) {
-            sa += a[t] * x[j * k + t];
-            sb += b[t] * x[j * k + t];
-        }
-        y[j * n + r] = sa + (bias ? bias[r] : 0.0f);
-        if (two) y[j * n + r + 1] = sb + (bias ? bias[r + 1] : 0.0f);
-    }
-}
-
 /* bfloat16 is the top half of a float32: widened by a shift, it multiplies in float32. */
 typedef uint32_t vu32 __attribute__((vector_size(MM_LANES * sizeof(uint32_t))));
 
@@ -362,36 +329,46 @@ static inline uint16_t float_bf16(float f) {
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* two_rows for bfloat16 weights against `nb` (1-8) float32 rows of x: the sums in float32,
-   as oneDNN and ATen keep them; y rounded once, after the bias. */
-static inline __attribute__((always_inline)) void two_rows_bf16(const uint16_t *w, int64_t k,
-                                                               const uint16_t *bias,
-                                                               const float *x, uint16_t *y,
-                                                               int64_t n, int64_t r, int two,
-                                                               const int nb) {
-    const uint16_t *a = w + r * k, *b = w + (r + two) * k;
-    vmm acc_a[8] = {{0}}, acc_b[8] = {{0}};
-    int64_t i = 0;
-    for (; i + MM_LANES <= k; i += MM_LANES) {
-        __builtin_prefetch(a + i + 2 * k);
-        __builtin_prefetch(b + i + 2 * k);
-        const vmm wa = load_bf16(a + i), wb = load_bf16(b + i);
-        for (int j = 0; j < nb; j++) {
-            const vmm xv = load_vmm(x + j * k + i);
-            acc_a[j] += wa * xv;
-            acc_b[j] += wb * xv;
-        }
+static inline float same_float(float f) { return f; }
+
+/* Rows r and r + 1 (r alone where `two` is 0) of w against `nb` (1-8) float32 rows of x:
+   each weight vector is loaded once for every row of x, so the weights stream once per eight
+   rows of x where F.linear's BLAS streams them once per row (at batch 8 a 32000x512 lm_head
+   took 4.1 ms on a Xeon @ 2.80GHz, 4.8 in oneDNN's packed layout, 10.8 in F.linear).
+   Inlined with a constant `nb`, so the sixteen sums stay in registers. One body for each
+   weight type T: LOAD reads MM_LANES weights as float32, WIDEN one weight (or bias), and
+   NARROW rounds a float32 sum to y's type; the sums are float32 either way, as oneDNN and
+   ATen keep them for bfloat16, and y is rounded once, after the bias. */
+#define TWO_ROWS_OF(NAME, T, LOAD, WIDEN, NARROW)                                              \
+    static inline __attribute__((always_inline)) void NAME(                                    \
+        const T *w, int64_t k, const T *bias, const float *x, T *y, int64_t n, int64_t r,      \
+        int two, const int nb) {                                                               \
+        const T *a = w + r * k, *b = w + (r + two) * k;                                        \
+        vmm acc_a[8] = {{0}}, acc_b[8] = {{0}};                                                \
+        int64_t i = 0;                                                                         \
+        for (; i + MM_LANES <= k; i += MM_LANES) {                                             \
+            __builtin_prefetch(a + i + 2 * k); /* the next pair's columns, as in matvec_rows */ \
+            __builtin_prefetch(b + i + 2 * k);                                                 \
+            const vmm wa = LOAD(a + i), wb = LOAD(b + i);                                      \
+            for (int j = 0; j < nb; j++) {                                                     \
+                const vmm xv = load_vmm(x + j * k + i);                                        \
+                acc_a[j] += wa * xv;                                                           \
+                acc_b[j] += wb * xv;                                                           \
+            }                                                                                  \
+        }                                                                                      \
+        for (int j = 0; j < nb; j++) {                                                         \
+            float sa = sum_vmm(acc_a[j]), sb = sum_vmm(acc_b[j]);                              \
+            for (int64_t t = i; t < k; t++) {                                                  \
+                sa += WIDEN(a[t]) * x[j * k + t];                                              \
+                sb += WIDEN(b[t]) * x[j * k + t];                                              \
+            }                                                                                  \
+            y[j * n + r] = NARROW(sa + (bias ? WIDEN(bias[r]) : 0.0f));                        \
+            if (two) y[j * n + r + 1] = NARROW(sb + (bias ? WIDEN(bias[r + 1]) : 0.0f));       \
+        }                                                                                      \
     }
-    for (int j = 0; j < nb; j++) {
-        float sa = sum_vmm(acc_a[j]), sb = sum_vmm(acc_b[j]);
-        for (int64_t t = i; t < k; t++) {
-            sa += bf16_float(a[t]) * x[j * k + t];
-            sb += bf16_float(b[t]) * x[j * k + t];
-        }
-        y[j * n + r] = float_bf16(sa + (bias ? bf16_float(bias[r]) : 0.0f));
-        if (two) y[j * n + r + 1] = float_bf16(sb + (bias ? bf16_float(bias[r + 1]) : 0.0f));
-    }
-}
+
+TWO_ROWS_OF(two_rows, float, load_vmm, same_float, same_float)
+TWO_ROWS_OF(two_rows_bf16, uint16_t, load_bf16, bf16_float, float_bf16)
 
 /* own_matmul's and own_matmul_bf16's loop: pairs of weight rows split over the threads, each
    pair against eight rows of the float32 x at a time while it sits in L1, with TWO_ROWS
